@@ -1,0 +1,126 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/signing"
+)
+
+// AgentConfig declares one agent backend.
+type AgentConfig struct {
+	// ReverseProxy is a Caddy reverse_proxy handler: upstreams, load
+	// balancing, health checks and transport are Caddy's own.
+	ReverseProxyRaw json.RawMessage `json:"reverse_proxy,omitempty" caddy:"namespace=http.handlers inline_key=handler"`
+
+	// ConversationHeader carries the backend's own conversation id.
+	ConversationHeader string `json:"conversation_header,omitempty"`
+
+	// WebhookTokens are DocsGPT-style URL tokens that select this agent
+	// on endpoints with agent_from_token. Give them as "sha256:<hex>"
+	// (what `caddy adapt` writes for literal tokens) or as placeholders.
+	WebhookTokens []string `json:"webhook_tokens,omitempty"`
+
+	// Callbacks receive the agent's task results.
+	Callbacks []*CallbackConfig `json:"callbacks,omitempty"`
+
+	tokens []string // hashed, after placeholders
+}
+
+func (c *AgentConfig) provision(ctx caddy.Context, name string) (*handler.Agent, error) {
+	if c.ReverseProxyRaw == nil {
+		return nil, errors.New("an agent needs a reverse_proxy to its backend")
+	}
+	mod, err := ctx.LoadModule(c, "ReverseProxyRaw")
+	if err != nil {
+		return nil, fmt.Errorf("loading reverse_proxy: %w", err)
+	}
+	rp, ok := mod.(caddyhttp.MiddlewareHandler)
+	if !ok {
+		return nil, fmt.Errorf("reverse_proxy is a %T, not an HTTP handler", mod)
+	}
+	ag := &handler.Agent{
+		Name:               name,
+		Backend:            &proxyBackend{handler: rp},
+		ConversationHeader: c.ConversationHeader,
+	}
+	repl := caddy.NewReplacer()
+	c.tokens = c.tokens[:0]
+	for i, tok := range c.WebhookTokens {
+		v, err := resolveSecret(repl, tok)
+		if err != nil {
+			return nil, fmt.Errorf("webhook_token %d: %w", i+1, err)
+		}
+		if !signing.IsHashedToken(v) {
+			v = signing.HashToken(v)
+		}
+		c.tokens = append(c.tokens, v)
+	}
+	for i, cb := range c.Callbacks {
+		hc, err := cb.provision(repl, name, i)
+		if err != nil {
+			return nil, fmt.Errorf("callback %d: %w", i+1, err)
+		}
+		ag.Callbacks = append(ag.Callbacks, hc)
+	}
+	return ag, nil
+}
+
+// resolveSecret replaces placeholders such as {env.X} and {file./path}.
+// Errors name the placeholder, never its value.
+func resolveSecret(repl *caddy.Replacer, s string) (string, error) {
+	v, err := repl.ReplaceOrErr(s, true, true)
+	if err != nil {
+		return "", fmt.Errorf("resolving placeholder: %w", err)
+	}
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return "", errors.New("the secret is empty")
+	}
+	return v, nil
+}
+
+// proxyBackend calls an agent through its reverse_proxy handler.
+type proxyBackend struct {
+	handler caddyhttp.MiddlewareHandler
+}
+
+// workerServer stands in for the HTTP server in requests that workers
+// build themselves: reverse_proxy reads the server from the request
+// context and panics without one.
+var workerServer = &caddyhttp.Server{}
+
+var noNext = caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+
+// Forward implements handler.Backend.
+func (b *proxyBackend) Forward(w http.ResponseWriter, r *http.Request) error {
+	if r.Context().Value(caddy.ReplacerCtxKey) == nil {
+		// A worker's request: give it what Caddy gives a live one.
+		r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), w, workerServer)
+	}
+	err := b.handler.ServeHTTP(w, r, noNext)
+	if err == nil {
+		return nil
+	}
+	status := http.StatusBadGateway
+	var he caddyhttp.HandlerError
+	if errors.As(err, &he) && he.StatusCode != 0 {
+		status = he.StatusCode
+	}
+	if errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+		status = http.StatusGatewayTimeout
+	}
+	return &handler.BackendError{Status: status, Err: err}
+}
+
+// nowFunc is the clock of every module; a variable for tests.
+var nowFunc = time.Now

@@ -1,0 +1,210 @@
+// Package caddymodule registers agenthook's Caddy modules: the app
+// `agenthook` (configured by the global option of the same name) and the
+// HTTP handlers `agenthook`, `agenthook_status` and `agenthook_api`.
+package caddymodule
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/agenthook/agenthook/handler"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// App is the agenthook app: the agents, the store, and the workers that
+// run tasks and deliver callbacks. The store and the workers live in a
+// runtime shared across config reloads (see runtime.go); an App is one
+// config's view of them.
+type App struct {
+	// Storage says where state is kept. Default: Badger under Caddy's
+	// data directory.
+	Storage *StorageConfig `json:"storage,omitempty"`
+
+	// Workers is how many tasks run at once on this instance. Default 16.
+	Workers int `json:"workers,omitempty"`
+
+	// Retention is how long finished tasks and deliveries are kept.
+	// Default 7 days.
+	Retention caddy.Duration `json:"retention,omitempty"`
+
+	// Queue tunes async tasks.
+	Queue *QueueConfig `json:"queue,omitempty"`
+
+	// Delivery tunes callbacks.
+	Delivery *DeliveryConfig `json:"delivery,omitempty"`
+
+	// GracePeriod is how long a shutdown waits for backend calls and
+	// deliveries in flight. Default 10s.
+	GracePeriod caddy.Duration `json:"grace_period,omitempty"`
+
+	// Agents are the named backends, keyed by name.
+	Agents map[string]*AgentConfig `json:"agents,omitempty"`
+
+	agents  map[string]*handler.Agent
+	rt      *runtime
+	logger  *zap.Logger
+	metrics *metrics
+}
+
+// QueueConfig tunes the task queue.
+type QueueConfig struct {
+	// MaxDepth sheds async requests with 503 once this many tasks wait.
+	// Default 100000; -1 means no limit.
+	MaxDepth int `json:"max_depth,omitempty"`
+	// Attempts per task for retryable backend failures. Default 3.
+	Attempts int `json:"attempts,omitempty"`
+	// Backoff before the second attempt, doubling after. Default 1s.
+	Backoff caddy.Duration `json:"backoff,omitempty"`
+	// Timeout of one backend call. Default 2m.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// Lease is how long a claimed task belongs to an instance. Default
+	// timeout + 30s.
+	Lease caddy.Duration `json:"lease,omitempty"`
+	// MaxResult bounds the backend answer kept per task. Default 4 MiB.
+	MaxResult int64 `json:"max_result,omitempty"`
+}
+
+// DefaultMaxQueue is the default queue depth at which intake sheds load.
+const DefaultMaxQueue = 100_000
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "agenthook",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+var agentName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// Provision loads the agents' reverse proxies and opens (or joins) the
+// shared runtime.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	m, err := registerMetrics(ctx.GetMetricsRegistry())
+	if err != nil {
+		return err
+	}
+	a.metrics = m
+	if a.Queue == nil {
+		a.Queue = new(QueueConfig)
+	}
+	if a.Delivery == nil {
+		a.Delivery = new(DeliveryConfig)
+	}
+	if err := a.Delivery.provision(); err != nil {
+		return err
+	}
+	a.agents = make(map[string]*handler.Agent, len(a.Agents))
+	for _, name := range a.agentNames() {
+		if !agentName.MatchString(name) {
+			return fmt.Errorf("agent name %q: use letters, digits, '.', '_' and '-' (at most 64)", name)
+		}
+		ag, err := a.Agents[name].provision(ctx, name)
+		if err != nil {
+			return fmt.Errorf("agent %s: %w", name, err)
+		}
+		a.agents[name] = ag
+	}
+	rt, err := loadRuntime(a.Storage, a.logger, a.metrics)
+	if err != nil {
+		return err
+	}
+	a.rt = rt
+	return nil
+}
+
+// Validate checks settings that do not need provisioning.
+func (a *App) Validate() error {
+	if a.Workers < 0 {
+		return fmt.Errorf("workers must be positive, got %d", a.Workers)
+	}
+	if a.Retention < 0 {
+		return fmt.Errorf("retention must be positive")
+	}
+	return nil
+}
+
+// Start hands this config's agents and settings to the runtime, and
+// starts its workers if they are not running yet.
+func (a *App) Start() error {
+	a.rt.attach(a)
+	return nil
+}
+
+// Stop detaches this config. The workers keep running for the next
+// config; they stop when the runtime is destroyed (Cleanup).
+func (a *App) Stop() error {
+	a.rt.detach(a)
+	return nil
+}
+
+// Cleanup releases this config's hold on the runtime; the last one out
+// stops the workers and closes the store.
+func (a *App) Cleanup() error {
+	if a.rt == nil {
+		return nil
+	}
+	_, err := runtimes.Delete(a.rt.key)
+	return err
+}
+
+func (a *App) agentNames() []string {
+	names := make([]string, 0, len(a.Agents))
+	for name := range a.Agents {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// agent returns a provisioned agent.
+func (a *App) agent(name string) (*handler.Agent, bool) {
+	ag, ok := a.agents[name]
+	return ag, ok
+}
+
+func (a *App) maxQueue() int {
+	switch {
+	case a.Queue.MaxDepth < 0:
+		return 0
+	case a.Queue.MaxDepth == 0:
+		return DefaultMaxQueue
+	}
+	return a.Queue.MaxDepth
+}
+
+func (a *App) runnerConfig() handler.RunnerConfig {
+	return handler.RunnerConfig{
+		Workers:   a.Workers,
+		Attempts:  a.Queue.Attempts,
+		Backoff:   time.Duration(a.Queue.Backoff),
+		Timeout:   time.Duration(a.Queue.Timeout),
+		Lease:     time.Duration(a.Queue.Lease),
+		MaxResult: a.Queue.MaxResult,
+		Retention: time.Duration(a.Retention),
+	}.WithDefaults()
+}
+
+func (a *App) gracePeriod() time.Duration {
+	if a.GracePeriod > 0 {
+		return time.Duration(a.GracePeriod)
+	}
+	return 10 * time.Second
+}
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

@@ -1,0 +1,231 @@
+package caddymodule
+
+import (
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("agenthook", parseEndpoint)
+	httpcaddyfile.RegisterHandlerDirective("agenthook_status", parseStatus)
+	// Before reverse_proxy, so an agenthook route wins over a catch-all
+	// proxy in the same site.
+	httpcaddyfile.RegisterDirectiveOrder("agenthook", httpcaddyfile.Before, "reverse_proxy")
+	httpcaddyfile.RegisterDirectiveOrder("agenthook_status", httpcaddyfile.Before, "reverse_proxy")
+}
+
+func parseEndpoint(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	e := new(Endpoint)
+	err := e.UnmarshalCaddyfile(h.Dispenser)
+	return e, err
+}
+
+// UnmarshalCaddyfile sets up the endpoint. Syntax:
+//
+//	agenthook [<matcher>] [<agent>] {
+//		agent_from_token
+//		auth none
+//		auth basic [<realm>] {
+//			<user> <bcrypt-hash>
+//		}
+//		auth bearer <token...>
+//		auth hmac <secret...> [{
+//			header <name>
+//			algorithm sha1|sha256|sha512
+//			encoding hex|base64
+//			prefix <prefix>
+//		}]
+//		auth standard_webhooks <whsec_...|whpk_...>... [{
+//			tolerance <duration>
+//		}]
+//		auth github <secret...>
+//		auth stripe <secret...> [{
+//			tolerance <duration>
+//		}]
+//		mode sync|async
+//		format raw|cognigy
+//		chat_header <name>
+//		continue_header <name>
+//		max_body <size>
+//		chat_ttl <duration>
+//		timeout <duration>
+//		sensitive
+//		name <name>
+//	}
+//
+// Several auth lines mean any one may pass. With none, the config is
+// refused unless `auth none` says the endpoint is open on purpose.
+func (e *Endpoint) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the directive name
+	if d.NextArg() {
+		e.Agent = d.Val()
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		switch opt {
+		case "agent_from_token":
+			if e.AgentFromToken {
+				return d.Err("agent_from_token already specified")
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			e.AgentFromToken = true
+		case "auth":
+			a, err := unmarshalAuth(d)
+			if err != nil {
+				return err
+			}
+			e.Auth = append(e.Auth, a)
+		case "mode":
+			if e.Mode != "" {
+				return d.Err("mode already specified")
+			}
+			if !d.AllArgs(&e.Mode) || (e.Mode != "sync" && e.Mode != "async") {
+				return d.Err("mode must be sync or async")
+			}
+		case "format":
+			if e.Format != "" {
+				return d.Err("format already specified")
+			}
+			if !d.AllArgs(&e.Format) || (e.Format != "raw" && e.Format != "cognigy") {
+				return d.Err("format must be raw or cognigy")
+			}
+		case "chat_header":
+			if e.ChatHeader != "" {
+				return d.Err("chat_header already specified")
+			}
+			if !d.AllArgs(&e.ChatHeader) {
+				return d.ArgErr()
+			}
+		case "continue_header":
+			if e.ContinueHeader != "" {
+				return d.Err("continue_header already specified")
+			}
+			if !d.AllArgs(&e.ContinueHeader) {
+				return d.ArgErr()
+			}
+		case "max_body":
+			err := setOnce(d, e.MaxBody != 0, func() (err error) { e.MaxBody, err = sizeArg(d); return })
+			if err != nil {
+				return err
+			}
+		case "chat_ttl":
+			err := setOnce(d, e.ChatTTL != 0, func() (err error) { e.ChatTTL, err = durationArg(d); return })
+			if err != nil {
+				return err
+			}
+		case "timeout":
+			err := setOnce(d, e.Timeout != 0, func() (err error) { e.Timeout, err = durationArg(d); return })
+			if err != nil {
+				return err
+			}
+		case "sensitive":
+			if e.Sensitive {
+				return d.Err("sensitive already specified")
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			e.Sensitive = true
+		case "name":
+			if e.Name != "" {
+				return d.Err("name already specified")
+			}
+			if !d.AllArgs(&e.Name) {
+				return d.ArgErr()
+			}
+		default:
+			return d.Errf("unrecognized agenthook option '%s'", opt)
+		}
+	}
+	if err := e.validate(); err != nil {
+		return d.Err(err.Error())
+	}
+	return nil
+}
+
+// unmarshalAuth reads one `auth <scheme> ...` line.
+func unmarshalAuth(d *caddyfile.Dispenser) (AuthConfig, error) {
+	var a AuthConfig
+	if !d.NextArg() {
+		return a, d.Errf("auth needs a scheme: %s", authSchemes)
+	}
+	a.Scheme = d.Val()
+	switch a.Scheme {
+	case "none":
+		if d.NextArg() {
+			return a, d.ArgErr()
+		}
+	case "basic":
+		if d.NextArg() {
+			a.Realm = d.Val()
+		}
+		if d.NextArg() {
+			return a, d.ArgErr()
+		}
+		for nesting := d.Nesting(); d.NextBlock(nesting); {
+			user := d.Val()
+			var hash string
+			if !d.AllArgs(&hash) {
+				return a, d.Errf("basic user %s needs a bcrypt hash (make one with `caddy hash-password`)", user)
+			}
+			for _, u := range a.Users {
+				if u.Username == user {
+					return a, d.Errf("basic user %s already specified", user)
+				}
+			}
+			a.Users = append(a.Users, BasicUserConfig{Username: user, Password: hash})
+		}
+		if len(a.Users) == 0 {
+			return a, d.Err("auth basic needs at least one user in a block: { <user> <bcrypt-hash> }")
+		}
+	case "bearer":
+		for _, tok := range d.RemainingArgs() {
+			a.Secrets = append(a.Secrets, hashLiteral(tok))
+		}
+		if len(a.Secrets) == 0 {
+			return a, d.Err("auth bearer needs at least one token")
+		}
+	case "hmac", "standard_webhooks", "github", "stripe":
+		a.Secrets = d.RemainingArgs()
+		if len(a.Secrets) == 0 {
+			return a, d.Errf("auth %s needs at least one secret", a.Scheme)
+		}
+		switch a.Scheme {
+		case "hmac":
+			if err := unmarshalHMACOptions(d, &a.Header, &a.Algorithm, &a.Encoding, &a.Prefix); err != nil {
+				return a, err
+			}
+		case "standard_webhooks", "stripe":
+			for nesting := d.Nesting(); d.NextBlock(nesting); {
+				if d.Val() != "tolerance" {
+					return a, d.Errf("unrecognized auth %s option '%s'", a.Scheme, d.Val())
+				}
+				err := setOnce(d, a.Tolerance != 0, func() (err error) { a.Tolerance, err = durationArg(d); return })
+				if err != nil {
+					return a, err
+				}
+			}
+		}
+	default:
+		return a, d.Errf("unknown auth scheme '%s': use one of %s", a.Scheme, authSchemes)
+	}
+	return a, nil
+}
+
+func parseStatus(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	s := new(StatusHandler)
+	err := s.UnmarshalCaddyfile(h.Dispenser)
+	return s, err
+}
+
+// Interface guards
+var (
+	_ caddyfile.Unmarshaler = (*Endpoint)(nil)
+	_ caddyfile.Unmarshaler = (*App)(nil)
+)

@@ -1,0 +1,194 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/signing"
+)
+
+// CallbackConfig is a static callback of an agent.
+type CallbackConfig struct {
+	URL string `json:"url"`
+	// Method is POST (default) or PUT.
+	Method string `json:"method,omitempty"`
+	// Format is "raw" (default) or "cognigy".
+	Format string `json:"format,omitempty"`
+	// Ordered delivers one chat's results one at a time, in order.
+	Ordered bool `json:"ordered,omitempty"`
+	// Concurrency bounds attempts in flight to this callback. Default:
+	// the delivery block's concurrency.
+	Concurrency int `json:"concurrency,omitempty"`
+	// StandardWebhooks signs with these secrets (whsec_ for v1, whsk_ for
+	// v1a ed25519); several mean one signature each, for rotation.
+	StandardWebhooks []string `json:"standard_webhooks,omitempty"`
+	// HMAC adds one signature header over the body.
+	HMAC *HMACSignConfig `json:"hmac,omitempty"`
+	// BasicAuth sends an Authorization: Basic header.
+	BasicAuth *BasicAuthConfig `json:"basic_auth,omitempty"`
+	// Headers are added to every delivery.
+	Headers http.Header `json:"headers,omitempty"`
+}
+
+// HMACSignConfig signs a delivery's body with one header.
+type HMACSignConfig struct {
+	Secret    string `json:"secret"`
+	Header    string `json:"header,omitempty"`
+	Algorithm string `json:"algorithm,omitempty"`
+	Encoding  string `json:"encoding,omitempty"`
+	Prefix    string `json:"prefix,omitempty"`
+}
+
+// BasicAuthConfig is a user and password for the receiver.
+type BasicAuthConfig struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+func (c *CallbackConfig) provision(repl *caddy.Replacer, agent string, index int) (*handler.Callback, error) {
+	u, err := repl.ReplaceOrErr(c.URL, true, true)
+	if err != nil {
+		return nil, fmt.Errorf("url: %w", err)
+	}
+	if err := checkCallbackURL(u); err != nil {
+		return nil, err
+	}
+	cb := &handler.Callback{
+		ID:          fmt.Sprintf("cfg-%s-%d", agent, index+1),
+		Agent:       agent,
+		URL:         u,
+		Method:      strings.ToUpper(c.Method),
+		Format:      handler.Format(c.Format),
+		Ordered:     c.Ordered,
+		Concurrency: c.Concurrency,
+		Header:      c.Headers.Clone(),
+	}
+	if cb.Method == "" {
+		cb.Method = http.MethodPost
+	}
+	if cb.Method != http.MethodPost && cb.Method != http.MethodPut {
+		return nil, fmt.Errorf("method %s: use POST or PUT", c.Method)
+	}
+	switch cb.Format {
+	case "":
+		cb.Format = handler.FormatRaw
+	case handler.FormatRaw, handler.FormatCognigy:
+	default:
+		return nil, fmt.Errorf("format %q: use raw or cognigy", c.Format)
+	}
+	if len(c.StandardWebhooks) > 0 {
+		secrets := make([]string, len(c.StandardWebhooks))
+		for i, s := range c.StandardWebhooks {
+			if secrets[i], err = resolveSecret(repl, s); err != nil {
+				return nil, fmt.Errorf("standard_webhooks secret %d: %w", i+1, err)
+			}
+		}
+		if cb.Signer, err = signing.NewStandardWebhooksSigner(secrets); err != nil {
+			return nil, err
+		}
+	}
+	if h := c.HMAC; h != nil {
+		secret, err := resolveSecret(repl, h.Secret)
+		if err != nil {
+			return nil, fmt.Errorf("hmac secret: %w", err)
+		}
+		if cb.HMAC, err = signing.NewHMACSigner(signing.HMACConfig{Secrets: []string{secret}, Header: h.Header, Algorithm: h.Algorithm, Encoding: h.Encoding, Prefix: h.Prefix}); err != nil {
+			return nil, err
+		}
+	}
+	if b := c.BasicAuth; b != nil {
+		if cb.BasicUser, err = repl.ReplaceOrErr(b.Username, true, true); err != nil {
+			return nil, fmt.Errorf("basic_auth user: %w", err)
+		}
+		if cb.BasicPassword, err = resolveSecret(repl, b.Password); err != nil {
+			return nil, fmt.Errorf("basic_auth password: %w", err)
+		}
+	}
+	return cb, nil
+}
+
+// checkCallbackURL accepts absolute http(s) URLs without credentials.
+func checkCallbackURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("callback url is not a URL")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return errors.New("callback url must start with http:// or https://")
+	}
+	if u.Host == "" {
+		return errors.New("callback url has no host")
+	}
+	if u.User != nil {
+		return errors.New("callback url must not hold credentials; use basic_auth")
+	}
+	return nil
+}
+
+// DeliveryConfig tunes callback deliveries.
+type DeliveryConfig struct {
+	// Timeout of one attempt. Default 15s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// RetrySchedule is the wait before each retry after the first
+	// attempt, which is immediate. Default 5s 5m 30m 2h 5h 10h 10h.
+	RetrySchedule []caddy.Duration `json:"retry_schedule,omitempty"`
+	// AllowNetworks opens these CIDR ranges, which are refused by default
+	// when private, loopback, link-local and the like.
+	AllowNetworks []string `json:"allow_networks,omitempty"`
+	// Concurrency bounds attempts in flight per callback. Default 16.
+	Concurrency int `json:"concurrency,omitempty"`
+	// DisableAfter disables a callback that has failed without a success
+	// for this long. Default 5 days.
+	DisableAfter caddy.Duration `json:"disable_after,omitempty"`
+	// BreakerThreshold is how many failures in a row pause a callback;
+	// BreakerCooldown how long the pause lasts. Defaults 10 and 30s.
+	BreakerThreshold int            `json:"breaker_threshold,omitempty"`
+	BreakerCooldown  caddy.Duration `json:"breaker_cooldown,omitempty"`
+
+	allowed []netip.Prefix
+}
+
+// DefaultRetrySchedule is Standard Webhooks' suggested schedule.
+var DefaultRetrySchedule = []time.Duration{
+	5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour,
+}
+
+func (d *DeliveryConfig) provision() error {
+	d.allowed = d.allowed[:0]
+	for _, n := range d.AllowNetworks {
+		p, err := parseNetwork(n)
+		if err != nil {
+			return fmt.Errorf("delivery allow_networks: %w", err)
+		}
+		d.allowed = append(d.allowed, p)
+	}
+	for _, s := range d.RetrySchedule {
+		if s < 0 {
+			return errors.New("delivery retry_schedule: durations must not be negative")
+		}
+	}
+	return nil
+}
+
+// parseNetwork reads a CIDR range or a single address.
+func parseNetwork(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	if _, _, err := net.ParseCIDR(s); err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR range or an IP address", s)
+	}
+	return netip.Prefix{}, fmt.Errorf("%q is not a CIDR range", s)
+}

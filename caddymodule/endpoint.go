@@ -1,0 +1,187 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/signing"
+)
+
+func init() {
+	caddy.RegisterModule(Endpoint{})
+}
+
+// Endpoint is the `agenthook` HTTP handler: it authenticates callers,
+// keeps their chats, and forwards to an agent, waiting for the answer
+// (sync) or queueing a task and answering 202 (async).
+type Endpoint struct {
+	// Agent names the agent, as declared in the agenthook app.
+	Agent string `json:"agent,omitempty"`
+	// AgentFromToken picks the agent by the last path segment, matched
+	// against the agents' webhook_tokens. The token authenticates the
+	// caller, so no auth is needed besides.
+	AgentFromToken bool `json:"agent_from_token,omitempty"`
+
+	// Auth lists the accepted ways to authenticate; any one suffices.
+	// At least one is required (use scheme "none" to accept anyone).
+	Auth []AuthConfig `json:"auth,omitempty"`
+
+	// Mode is "sync" (default) or "async".
+	Mode string `json:"mode,omitempty"`
+	// Format is "raw" (default) or "cognigy".
+	Format string `json:"format,omitempty"`
+
+	// ChatHeader names the response header with the chat id. Default
+	// X-Chat-Id.
+	ChatHeader string `json:"chat_header,omitempty"`
+	// ContinueHeader names the request header that continues a chat.
+	// Default X-Continue-Chat-Id.
+	ContinueHeader string `json:"continue_header,omitempty"`
+	// MaxBody bounds the request body, in bytes. Default 1 MiB.
+	MaxBody int64 `json:"max_body,omitempty"`
+	// ChatTTL is how long an unused chat lives. Default 30 days.
+	ChatTTL caddy.Duration `json:"chat_ttl,omitempty"`
+	// Timeout bounds a sync backend call. Default: none beyond the
+	// reverse_proxy transport's own.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// Sensitive keeps bodies out of all logs for this endpoint.
+	Sensitive bool `json:"sensitive,omitempty"`
+	// Name labels the endpoint in metrics and logs. Default: the agent's
+	// name and the mode.
+	Name string `json:"name,omitempty"`
+
+	ep *handler.Endpoint
+}
+
+// CaddyModule returns the Caddy module information.
+func (Endpoint) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.agenthook",
+		New: func() caddy.Module { return new(Endpoint) },
+	}
+}
+
+// Provision sets up the endpoint against the agenthook app.
+func (e *Endpoint) Provision(ctx caddy.Context) error {
+	appIface, err := ctx.App("agenthook")
+	if err != nil {
+		return fmt.Errorf("loading the agenthook app: %w", err)
+	}
+	app := appIface.(*App)
+	if err := e.validate(); err != nil {
+		return err
+	}
+	auth, strip, err := buildAuth(e.Auth)
+	if err != nil {
+		return err
+	}
+	auth.Replay = app.rt.store
+	auth.Metrics = app.metrics
+	ep := &handler.Endpoint{
+		Auth:           auth,
+		Mode:           handler.Mode(e.Mode),
+		Format:         handler.Format(e.Format),
+		ChatHeader:     or(e.ChatHeader, handler.DefaultChatHeader),
+		ContinueHeader: or(e.ContinueHeader, handler.DefaultContinueHeader),
+		MaxBody:        e.MaxBody,
+		ChatTTL:        time.Duration(e.ChatTTL),
+		Timeout:        time.Duration(e.Timeout),
+		IdempotencyTTL: handler.DefaultIdempotencyTTL,
+		MaxQueue:       app.maxQueue(),
+		Sensitive:      e.Sensitive,
+		StripHeaders:   strip,
+		Store:          app.rt.store,
+		Logger:         ctx.Logger(),
+		Metrics:        app.metrics,
+		Now:            nowFunc,
+	}
+	if ep.Mode == "" {
+		ep.Mode = handler.ModeSync
+	}
+	if ep.Format == "" {
+		ep.Format = handler.FormatRaw
+	}
+	if ep.MaxBody == 0 {
+		ep.MaxBody = handler.DefaultMaxBody
+	}
+	if ep.ChatTTL == 0 {
+		ep.ChatTTL = handler.DefaultChatTTL
+	}
+	if e.AgentFromToken {
+		ep.Tokens = signing.NewTokenSet()
+		ep.Agents = app.agents
+		for _, name := range app.agentNames() {
+			for _, tok := range app.Agents[name].tokens {
+				if err := ep.Tokens.Add(name, tok); err != nil {
+					return fmt.Errorf("agent %s: webhook_token: %w", name, err)
+				}
+			}
+		}
+		if ep.Tokens.Len() == 0 {
+			return errors.New("agent_from_token: no agent has a webhook_token")
+		}
+		ep.Name = or(e.Name, "token-"+string(ep.Mode))
+	} else {
+		ag, ok := app.agent(e.Agent)
+		if !ok {
+			return fmt.Errorf("agent %q is not declared in the agenthook global option", e.Agent)
+		}
+		ep.Agent = ag
+		ep.Name = or(e.Name, e.Agent+"-"+string(ep.Mode))
+	}
+	e.ep = ep
+	return nil
+}
+
+// validate checks the settings that need nothing else.
+func (e *Endpoint) validate() error {
+	if e.AgentFromToken && e.Agent != "" {
+		return errors.New("give either an agent name or agent_from_token, not both")
+	}
+	if !e.AgentFromToken && e.Agent == "" {
+		return errors.New("an agenthook endpoint needs an agent name (or agent_from_token)")
+	}
+	if len(e.Auth) == 0 && !e.AgentFromToken {
+		return errors.New("an agenthook endpoint needs auth: add an auth line, or `auth none` to accept anyone")
+	}
+	switch e.Mode {
+	case "", "sync", "async":
+	default:
+		return fmt.Errorf("mode %q: use sync or async", e.Mode)
+	}
+	switch e.Format {
+	case "", "raw", "cognigy":
+	default:
+		return fmt.Errorf("format %q: use raw or cognigy", e.Format)
+	}
+	if e.MaxBody < 0 {
+		return errors.New("max_body must be positive")
+	}
+	return nil
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler. The endpoint answers
+// every request it matches; it never calls next.
+func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	e.ep.ServeHTTP(w, r)
+	return nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Endpoint)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Endpoint)(nil)
+)

@@ -1,0 +1,181 @@
+package caddymodule
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/store"
+	badgerstore "github.com/agenthook/agenthook/store/badger"
+)
+
+// runtimes holds one runtime per storage location. Caddy provisions a new
+// config before it stops the old one, so both hold a reference during a
+// reload and the store is never closed and reopened: Badger's directory
+// lock would refuse the second open, and the queue would stall.
+var runtimes = caddy.NewUsagePool()
+
+// StorageConfig says where agenthook keeps its state.
+type StorageConfig struct {
+	// Engine is "badger" (the default) or "postgres".
+	Engine string `json:"engine,omitempty"`
+	// Dir is the Badger directory. Default: "agenthook" under Caddy's
+	// data directory.
+	Dir string `json:"dir,omitempty"`
+	// DSN is the PostgreSQL connection string; it takes placeholders such
+	// as {env.AGENTHOOK_PG_DSN}.
+	DSN string `json:"dsn,omitempty"`
+	// MaxConns bounds the PostgreSQL pool. Default 16.
+	MaxConns int `json:"max_conns,omitempty"`
+}
+
+// runtime is what outlives config reloads: the store and its workers.
+type runtime struct {
+	key    string
+	store  store.Store
+	runner *handler.Runner
+	logger *zap.Logger
+
+	mu       sync.Mutex
+	attached []*App // configs started and not yet stopped, oldest first
+	started  bool
+	grace    time.Duration // of the config last in charge
+}
+
+// loadRuntime opens the store named by cfg, or joins the runtime that
+// already has it open.
+func loadRuntime(cfg *StorageConfig, logger *zap.Logger, m *metrics) (*runtime, error) {
+	if cfg == nil {
+		cfg = new(StorageConfig)
+	}
+	engine := cfg.Engine
+	if engine == "" {
+		engine = "badger"
+	}
+	switch engine {
+	case "badger":
+		dir := cfg.Dir
+		if dir == "" {
+			dir = filepath.Join(caddy.AppDataDir(), "agenthook")
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return nil, fmt.Errorf("storage directory %s: %w", dir, err)
+		}
+		key := "badger:" + abs
+		v, _, err := runtimes.LoadOrNew(key, func() (caddy.Destructor, error) {
+			logger.Info("opening badger store", zap.String("dir", abs))
+			s, err := badgerstore.Open(badgerstore.Options{Dir: abs, Logger: badgerLogger{logger.Named("badger")}})
+			if err != nil {
+				return nil, err
+			}
+			return newRuntime(key, s, logger, m), nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return v.(*runtime), nil
+	case "postgres":
+		return nil, errors.New("the postgres storage engine is not available in this build yet")
+	default:
+		return nil, fmt.Errorf("unknown storage engine %q: use badger or postgres", engine)
+	}
+}
+
+func newRuntime(key string, s store.Store, logger *zap.Logger, m *metrics) *runtime {
+	rt := &runtime{key: key, store: s, logger: logger}
+	rt.runner = &handler.Runner{
+		Store:   s,
+		Logger:  logger.Named("tasks"),
+		Metrics: m,
+		Now:     nowFunc,
+		ID:      instanceID(),
+	}
+	return rt
+}
+
+// attach makes a started config the current one: its agents and settings
+// take effect for the workers.
+func (rt *runtime) attach(a *App) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.attached = append(rt.attached, a)
+	rt.configure(a)
+	if !rt.started {
+		rt.started = true
+		rt.runner.Start()
+	}
+}
+
+// detach drops a stopped config. If it was current, the config started
+// before it takes over again: that happens when a new config fails to
+// start and Caddy keeps the old one.
+func (rt *runtime) detach(a *App) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	for i, x := range rt.attached {
+		if x == a {
+			rt.attached = append(rt.attached[:i], rt.attached[i+1:]...)
+			break
+		}
+	}
+	if n := len(rt.attached); n > 0 {
+		rt.configure(rt.attached[n-1])
+	}
+}
+
+func (rt *runtime) configure(a *App) {
+	rt.grace = a.gracePeriod()
+	rt.runner.Configure(a.runnerConfig(), a.agents)
+}
+
+// current returns the config in charge, or nil.
+func (rt *runtime) current() *App {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if n := len(rt.attached); n > 0 {
+		return rt.attached[n-1]
+	}
+	return nil
+}
+
+// Destruct stops the workers, waiting a bounded time for calls in flight,
+// and closes the store. The pool calls it when the last config using this
+// storage is unloaded.
+func (rt *runtime) Destruct() error {
+	rt.mu.Lock()
+	grace := rt.grace
+	rt.mu.Unlock()
+	rt.runner.Stop(grace)
+	rt.logger.Info("closing store", zap.String("key", rt.key))
+	return rt.store.Close()
+}
+
+// instanceID names this process in task leases.
+func instanceID() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// badgerLogger sends Badger's messages to zap. Badger is chatty at info
+// level about compactions, so info goes to debug.
+type badgerLogger struct{ l *zap.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(fmt.Sprintf(f, a...)) }
+func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(fmt.Sprintf(f, a...)) }
+func (b badgerLogger) Infof(f string, a ...any)    { b.l.Debug(fmt.Sprintf(f, a...)) }
+func (b badgerLogger) Debugf(f string, a ...any)   {}
+
+// Interface guard
+var _ caddy.Destructor = (*runtime)(nil)

@@ -1,0 +1,92 @@
+package caddymodule
+
+import (
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/agenthook/agenthook/handler"
+)
+
+func init() {
+	caddy.RegisterModule(StatusHandler{})
+}
+
+// StatusHandler is the `agenthook_status` HTTP handler: DocsGPT-style
+// task polling, GET ?task_id=<id> or GET .../<id>.
+//
+// Without auth, the task id (128 random bits) is the capability, as in
+// DocsGPT. With auth, callers see only the tasks they created.
+type StatusHandler struct {
+	Auth []AuthConfig `json:"auth,omitempty"`
+
+	h *handler.Status
+}
+
+// CaddyModule returns the Caddy module information.
+func (StatusHandler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.agenthook_status",
+		New: func() caddy.Module { return new(StatusHandler) },
+	}
+}
+
+// Provision sets the handler up.
+func (s *StatusHandler) Provision(ctx caddy.Context) error {
+	appIface, err := ctx.App("agenthook")
+	if err != nil {
+		return err
+	}
+	app := appIface.(*App)
+	auth, _, err := buildAuth(s.Auth)
+	if err != nil {
+		return err
+	}
+	auth.Replay = app.rt.store
+	auth.Metrics = app.metrics
+	s.h = &handler.Status{Auth: auth, Store: app.rt.store, Logger: ctx.Logger(), Metrics: app.metrics, Now: nowFunc}
+	return nil
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (s *StatusHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	s.h.ServeHTTP(w, r)
+	return nil
+}
+
+// UnmarshalCaddyfile sets up the handler. Syntax:
+//
+//	agenthook_status [<matcher>] {
+//		auth <scheme> ...   # as on agenthook endpoints; optional here
+//	}
+func (s *StatusHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "auth":
+			a, err := unmarshalAuth(d)
+			if err != nil {
+				return err
+			}
+			if a.Scheme == "none" {
+				return d.Err("auth none is the default here; leave auth out instead")
+			}
+			s.Auth = append(s.Auth, a)
+		default:
+			return d.Errf("unrecognized agenthook_status option '%s'", d.Val())
+		}
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*StatusHandler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*StatusHandler)(nil)
+	_ caddyfile.Unmarshaler       = (*StatusHandler)(nil)
+)

@@ -1,0 +1,145 @@
+package handler
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"net/textproto"
+
+	"github.com/agenthook/agenthook/store"
+)
+
+// maxQueuedHeaderBytes bounds the headers kept with a task.
+const maxQueuedHeaderBytes = 16 << 10
+
+// maxIdempotencyKey bounds the Idempotency-Key header.
+const maxIdempotencyKey = 255
+
+// hopHeaders are never stored with a task: they describe the caller's
+// connection, not the request.
+var hopHeaders = []string{
+	"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection",
+	"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Cookie", "Authorization",
+	"Idempotency-Key",
+}
+
+// accepted is the 202 answer of an async endpoint.
+type accepted struct {
+	TaskID string `json:"task_id"`
+	ChatID string `json:"chat_id"`
+}
+
+// serveAsync stores the task durably and answers 202.
+func (e *Endpoint) serveAsync(w http.ResponseWriter, r *http.Request, c *call) (string, error) {
+	ctx, cancel := withStoreTimeout(r.Context())
+	defer cancel()
+	if e.MaxQueue > 0 {
+		pending, _, err := e.Store.TaskCounts(ctx)
+		if err != nil {
+			return "", storeError(err)
+		}
+		if pending >= e.MaxQueue {
+			return "", &Error{
+				Status:     http.StatusServiceUnavailable,
+				Code:       CodeOverloaded,
+				Message:    "too many tasks are waiting, try again later",
+				RetryAfter: 5,
+			}
+		}
+	}
+	header, err := e.queuedHeader(r, c)
+	if err != nil {
+		return "", err
+	}
+	task := &store.Task{
+		ID:        NewID(),
+		Agent:     c.agent.Name,
+		ChatID:    c.chat.ID,
+		Principal: c.principal,
+		Endpoint:  e.Name,
+		Request: store.Request{
+			Method:     r.Method,
+			Host:       r.Host,
+			Path:       r.URL.Path,
+			RawQuery:   r.URL.RawQuery,
+			Header:     header,
+			RemoteAddr: r.RemoteAddr,
+			Body:       c.body,
+		},
+		Sensitive: c.sensitive,
+		Meta:      c.meta,
+	}
+	n := store.NewTask{Task: task}
+	if c.newChat {
+		n.Chat = c.chat
+	}
+	if key := r.Header.Get("Idempotency-Key"); key != "" {
+		if len(key) > maxIdempotencyKey {
+			return "", Errorf(http.StatusBadRequest, CodeBadRequest, "the Idempotency-Key header is longer than %d characters", maxIdempotencyKey)
+		}
+		n.Idempotency = &store.Idempotency{
+			Key:         hashParts("idem", c.principal, c.agent.Name, e.Name, key),
+			Fingerprint: hashParts(r.URL.Path, r.URL.RawQuery, c.chat.ID, string(c.body)),
+			ExpiresAt:   e.Now().Add(e.IdempotencyTTL),
+		}
+		if c.newChat && e.Format != FormatCognigy {
+			// A new chat id is random, so it cannot be part of what makes
+			// two requests the same.
+			n.Idempotency.Fingerprint = hashParts(r.URL.Path, r.URL.RawQuery, "", string(c.body))
+		}
+	}
+	created, err := e.Store.CreateTask(ctx, n)
+	if errors.Is(err, store.ErrIdempotencyMismatch) {
+		return "", Errorf(http.StatusConflict, CodeIdempotency, "this Idempotency-Key was already used with a different request")
+	}
+	if err != nil {
+		return "", storeError(err)
+	}
+	t := created.Task
+	w.Header().Set(e.ChatHeader, t.ChatID)
+	if created.Replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	writeJSON(w, http.StatusAccepted, accepted{TaskID: t.ID, ChatID: t.ChatID})
+	return "accepted", nil
+}
+
+// queuedHeader keeps the request headers the backend should see later,
+// without credentials or connection details.
+func (e *Endpoint) queuedHeader(r *http.Request, c *call) (http.Header, error) {
+	h := r.Header.Clone()
+	for _, name := range hopHeaders {
+		h.Del(name)
+	}
+	for _, name := range e.StripHeaders {
+		h.Del(name)
+	}
+	h.Del(e.ContinueHeader)
+	if ch := c.agent.ConversationHeader; ch != "" {
+		h.Del(ch)
+	}
+	size := 0
+	for k, vs := range h {
+		for _, v := range vs {
+			size += len(k) + len(v) + 4
+		}
+	}
+	if size > maxQueuedHeaderBytes {
+		return nil, Errorf(http.StatusRequestHeaderFieldsTooLarge, CodeBadRequest, "the request headers are too large to queue (over %d bytes)", maxQueuedHeaderBytes)
+	}
+	return h, nil
+}
+
+// hashParts hashes a tuple without ambiguity between its parts.
+func hashParts(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// canonical is textproto's header canonicalisation, for config values.
+func canonical(name string) string { return textproto.CanonicalMIMEHeaderKey(name) }

@@ -1,0 +1,108 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/agenthook/agenthook/signing"
+	"github.com/agenthook/agenthook/store"
+)
+
+// Anonymous is the principal of callers on an endpoint with `auth none`.
+const Anonymous = "anonymous"
+
+// Auth decides who is calling. With several verifiers, passing any one of
+// them is enough, which is how operators accept two kinds of caller (or
+// rotate from one scheme to another) on one endpoint.
+type Auth struct {
+	Verifiers []signing.Verifier
+	// None opens the endpoint to anyone. It must be asked for explicitly
+	// (`auth none`); an endpoint with no verifiers and no None is refused
+	// when the config loads.
+	None bool
+	// Replay remembers message ids of schemes that name them (Standard
+	// Webhooks), so a captured request cannot be sent again.
+	Replay  store.ReplayGuard
+	Metrics Metrics
+}
+
+// Enabled reports whether any verification is configured.
+func (a *Auth) Enabled() bool { return len(a.Verifiers) > 0 }
+
+// Authenticate returns the caller's principal, or an *Error: 401 when no
+// verifier accepts the request, 409 for a replayed message.
+func (a *Auth) Authenticate(ctx context.Context, r *http.Request, body []byte, now time.Time) (string, error) {
+	if len(a.Verifiers) == 0 {
+		if a.None {
+			return Anonymous, nil
+		}
+		// Unreachable with a validated config; fail closed regardless.
+		return "", Errorf(http.StatusUnauthorized, CodeUnauthorized, "authentication required")
+	}
+	var challenge string
+	expired := false
+	for _, v := range a.Verifiers {
+		res, err := v.Verify(r, body, now)
+		if err == nil {
+			if res.ReplayKey != "" && a.Replay != nil {
+				fresh, err := a.Replay.Remember(ctx, res.ReplayKey, res.ReplayTTL)
+				if err != nil {
+					return "", unavailable(err)
+				}
+				if !fresh {
+					a.metrics().AuthFailure(v.Scheme(), "replayed")
+					return "", Errorf(http.StatusConflict, CodeReplayed, "this signed message was already received")
+				}
+			}
+			return res.Principal, nil
+		}
+		reason := "invalid"
+		switch {
+		case errors.Is(err, signing.ErrMissing):
+			reason = "missing"
+		case errors.Is(err, signing.ErrExpired):
+			reason, expired = "expired", true
+		}
+		a.metrics().AuthFailure(v.Scheme(), reason)
+		if c, ok := v.(interface{ Challenge() string }); ok && challenge == "" {
+			challenge = c.Challenge()
+		}
+	}
+	e := Errorf(http.StatusUnauthorized, CodeUnauthorized, "authentication failed")
+	if expired {
+		e.Message = "the signature's timestamp is outside the allowed window"
+	}
+	if challenge != "" {
+		e.Header = http.Header{"Www-Authenticate": {challenge}}
+	}
+	return "", e
+}
+
+func (a *Auth) metrics() Metrics {
+	if a.Metrics == nil {
+		return NopMetrics{}
+	}
+	return a.Metrics
+}
+
+// unavailable turns a store failure into a 503 that callers retry.
+func unavailable(err error) *Error {
+	return &Error{
+		Status:     http.StatusServiceUnavailable,
+		Code:       CodeUnavailable,
+		Message:    "storage is unavailable, try again shortly",
+		RetryAfter: 1,
+		Err:        err,
+	}
+}
+
+// storeError maps a store error to an answer. ErrNotFound is left to the
+// caller, which knows what was not found.
+func storeError(err error) *Error {
+	if errors.Is(err, context.Canceled) {
+		return &Error{Status: 499, Code: CodeBadRequest, Message: "the request was canceled", Err: err}
+	}
+	return unavailable(err)
+}

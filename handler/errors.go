@@ -1,0 +1,96 @@
+// Package handler holds agenthook's HTTP logic as plain net/http code: the
+// agent endpoint (sync and async), the task status endpoint, the
+// management API, the task runner and the callback dispatcher. It does not
+// import Caddy; package caddymodule wires it into Caddy.
+package handler
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+)
+
+// Stable error codes, part of the HTTP contract. Callers switch on them.
+const (
+	CodeBadRequest       = "bad_request"
+	CodeInvalidJSON      = "invalid_json"
+	CodeMissingFields    = "missing_fields"
+	CodeUnauthorized     = "unauthorized"
+	CodeNotFound         = "not_found"
+	CodeChatNotFound     = "chat_not_found"
+	CodeTaskNotFound     = "task_not_found"
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeReplayed         = "replayed"
+	CodeIdempotency      = "idempotency_key_reused"
+	CodeTooLarge         = "body_too_large"
+	CodeOverloaded       = "overloaded"
+	CodeUnavailable      = "unavailable"
+	CodeBadGateway       = "backend_unavailable"
+	CodeGatewayTimeout   = "backend_timeout"
+	CodeInternal         = "internal_error"
+)
+
+// Error is an HTTP error answer: {"error": Message, "code": Code}.
+// Message is a human sentence and never holds a secret or a token.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+	// RetryAfter, in seconds, is sent as Retry-After when positive.
+	RetryAfter int
+	// Header holds extra response headers, such as WWW-Authenticate.
+	Header http.Header
+	// Err is the cause, for logs only; it is never sent.
+	Err error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%d %s: %s: %v", e.Status, e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf builds an *Error with a formatted message.
+func Errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// WriteError writes err as a JSON error answer. Errors that are not
+// *Error become a 500 whose message says nothing about the cause.
+func WriteError(w http.ResponseWriter, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error"}
+	}
+	h := w.Header()
+	for k, vs := range e.Header {
+		h[k] = vs
+	}
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
+	writeJSON(w, e.Status, struct {
+		Error string `json:"error"`
+		Code  string `json:"code"`
+	}{e.Message, e.Code})
+}
+
+// writeJSON writes v as the whole answer.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":"internal error","code":"internal_error"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)+1))
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}

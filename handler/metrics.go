@@ -1,0 +1,35 @@
+package handler
+
+import "time"
+
+// Metrics receives what agenthook counts. Package caddymodule implements
+// it with Prometheus collectors on Caddy's registry; this package only
+// calls it, so it stays free of Prometheus.
+type Metrics interface {
+	// Request counts an endpoint answer; outcome is a stable word such as
+	// "ok", "accepted", "unauthorized" or "backend_error".
+	Request(agent, endpoint, outcome string)
+	AuthFailure(scheme, reason string)
+	BackendLatency(agent, mode string, d time.Duration)
+	// TaskFinished observes the time from 202 to the final status.
+	TaskFinished(agent string, status string, sinceAccepted time.Duration)
+	TaskRetried(agent string)
+	// DeliveryAttempt observes one callback attempt; outcome is
+	// "delivered", "retry", "failed" or "disabled".
+	DeliveryAttempt(agent, outcome string, d time.Duration)
+	CallbackDisabled(agent string)
+}
+
+// NopMetrics discards everything.
+type NopMetrics struct{}
+
+func (NopMetrics) Request(string, string, string)                {}
+func (NopMetrics) AuthFailure(string, string)                    {}
+func (NopMetrics) BackendLatency(string, string, time.Duration)  {}
+func (NopMetrics) TaskFinished(string, string, time.Duration)    {}
+func (NopMetrics) TaskRetried(string)                            {}
+func (NopMetrics) DeliveryAttempt(string, string, time.Duration) {}
+func (NopMetrics) CallbackDisabled(string)                       {}
+
+// Interface guard
+var _ Metrics = NopMetrics{}

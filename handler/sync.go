@@ -1,0 +1,162 @@
+package handler
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// chatRefresh is how stale a chat's record may get before a sync call
+// rewrites it just to push its expiry out. Without it, every turn of a
+// chat would cost a write.
+const chatRefresh = time.Hour
+
+func withStoreTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, storeTimeout)
+}
+
+// prepareForward turns the caller's request into the backend's: the exact
+// body, no caller credentials, and the chat's conversation id.
+func (e *Endpoint) prepareForward(r *http.Request, c *call) {
+	r.Body = io.NopCloser(bytes.NewReader(c.body))
+	r.ContentLength = int64(len(c.body))
+	r.TransferEncoding = nil
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(c.body)), nil }
+	h := r.Header
+	for _, name := range e.StripHeaders {
+		h.Del(name)
+	}
+	h.Del(e.ContinueHeader)
+	if ch := c.agent.ConversationHeader; ch != "" {
+		// Only agenthook says which conversation this is.
+		h.Del(ch)
+		if c.chat.ConversationID != "" {
+			h.Set(ch, c.chat.ConversationID)
+		}
+	}
+}
+
+// serveSync forwards the request and streams the backend's answer back,
+// adding the chat id.
+func (e *Endpoint) serveSync(w http.ResponseWriter, r *http.Request, c *call) (string, error) {
+	e.prepareForward(r, c)
+	ctx := r.Context()
+	if e.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, e.Timeout)
+		defer cancel()
+		r = r.WithContext(ctx)
+	}
+	cw := &chatWriter{ResponseWriter: w}
+	cw.beforeHeader = func(status int) { e.attachChat(r, cw.Header(), status, c) }
+	start := time.Now()
+	err := c.agent.Backend.Forward(cw, r)
+	e.Metrics.BackendLatency(c.agent.Name, string(ModeSync), time.Since(start))
+	if err == nil {
+		if cw.status >= 500 {
+			return "backend_error", nil
+		}
+		return "ok", nil
+	}
+	if cw.wroteHeader {
+		// The answer had started; all that is left is to log.
+		e.Logger.Warn("backend answer cut short", zap.String("agent", c.agent.Name), zap.String("chat_id", c.chat.ID), zap.Error(err))
+		return "backend_error", nil
+	}
+	return "", backendError(ctx, err)
+}
+
+// backendError turns a failed backend call into 502 or 504.
+func backendError(ctx context.Context, err error) *Error {
+	status := http.StatusBadGateway
+	var be *BackendError
+	if errors.As(err, &be) && be.Status == http.StatusGatewayTimeout {
+		status = http.StatusGatewayTimeout
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		status = http.StatusGatewayTimeout
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return &Error{Status: 499, Code: CodeBadRequest, Message: "the request was canceled", Err: err}
+	}
+	if status == http.StatusGatewayTimeout {
+		return &Error{Status: status, Code: CodeGatewayTimeout, Message: "the agent backend did not answer in time", Err: err}
+	}
+	return &Error{Status: status, Code: CodeBadGateway, Message: "the agent backend could not be reached", Err: err}
+}
+
+// attachChat runs just before the backend's status line goes out: it
+// saves the chat if needed and adds the chat id header.
+func (e *Endpoint) attachChat(r *http.Request, h http.Header, status int, c *call) {
+	chat := c.chat
+	conv := ""
+	if ch := c.agent.ConversationHeader; ch != "" {
+		conv = h.Get(ch)
+		// The backend's conversation id stays between agenthook and the
+		// backend; callers hold the chat id.
+		h.Del(ch)
+	}
+	if c.newChat && status >= 400 {
+		// A failed first turn starts nothing.
+		return
+	}
+	now := e.Now()
+	changed := conv != "" && conv != chat.ConversationID
+	if c.newChat || changed || now.Sub(chat.UpdatedAt) > chatRefresh {
+		saved := *chat
+		if conv != "" {
+			saved.ConversationID = conv
+		}
+		saved.UpdatedAt = now
+		saved.ExpiresAt = now.Add(e.ChatTTL)
+		ctx, cancel := withStoreTimeout(context.WithoutCancel(r.Context()))
+		err := e.Store.SaveChat(ctx, &saved)
+		cancel()
+		if err != nil {
+			e.Logger.Error("saving chat", zap.String("agent", c.agent.Name), zap.String("chat_id", chat.ID), zap.Error(err))
+			if c.newChat {
+				return // an id that would not resolve is worse than none
+			}
+		}
+	}
+	h.Set(e.ChatHeader, chat.ID)
+}
+
+// chatWriter calls beforeHeader once, right before the status line is
+// written, when the backend's headers are known and can still change.
+type chatWriter struct {
+	http.ResponseWriter
+	beforeHeader func(status int)
+	wroteHeader  bool
+	status       int
+}
+
+func (w *chatWriter) WriteHeader(status int) {
+	if w.wroteHeader {
+		return
+	}
+	if status >= 100 && status < 200 && status != http.StatusSwitchingProtocols {
+		// Informational answers (103 Early Hints) pass through as they are.
+		w.ResponseWriter.WriteHeader(status)
+		return
+	}
+	w.wroteHeader, w.status = true, status
+	w.beforeHeader(status)
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *chatWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach Flush on the real writer, so
+// streamed answers (SSE) go out as they come.
+func (w *chatWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,194 @@
+package badger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// errClosed is returned for writes attempted after Close.
+var errClosed = errors.New("badger store is closed")
+
+// maxBatch bounds how many operations share one transaction.
+const maxBatch = 512
+
+// op is one logical write. fn runs in the writer goroutine inside a
+// transaction shared with the other ops of its batch; it sees their writes.
+// fn must do every check that can fail before its first write, so that a
+// failed op leaves nothing behind in the shared transaction. fn may update
+// the in-memory indexes, which only the writer goroutine touches.
+type op struct {
+	fn   func(txn *badger.Txn) error
+	size int  // upper bound of the bytes fn adds to the transaction
+	sync bool // fsync before reporting success
+	done chan error
+}
+
+// writer serialises every write through one goroutine. That gives the
+// store three things at once: group commit (concurrent requests share one
+// transaction and one fsync, which is what makes durable intake fast),
+// no transaction conflicts, and in-memory indexes that change in the same
+// order as the database.
+type writer struct {
+	db     *badger.DB
+	budget int // bytes per transaction, well under Badger's limit
+	ops    chan *op
+	stop   chan struct{}
+	done   chan struct{}
+	onFail func(error) // called after a failed commit, in the writer goroutine
+}
+
+func newWriter(db *badger.DB, onFail func(error)) *writer {
+	w := &writer{
+		db:     db,
+		budget: int(db.MaxBatchSize() / 2),
+		ops:    make(chan *op, 4*maxBatch),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+		onFail: onFail,
+	}
+	go w.run()
+	return w
+}
+
+// do runs fn in the writer and waits for it to be committed (and synced
+// if sync is set). If ctx ends first, do returns ctx's error, but the op
+// may still be applied.
+//
+// size is an upper bound of what fn writes (keys plus values below the
+// value threshold), so that a batch never outgrows one transaction.
+func (w *writer) do(ctx context.Context, sync bool, size int, fn func(txn *badger.Txn) error) error {
+	o := &op{fn: fn, size: size, sync: sync, done: make(chan error, 1)}
+	select {
+	case w.ops <- o:
+	case <-w.stop:
+		return errClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-o.done:
+		return err
+	case <-w.done:
+		// The writer may have exited between our send and its drain.
+		select {
+		case err := <-o.done:
+			return err
+		default:
+			return errClosed
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// close applies what is queued, then stops the goroutine.
+func (w *writer) close() {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	<-w.done
+}
+
+func (w *writer) run() {
+	defer close(w.done)
+	batch := make([]*op, 0, maxBatch)
+	var carry *op // the op that did not fit in the previous batch
+	for {
+		var size int
+		if carry != nil {
+			batch, size, carry = append(batch[:0], carry), carry.size, nil
+		} else {
+			select {
+			case o := <-w.ops:
+				batch, size = append(batch[:0], o), o.size
+			case <-w.stop:
+				// Drain what made it into the channel before the stop.
+				for {
+					select {
+					case o := <-w.ops:
+						w.commit([]*op{o})
+					default:
+						return
+					}
+				}
+			}
+		}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case o := <-w.ops:
+				if size+o.size > w.budget {
+					carry = o
+					break fill
+				}
+				batch, size = append(batch, o), size+o.size
+			default:
+				break fill
+			}
+		}
+		w.commit(batch)
+		clear(batch)
+	}
+}
+
+// commit applies a batch in one transaction, syncs once if any op asked
+// for it, and then answers every op.
+func (w *writer) commit(batch []*op) {
+	results := make([]error, len(batch))
+	needSync := false
+	txn := w.db.NewTransaction(true)
+	var commitErr error
+	for i, o := range batch {
+		err := o.fn(txn)
+		if errors.Is(err, badger.ErrTxnTooBig) {
+			// A size estimate was wrong. Nothing of the batch is kept,
+			// and every op fails rather than being half applied.
+			commitErr = err
+			break
+		}
+		results[i] = err
+		if err == nil && o.sync {
+			needSync = true
+		}
+	}
+	if commitErr == nil {
+		commitErr = txn.Commit()
+	} else {
+		txn.Discard()
+	}
+	if commitErr == nil && needSync {
+		commitErr = w.db.Sync()
+	}
+	if commitErr != nil {
+		commitErr = fmt.Errorf("committing to badger: %w", commitErr)
+		// The indexes may now be ahead of the database; the store
+		// rebuilds them before the next batch.
+		if w.onFail != nil {
+			w.onFail(commitErr)
+		}
+	}
+	for i, o := range batch {
+		if commitErr != nil {
+			o.done <- commitErr
+		} else {
+			o.done <- results[i]
+		}
+	}
+}
+
+// ttl turns an absolute expiry into the entry's TTL, or 0 for none.
+func ttl(expires, now time.Time) time.Duration {
+	if expires.IsZero() {
+		return 0
+	}
+	if d := expires.Sub(now); d > time.Second {
+		return d
+	}
+	return time.Second
+}

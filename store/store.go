@@ -1,0 +1,176 @@
+// Package store defines what agenthook persists and the guarantees each
+// engine gives: chats, tasks and their queue, deliveries and their outbox,
+// callback registrations, idempotency keys and replay keys.
+//
+// Two engines implement it: store/badger (embedded, the default) and
+// store/postgres (shared by several Caddy instances). Both pass the same
+// conformance suite in store/storetest, so callers never depend on which
+// one is underneath.
+//
+// The contract is written from the caller's side:
+//
+//   - Every write that returns nil is durable against a crash of the process.
+//     CreateTask and FinishTask are also fsync'd before they return, because
+//     they stand behind a 202 answer and a final status respectively.
+//   - Claims hand out time-limited leases. A lease that runs out makes the
+//     work claimable again; the old holder then gets ErrLeaseLost when it
+//     tries to finish, so nothing is recorded twice.
+//   - Within one chat, tasks are claimable strictly one at a time in the
+//     order they were created. The same holds for deliveries that share an
+//     OrderKey.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors returned by every engine. Callers compare with errors.Is.
+var (
+	// ErrNotFound means the record does not exist or has expired.
+	ErrNotFound = errors.New("not found")
+
+	// ErrIdempotencyMismatch means an Idempotency-Key was reused with a
+	// different request body.
+	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
+
+	// ErrLeaseLost means the caller no longer holds the lease on a task or
+	// delivery: it expired and someone else claimed it, or it was released.
+	ErrLeaseLost = errors.New("lease lost")
+
+	// ErrUnavailable wraps failures of the engine itself (a database that
+	// cannot be reached). Handlers turn it into 503 so callers retry.
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// Store is the whole persistence contract.
+type Store interface {
+	Chats
+	Tasks
+	Deliveries
+	Registrations
+	ReplayGuard
+
+	// TaskWake and DeliveryWake receive a value when new work may have
+	// become claimable, so that runners need not poll. Each channel has
+	// one reader (the runner of that kind of work) and a buffer of one.
+	TaskWake() <-chan struct{}
+	DeliveryWake() <-chan struct{}
+
+	// Close releases the engine. It is called once, when the last Caddy
+	// config that uses it is unloaded.
+	Close() error
+}
+
+// Chats maps agenthook chat ids to backend conversations.
+type Chats interface {
+	// GetChat returns ErrNotFound for an unknown or expired id.
+	GetChat(ctx context.Context, id string) (*Chat, error)
+
+	// SaveChat creates or replaces a chat. ExpiresAt must be set; the chat
+	// disappears after it.
+	SaveChat(ctx context.Context, c *Chat) error
+}
+
+// Tasks is the durable queue of asynchronous agent calls.
+type Tasks interface {
+	// CreateTask stores a new PENDING task, durably (fsync'd), together with
+	// n.Chat (created or replaced) and n.Idempotency in one transaction.
+	//
+	// If n.Idempotency names a key that is already stored and not expired,
+	// no task is created: with the same Fingerprint the first task is
+	// returned with Replayed set; with a different one the error is
+	// ErrIdempotencyMismatch.
+	//
+	// The engine assigns Task.Seq, which orders the tasks of one chat.
+	CreateTask(ctx context.Context, n NewTask) (Created, error)
+
+	// GetTask returns a task with its request and result, or ErrNotFound.
+	GetTask(ctx context.Context, id string) (*Task, error)
+
+	// ClaimTasks leases up to c.Limit claimable tasks to c.Owner for
+	// c.Lease and returns them STARTED, with Attempts incremented.
+	//
+	// A task is claimable when it is PENDING (or STARTED with an expired
+	// lease), its RunAfter has passed, its agent is in c.Agents (nil means
+	// any), and no task created before it in the same chat is unfinished.
+	//
+	// next is the earliest time at which a task not returned now may become
+	// claimable through the passage of time alone (zero if unknown or none),
+	// so a runner can sleep until then.
+	ClaimTasks(ctx context.Context, c Claim) (tasks []*Task, next time.Time, err error)
+
+	// RetryTask puts a STARTED task held by owner back to PENDING, to run
+	// again after runAfter. lastError is kept for the status endpoint.
+	RetryTask(ctx context.Context, id, owner string, runAfter time.Time, lastError string) error
+
+	// ReleaseTask puts a STARTED task held by owner back to PENDING at once
+	// without counting the attempt, for a graceful shutdown.
+	ReleaseTask(ctx context.Context, id, owner string) error
+
+	// FinishTask records a final status (SUCCESS or FAILURE), updates the
+	// chat's conversation id, and inserts the task's deliveries, in one
+	// fsync'd transaction, so there is never a final status without its
+	// deliveries. It returns ErrLeaseLost if owner no longer holds the task.
+	FinishTask(ctx context.Context, f TaskFinish) error
+
+	// TaskCounts returns how many tasks are waiting (PENDING) and running
+	// (STARTED). Engines may answer from a cache up to a second old.
+	TaskCounts(ctx context.Context) (pending, started int, err error)
+}
+
+// Deliveries is the outbox of callback deliveries.
+type Deliveries interface {
+	// ClaimDeliveries leases up to c.Limit due pending deliveries. A
+	// delivery is due when NextAttemptAt has passed, its callback is not in
+	// c.Skip, and, when OrderKey is set, every delivery created before it
+	// with the same OrderKey is delivered or failed.
+	ClaimDeliveries(ctx context.Context, c DeliveryClaim) (ds []*Delivery, next time.Time, err error)
+
+	// RecordAttempt appends an attempt to a leased delivery and moves it to
+	// o.Status: delivered, failed (dead-lettered), or pending again at
+	// o.NextAttemptAt. It returns ErrLeaseLost if owner no longer holds it.
+	RecordAttempt(ctx context.Context, o DeliveryOutcome) error
+
+	// ReleaseDelivery gives a leased delivery back without an attempt.
+	ReleaseDelivery(ctx context.Context, id, owner string) error
+
+	// GetDelivery returns one delivery with its attempts and payload.
+	GetDelivery(ctx context.Context, id string) (*Delivery, error)
+
+	// ListDeliveries returns deliveries of one agent, newest first, without
+	// payloads.
+	ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, error)
+
+	// RetryDelivery makes a delivered or failed delivery pending again, due
+	// now. A pending one is returned unchanged.
+	RetryDelivery(ctx context.Context, id string) (*Delivery, error)
+
+	// RecoverDeliveries makes every failed delivery of agent that failed at
+	// or after since pending again, due now, and returns how many.
+	RecoverDeliveries(ctx context.Context, agent string, since time.Time) (int, error)
+
+	// DeliveryCounts returns the pending and dead-lettered (failed) counts.
+	DeliveryCounts(ctx context.Context) (pending, failed int, err error)
+}
+
+// Registrations holds callback URLs registered through the management API.
+type Registrations interface {
+	CreateRegistration(ctx context.Context, r *Registration) error
+	GetRegistration(ctx context.Context, id string) (*Registration, error)
+	// ListRegistrations returns an agent's registrations, oldest first.
+	// An empty agent lists every registration.
+	ListRegistrations(ctx context.Context, agent string) ([]*Registration, error)
+	// UpdateRegistration replaces a registration; ErrNotFound if absent.
+	UpdateRegistration(ctx context.Context, r *Registration) error
+	DeleteRegistration(ctx context.Context, id string) error
+}
+
+// ReplayGuard remembers message ids (such as Standard Webhooks'
+// webhook-id) so that a captured request cannot be replayed.
+type ReplayGuard interface {
+	// Remember stores key until ttl passes. fresh is false if the key was
+	// already stored and has not expired.
+	Remember(ctx context.Context, key string, ttl time.Duration) (fresh bool, err error)
+}

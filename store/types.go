@@ -1,0 +1,239 @@
+package store
+
+import (
+	"net/http"
+	"time"
+)
+
+// Chat maps an id handed to callers to the backend's own conversation id.
+// It is bound to the agent and the principal that created it, so one
+// caller cannot continue another's chat.
+type Chat struct {
+	ID             string    `json:"id"`
+	Agent          string    `json:"agent"`
+	Principal      string    `json:"principal"`
+	ConversationID string    `json:"conversation_id,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+	ExpiresAt      time.Time `json:"expires_at"`
+}
+
+// TaskStatus follows DocsGPT's task states.
+type TaskStatus string
+
+// The task states, in the order a task moves through them.
+const (
+	TaskPending TaskStatus = "PENDING"
+	TaskStarted TaskStatus = "STARTED"
+	TaskSuccess TaskStatus = "SUCCESS"
+	TaskFailure TaskStatus = "FAILURE"
+)
+
+// Final reports whether the status is SUCCESS or FAILURE.
+func (s TaskStatus) Final() bool { return s == TaskSuccess || s == TaskFailure }
+
+// Task is one accepted asynchronous request to an agent.
+type Task struct {
+	ID        string `json:"id"`
+	Agent     string `json:"agent"`
+	ChatID    string `json:"chat_id"`
+	Principal string `json:"principal"`
+	// Endpoint names the agenthook handler that accepted the task, for
+	// metrics and logs.
+	Endpoint string `json:"endpoint,omitempty"`
+	// Seq orders the tasks of one chat. The engine assigns it.
+	Seq    int64      `json:"seq"`
+	Status TaskStatus `json:"status"`
+
+	Request Request `json:"request"`
+	Result  *Result `json:"result,omitempty"`
+	// Error is the last failure, readable by the caller that polls.
+	Error string `json:"error,omitempty"`
+
+	// Attempts counts the backend calls started, including the one under
+	// way when STARTED.
+	Attempts   int       `json:"attempts"`
+	RunAfter   time.Time `json:"run_after"`
+	LeaseOwner string    `json:"lease_owner,omitempty"`
+	LeaseUntil time.Time `json:"lease_until"`
+
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+	FinishedAt time.Time `json:"finished_at"`
+	// ExpiresAt is set when the task is final: it is gone after it.
+	ExpiresAt time.Time `json:"expires_at"`
+
+	// Sensitive keeps bodies out of logs (Cognigy's
+	// disableSensitiveLogging, or the endpoint's own setting).
+	Sensitive bool `json:"sensitive,omitempty"`
+	// Meta carries small per-format values such as Cognigy's userId and
+	// sessionId, needed later to shape callback payloads.
+	Meta map[string]string `json:"meta,omitempty"`
+}
+
+// Request is what the worker sends to the backend, as the caller sent it.
+type Request struct {
+	Method   string      `json:"method"`
+	Host     string      `json:"host,omitempty"`
+	Path     string      `json:"path"`
+	RawQuery string      `json:"raw_query,omitempty"`
+	Header   http.Header `json:"header,omitempty"`
+	// RemoteAddr is the caller's address, so the backend's
+	// X-Forwarded-For names the caller, not agenthook.
+	RemoteAddr string `json:"remote_addr,omitempty"`
+	Body       []byte `json:"-"`
+}
+
+// Result is the backend's answer to a task.
+type Result struct {
+	StatusCode  int    `json:"status_code"`
+	ContentType string `json:"content_type,omitempty"`
+	Body        []byte `json:"-"`
+}
+
+// NewTask is the input of CreateTask.
+type NewTask struct {
+	Task *Task
+	// Chat, if set, is created or replaced in the same transaction, so a
+	// chat id handed out with a 202 always resolves.
+	Chat        *Chat
+	Idempotency *Idempotency
+}
+
+// Idempotency remembers the first answer to an Idempotency-Key.
+type Idempotency struct {
+	// Key is already scoped by the caller (principal, agent, header value)
+	// and may be hashed; engines treat it as opaque.
+	Key string
+	// Fingerprint identifies the request body; a different fingerprint
+	// under the same key is a mismatch.
+	Fingerprint string
+	ExpiresAt   time.Time
+}
+
+// Created is the result of CreateTask.
+type Created struct {
+	Task     *Task
+	Replayed bool
+}
+
+// Claim is the input of ClaimTasks.
+type Claim struct {
+	Owner  string
+	Agents []string
+	Limit  int
+	Lease  time.Duration
+}
+
+// TaskFinish is the input of FinishTask.
+type TaskFinish struct {
+	ID     string
+	Owner  string
+	Status TaskStatus
+	Result *Result
+	Error  string
+	// ConversationID, if set, becomes the chat's conversation id, and
+	// ChatExpiresAt its new expiry.
+	ConversationID string
+	ChatExpiresAt  time.Time
+	// ExpiresAt is when the finished task (and its result) is dropped.
+	ExpiresAt  time.Time
+	Deliveries []*Delivery
+}
+
+// DeliveryStatus is where a delivery stands.
+type DeliveryStatus string
+
+// The delivery states.
+const (
+	DeliveryPending   DeliveryStatus = "pending"
+	DeliveryDelivered DeliveryStatus = "delivered"
+	DeliveryFailed    DeliveryStatus = "failed"
+)
+
+// Delivery is one result on its way to one callback URL.
+type Delivery struct {
+	// ID doubles as the Standard Webhooks webhook-id, stable across retries.
+	ID     string `json:"id"`
+	TaskID string `json:"task_id"`
+	Agent  string `json:"agent"`
+	ChatID string `json:"chat_id,omitempty"`
+	// CallbackID names a static callback from the config or a
+	// registration id.
+	CallbackID string `json:"callback_id"`
+	// OrderKey, when set, makes deliveries that share it go one at a time
+	// in creation order.
+	OrderKey  string         `json:"order_key,omitempty"`
+	Seq       int64          `json:"seq"`
+	EventType string         `json:"event_type"`
+	Payload   []byte         `json:"-"`
+	Status    DeliveryStatus `json:"status"`
+
+	Attempts      []Attempt `json:"attempts,omitempty"`
+	AttemptCount  int       `json:"attempt_count"`
+	NextAttemptAt time.Time `json:"next_attempt_at"`
+	LeaseOwner    string    `json:"lease_owner,omitempty"`
+	LeaseUntil    time.Time `json:"lease_until"`
+	LastError     string    `json:"last_error,omitempty"`
+
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Attempt is one try at a delivery, kept for the dead-letter log.
+type Attempt struct {
+	At         time.Time     `json:"at"`
+	StatusCode int           `json:"status_code,omitempty"`
+	Latency    time.Duration `json:"latency"`
+	Error      string        `json:"error,omitempty"`
+	// Response holds the first bytes of the answer.
+	Response string `json:"response,omitempty"`
+}
+
+// DeliveryClaim is the input of ClaimDeliveries.
+type DeliveryClaim struct {
+	Owner string
+	Limit int
+	Lease time.Duration
+	// Skip lists callbacks that must not be handed out now (paused by the
+	// circuit breaker, or at their concurrency limit).
+	Skip []string
+}
+
+// DeliveryOutcome is the input of RecordAttempt.
+type DeliveryOutcome struct {
+	ID            string
+	Owner         string
+	Attempt       Attempt
+	Status        DeliveryStatus
+	NextAttemptAt time.Time
+	// ExpiresAt, for a final status, is when the delivery is dropped.
+	ExpiresAt time.Time
+}
+
+// DeliveryFilter selects deliveries to list.
+type DeliveryFilter struct {
+	Agent  string
+	Status DeliveryStatus // empty: any
+	Limit  int            // 0: a default of 100
+}
+
+// Registration is a callback URL registered through the management API,
+// shaped after Tess's agent webhooks.
+type Registration struct {
+	ID     string `json:"id"`
+	Agent  string `json:"agent_id"`
+	URL    string `json:"url"`
+	Method string `json:"method"`
+	// Status is "active", "inactive", or "disabled" (set by agenthook when
+	// the callback kept failing or answered 410).
+	Status string `json:"status"`
+	// Secret signs deliveries (whsec_...). It must be kept readable, since
+	// it is needed to sign.
+	Secret         string    `json:"secret"`
+	Format         string    `json:"format,omitempty"`
+	DisabledReason string    `json:"disabled_reason,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+}
