@@ -1,0 +1,151 @@
+// Package e2e drives a real Caddy built with agenthook, on loopback, with
+// fake agent backends and callback sinks. Each test starts its own Caddy
+// with its own Badger directory.
+package e2e
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agenthook/agenthook/internal/testkit"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(m.Run())
+}
+
+// client never follows redirects and has a timeout, so a hang fails.
+var client = &http.Client{
+	Timeout:       30 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// site is a running Caddy with one HTTP site.
+type site struct {
+	t     *testing.T
+	caddy *testkit.Caddy
+	port  int
+	base  string
+}
+
+// startSite starts Caddy with globals (inside the agenthook option) and
+// routes (inside the site block). {{port}}, {{admin}} and {{badger}} are
+// filled in.
+func startSite(t *testing.T, globals, routes string) *site {
+	t.Helper()
+	c := testkit.New(t)
+	s := &site{t: t, caddy: c, port: testkit.FreePort(t)}
+	s.base = fmt.Sprintf("http://127.0.0.1:%d", s.port)
+	c.Start(s.caddyfile(globals, routes), s.port)
+	return s
+}
+
+func (s *site) caddyfile(globals, routes string) string {
+	cf := fmt.Sprintf(`{
+	admin %s
+	storage file_system %s/certs
+	agenthook {
+		storage badger %s/badger
+%s
+	}
+}
+
+http://127.0.0.1:%d {
+%s
+}
+`, s.caddy.Admin, s.caddy.Dir, s.caddy.Dir, globals, s.port, routes)
+	return cf
+}
+
+func (s *site) reload(globals, routes string) {
+	s.t.Helper()
+	s.caddy.Reload(s.caddyfile(globals, routes))
+}
+
+// restart starts Caddy again on the same directory and ports.
+func (s *site) restart(globals, routes string) {
+	s.t.Helper()
+	s.caddy.Start(s.caddyfile(globals, routes), s.port)
+}
+
+// post sends a request and returns the answer with its body read.
+func (s *site) post(path string, body []byte, header map[string]string) (*http.Response, []byte) {
+	s.t.Helper()
+	return do(s.t, http.MethodPost, s.base+path, body, header)
+}
+
+func (s *site) get(path string, header map[string]string) (*http.Response, []byte) {
+	s.t.Helper()
+	return do(s.t, http.MethodGet, s.base+path, nil, header)
+}
+
+func do(t *testing.T, method, url string, body []byte, header map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading body: %v", method, url, err)
+	}
+	return resp, b
+}
+
+// wantStatus fails unless the answer has the status and, for errors, a
+// JSON {"error", "code"} body with the given code.
+func wantStatus(t *testing.T, resp *http.Response, body []byte, status int, code string) {
+	t.Helper()
+	if resp.StatusCode != status {
+		t.Fatalf("status %d, want %d; body %s", resp.StatusCode, status, body)
+	}
+	if code == "" {
+		return
+	}
+	var e struct{ Error, Code string }
+	if err := json.Unmarshal(body, &e); err != nil || e.Error == "" {
+		t.Fatalf("error body is not {error, code} JSON: %s", body)
+	}
+	if e.Code != code {
+		t.Fatalf("error code %q, want %q (%s)", e.Code, code, e.Error)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("error Content-Type %q", ct)
+	}
+}
+
+func hmacHex(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func decode(t *testing.T, body []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatalf("not JSON: %s", body)
+	}
+	return m
+}
