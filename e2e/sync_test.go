@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -529,8 +530,13 @@ func postRetrying(url string, body []byte, header map[string]string) (*http.Resp
 		}
 		var resp *http.Response
 		if resp, err = client.Do(req); err == nil {
+			b, rerr := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			return resp, nil
+			if rerr == nil {
+				resp.Body = io.NopCloser(bytes.NewReader(b))
+				return resp, nil
+			}
+			err = rerr
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -31,32 +31,42 @@ type Auth struct {
 // Enabled reports whether any verification is configured.
 func (a *Auth) Enabled() bool { return len(a.Verifiers) > 0 }
 
-// Authenticate returns the caller's principal, or an *Error: 401 when no
+// Identity is who a request comes from.
+type Identity struct {
+	Principal string
+	// ReplayKey, when set, was remembered as used; Release it if the
+	// request fails, so the sender's retry is not taken for a replay.
+	ReplayKey string
+}
+
+// Authenticate returns the caller's identity, or an *Error: 401 when no
 // verifier accepts the request, 409 for a replayed message.
-func (a *Auth) Authenticate(ctx context.Context, r *http.Request, body []byte, now time.Time) (string, error) {
+func (a *Auth) Authenticate(ctx context.Context, r *http.Request, body []byte, now time.Time) (Identity, error) {
 	if len(a.Verifiers) == 0 {
 		if a.None {
-			return Anonymous, nil
+			return Identity{Principal: Anonymous}, nil
 		}
 		// Unreachable with a validated config; fail closed regardless.
-		return "", Errorf(http.StatusUnauthorized, CodeUnauthorized, "authentication required")
+		return Identity{}, Errorf(http.StatusUnauthorized, CodeUnauthorized, "authentication required")
 	}
 	var challenge string
 	expired := false
 	for _, v := range a.Verifiers {
 		res, err := v.Verify(r, body, now)
 		if err == nil {
+			id := Identity{Principal: res.Principal}
 			if res.ReplayKey != "" && a.Replay != nil {
 				fresh, err := a.Replay.Remember(ctx, res.ReplayKey, res.ReplayTTL)
 				if err != nil {
-					return "", unavailable(err)
+					return Identity{}, unavailable(err)
 				}
 				if !fresh {
 					a.metrics().AuthFailure(v.Scheme(), "replayed")
-					return "", Errorf(http.StatusConflict, CodeReplayed, "this signed message was already received")
+					return Identity{}, Errorf(http.StatusConflict, CodeReplayed, "this signed message was already received")
 				}
+				id.ReplayKey = res.ReplayKey
 			}
-			return res.Principal, nil
+			return id, nil
 		}
 		reason := "invalid"
 		switch {
@@ -77,7 +87,14 @@ func (a *Auth) Authenticate(ctx context.Context, r *http.Request, body []byte, n
 	if challenge != "" {
 		e.Header = http.Header{"Www-Authenticate": {challenge}}
 	}
-	return "", e
+	return Identity{}, e
+}
+
+// Release forgets an identity's replay key after the request failed.
+func (a *Auth) Release(ctx context.Context, id Identity) {
+	if id.ReplayKey != "" && a.Replay != nil {
+		_ = a.Replay.Forget(context.WithoutCancel(ctx), id.ReplayKey)
+	}
 }
 
 func (a *Auth) metrics() Metrics {

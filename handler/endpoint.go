@@ -88,6 +88,7 @@ type Endpoint struct {
 type call struct {
 	agent     *Agent
 	principal string
+	identity  Identity
 	chat      *store.Chat
 	newChat   bool
 	body      []byte
@@ -101,7 +102,12 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if e.Agent != nil {
 		agentName = e.Agent.Name
 	}
-	outcome, err := e.serve(w, r, &agentName)
+	c := &call{sensitive: e.Sensitive}
+	outcome, err := e.serve(w, r, c, &agentName)
+	if err != nil || outcome == "backend_error" {
+		// The sender will retry a failed message with the same id.
+		e.Auth.Release(r.Context(), c.identity)
+	}
 	if err != nil {
 		var he *Error
 		if errors.As(err, &he) {
@@ -118,7 +124,7 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.Metrics.Request(agentName, e.Name, outcome)
 }
 
-func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request, agentName *string) (string, error) {
+func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request, c *call, agentName *string) (string, error) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		return "", Errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "use POST")
@@ -127,7 +133,7 @@ func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request, agentName *stri
 	if err != nil {
 		return "", err
 	}
-	c := &call{body: body, sensitive: e.Sensitive}
+	c.body = body
 	if err := e.authenticate(r, c); err != nil {
 		return "", err
 	}
@@ -202,11 +208,11 @@ func (e *Endpoint) authenticate(r *http.Request, c *call) error {
 	} else {
 		c.agent = e.Agent
 	}
-	p, err := e.Auth.Authenticate(ctx, r, c.body, now)
+	id, err := e.Auth.Authenticate(ctx, r, c.body, now)
 	if err != nil {
 		return err
 	}
-	c.principal = p
+	c.identity, c.principal = id, id.Principal
 	return nil
 }
 

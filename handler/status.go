@@ -80,11 +80,11 @@ func (s *Status) serve(w http.ResponseWriter, r *http.Request) error {
 	}
 	principal := ""
 	if s.Auth.Enabled() {
-		p, err := s.Auth.Authenticate(r.Context(), r, nil, s.Now())
+		id, err := s.Auth.Authenticate(r.Context(), r, nil, s.Now())
 		if err != nil {
 			return err
 		}
-		principal = p
+		principal = id.Principal
 	}
 	id := r.URL.Query().Get("task_id")
 	if id == "" {

@@ -173,4 +173,8 @@ type ReplayGuard interface {
 	// Remember stores key until ttl passes. fresh is false if the key was
 	// already stored and has not expired.
 	Remember(ctx context.Context, key string, ttl time.Duration) (fresh bool, err error)
+
+	// Forget drops a key, so that a message whose processing failed can be
+	// sent again (senders retry with the same id). Unknown keys are fine.
+	Forget(ctx context.Context, key string) error
 }

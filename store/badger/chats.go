@@ -63,3 +63,10 @@ func (s *Store) Remember(ctx context.Context, k string, ttlFor time.Duration) (b
 // expired reports whether a record with this expiry is gone at now. Badger
 // drops expired entries itself, but only to the second; this is exact.
 func expired(exp, now time.Time) bool { return !exp.IsZero() && !exp.After(now) }
+
+// Forget implements store.ReplayGuard.
+func (s *Store) Forget(ctx context.Context, k string) error {
+	return s.w.do(ctx, false, 256+len(k), func(txn *badger.Txn) error {
+		return txn.Delete(key(pReplay, k))
+	})
+}

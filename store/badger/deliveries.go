@@ -288,7 +288,7 @@ func (s *Store) ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]*
 		limit = 100
 	}
 	prefix := key(pDelivAgent, f.Agent, "")
-	if false {
+	if f.Status == store.DeliveryFailed {
 		prefix = key(pDelivDead, f.Agent, "")
 	}
 	var out []*store.Delivery
