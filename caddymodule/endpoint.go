@@ -127,6 +127,11 @@ func (e *Endpoint) Provision(ctx caddy.Context) error {
 			return errors.New("agent_from_token: no agent has a webhook_token")
 		}
 		ep.Name = or(e.Name, "token-"+string(ep.Mode))
+		ep.HideRequest = func(r *http.Request) {
+			// Caddy's access log copies the request before any handler
+			// runs, so the token can only be kept out by skipping it.
+			caddyhttp.SetVar(r.Context(), caddyhttp.LogSkipVar, true)
+		}
 	} else {
 		ag, ok := app.agent(e.Agent)
 		if !ok {

@@ -42,6 +42,7 @@ func TestSyncAuthSchemes(t *testing.T) {
 		t.Fatal(err)
 	}
 	routes := fmt.Sprintf(`
+	log
 	agenthook /basic support {
 		auth basic {
 			alice %s

@@ -78,6 +78,11 @@ type Endpoint struct {
 	// sees the caller's credentials.
 	StripHeaders []string
 
+	// HideRequest, if set, is called for requests whose URL holds a
+	// token, so the server leaves them out of its access log; the endpoint
+	// logs them itself, with the token replaced by the agent's name.
+	HideRequest func(r *http.Request)
+
 	Store   store.Store
 	Logger  *zap.Logger
 	Metrics Metrics
@@ -103,6 +108,7 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		agentName = e.Agent.Name
 	}
 	c := &call{sensitive: e.Sensitive}
+	start := time.Now()
 	outcome, err := e.serve(w, r, c, &agentName)
 	if err != nil || outcome == "backend_error" {
 		// The sender will retry a failed message with the same id.
@@ -122,6 +128,12 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 	}
 	e.Metrics.Request(agentName, e.Name, outcome)
+	if e.Tokens != nil {
+		// r.URL no longer holds the token (see redactToken).
+		e.Logger.Info("token request", zap.String("agent", agentName), zap.String("method", r.Method),
+			zap.String("path", r.URL.Path), zap.String("remote_addr", r.RemoteAddr),
+			zap.String("outcome", outcome), zap.Duration("duration", time.Since(start)))
+	}
 }
 
 func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request, c *call, agentName *string) (string, error) {
@@ -193,10 +205,14 @@ func (e *Endpoint) authenticate(r *http.Request, c *call) error {
 		// The token is the last path segment. Every token is compared, so
 		// timing says nothing about which agents exist, and a miss is the
 		// same 404 as a path that does not exist.
+		if e.HideRequest != nil {
+			e.HideRequest(r)
+		}
 		seg := lastSegment(r.URL.Path)
 		name, ok := e.Tokens.Lookup(seg)
 		agent := e.Agents[name]
 		if !ok || agent == nil {
+			redactToken(r, seg, "REDACTED")
 			e.Auth.metrics().AuthFailure("token", "invalid")
 			return Errorf(http.StatusNotFound, CodeNotFound, "no agent webhook at this URL")
 		}
