@@ -36,7 +36,7 @@ type AgentConfig struct {
 	tokens []string // hashed, after placeholders
 }
 
-func (c *AgentConfig) provision(ctx caddy.Context, name string) (*handler.Agent, error) {
+func (c *AgentConfig) provision(ctx caddy.Context, name string, eg *egress) (*handler.Agent, error) {
 	if c.ReverseProxyRaw == nil {
 		return nil, errors.New("an agent needs a reverse_proxy to its backend")
 	}
@@ -66,7 +66,7 @@ func (c *AgentConfig) provision(ctx caddy.Context, name string) (*handler.Agent,
 		c.tokens = append(c.tokens, v)
 	}
 	for i, cb := range c.Callbacks {
-		hc, err := cb.provision(repl, name, i)
+		hc, err := cb.provision(repl, name, i, eg)
 		if err != nil {
 			return nil, fmt.Errorf("callback %d: %w", i+1, err)
 		}

@@ -50,6 +50,7 @@ type App struct {
 
 	agents  map[string]*handler.Agent
 	rt      *runtime
+	egress  *egress
 	logger  *zap.Logger
 	metrics *metrics
 }
@@ -103,12 +104,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.Delivery.provision(); err != nil {
 		return err
 	}
+	a.egress = newEgress(a.Delivery.allowed)
 	a.agents = make(map[string]*handler.Agent, len(a.Agents))
 	for _, name := range a.agentNames() {
 		if !agentName.MatchString(name) {
 			return fmt.Errorf("agent name %q: use letters, digits, '.', '_' and '-' (at most 64)", name)
 		}
-		ag, err := a.Agents[name].provision(ctx, name)
+		ag, err := a.Agents[name].provision(ctx, name, a.egress)
 		if err != nil {
 			return fmt.Errorf("agent %s: %w", name, err)
 		}
@@ -150,6 +152,9 @@ func (a *App) Stop() error {
 // Cleanup releases this config's hold on the runtime; the last one out
 // stops the workers and closes the store.
 func (a *App) Cleanup() error {
+	if a.egress != nil {
+		defer a.egress.close()
+	}
 	if a.rt == nil {
 		return nil
 	}
@@ -192,6 +197,27 @@ func (a *App) runnerConfig() handler.RunnerConfig {
 		MaxResult: a.Queue.MaxResult,
 		Retention: time.Duration(a.Retention),
 	}.WithDefaults()
+}
+
+func (a *App) dispatcherConfig() handler.DispatcherConfig {
+	d := a.Delivery
+	cfg := handler.DispatcherConfig{
+		Client:           a.egress.client,
+		Workers:          d.Workers,
+		Concurrency:      d.Concurrency,
+		Timeout:          time.Duration(d.Timeout),
+		DisableAfter:     time.Duration(d.DisableAfter),
+		BreakerThreshold: d.BreakerThreshold,
+		BreakerCooldown:  time.Duration(d.BreakerCooldown),
+		Retention:        time.Duration(a.Retention),
+	}
+	if d.RetrySchedule != nil {
+		cfg.Schedule = make([]time.Duration, len(d.RetrySchedule))
+		for i, s := range d.RetrySchedule {
+			cfg.Schedule[i] = time.Duration(s)
+		}
+	}
+	return cfg.WithDefaults()
 }
 
 func (a *App) gracePeriod() time.Duration {

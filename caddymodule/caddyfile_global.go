@@ -53,6 +53,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //			retry_schedule <duration...>
 //			allow_networks <cidr...>
 //			concurrency <n>
+//			workers <n>
 //			disable_after <duration>
 //			breaker <failures> <cooldown>
 //		}
@@ -269,6 +270,8 @@ func (c *DeliveryConfig) unmarshal(d *caddyfile.Dispenser) error {
 			c.AllowNetworks = append(c.AllowNetworks, args...)
 		case "concurrency":
 			err = setOnce(d, c.Concurrency != 0, func() (e error) { c.Concurrency, e = positiveInt(d); return })
+		case "workers":
+			err = setOnce(d, c.Workers != 0, func() (e error) { c.Workers, e = positiveInt(d); return })
 		case "disable_after":
 			err = setOnce(d, c.DisableAfter != 0, func() (e error) { c.DisableAfter, e = durationArg(d); return })
 		case "breaker":

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -54,12 +55,15 @@ type BasicAuthConfig struct {
 	Password string `json:"password"`
 }
 
-func (c *CallbackConfig) provision(repl *caddy.Replacer, agent string, index int) (*handler.Callback, error) {
+func (c *CallbackConfig) provision(repl *caddy.Replacer, agent string, index int, eg *egress) (*handler.Callback, error) {
 	u, err := repl.ReplaceOrErr(c.URL, true, true)
 	if err != nil {
 		return nil, fmt.Errorf("url: %w", err)
 	}
 	if err := checkCallbackURL(u); err != nil {
+		return nil, err
+	}
+	if err := checkStaticHost(u, eg); err != nil {
 		return nil, err
 	}
 	cb := &handler.Callback{
@@ -134,6 +138,21 @@ func checkCallbackURL(raw string) error {
 	return nil
 }
 
+// checkStaticHost refuses, when the config loads, a callback whose host
+// is an IP literal (or localhost) that deliveries may not reach. Other
+// hostnames are checked when each delivery dials, since their addresses
+// may change.
+func checkStaticHost(raw string, eg *egress) error {
+	u, _ := url.Parse(raw)
+	host := u.Hostname()
+	if host != "localhost" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return nil
+		}
+	}
+	return eg.checkURL(context.Background(), raw)
+}
+
 // DeliveryConfig tunes callback deliveries.
 type DeliveryConfig struct {
 	// Timeout of one attempt. Default 15s.
@@ -146,6 +165,8 @@ type DeliveryConfig struct {
 	AllowNetworks []string `json:"allow_networks,omitempty"`
 	// Concurrency bounds attempts in flight per callback. Default 16.
 	Concurrency int `json:"concurrency,omitempty"`
+	// Workers bounds attempts in flight on this instance. Default 256.
+	Workers int `json:"workers,omitempty"`
 	// DisableAfter disables a callback that has failed without a success
 	// for this long. Default 5 days.
 	DisableAfter caddy.Duration `json:"disable_after,omitempty"`

@@ -40,10 +40,12 @@ type StorageConfig struct {
 
 // runtime is what outlives config reloads: the store and its workers.
 type runtime struct {
-	key    string
-	store  store.Store
-	runner *handler.Runner
-	logger *zap.Logger
+	key        string
+	store      store.Store
+	registry   *handler.Registry
+	runner     *handler.Runner
+	dispatcher *handler.Dispatcher
+	logger     *zap.Logger
 
 	mu       sync.Mutex
 	attached []*App // configs started and not yet stopped, oldest first
@@ -92,13 +94,24 @@ func loadRuntime(cfg *StorageConfig, logger *zap.Logger, m *metrics) (*runtime, 
 }
 
 func newRuntime(key string, s store.Store, logger *zap.Logger, m *metrics) *runtime {
+	id := instanceID()
 	rt := &runtime{key: key, store: s, logger: logger}
+	rt.registry = &handler.Registry{Store: s, Now: nowFunc}
 	rt.runner = &handler.Runner{
-		Store:   s,
-		Logger:  logger.Named("tasks"),
-		Metrics: m,
-		Now:     nowFunc,
-		ID:      instanceID(),
+		Store:     s,
+		Callbacks: rt.registry,
+		Logger:    logger.Named("tasks"),
+		Metrics:   m,
+		Now:       nowFunc,
+		ID:        id,
+	}
+	rt.dispatcher = &handler.Dispatcher{
+		Store:    s,
+		Registry: rt.registry,
+		Logger:   logger.Named("deliveries"),
+		Metrics:  m,
+		Now:      nowFunc,
+		ID:       id,
 	}
 	return rt
 }
@@ -113,6 +126,7 @@ func (rt *runtime) attach(a *App) {
 	if !rt.started {
 		rt.started = true
 		rt.runner.Start()
+		rt.dispatcher.Start()
 	}
 }
 
@@ -136,6 +150,7 @@ func (rt *runtime) detach(a *App) {
 func (rt *runtime) configure(a *App) {
 	rt.grace = a.gracePeriod()
 	rt.runner.Configure(a.runnerConfig(), a.agents)
+	rt.dispatcher.Configure(a.dispatcherConfig(), a.agents)
 }
 
 // current returns the config in charge, or nil.
@@ -155,7 +170,9 @@ func (rt *runtime) Destruct() error {
 	rt.mu.Lock()
 	grace := rt.grace
 	rt.mu.Unlock()
+	// Tasks first: finishing one queues deliveries.
 	rt.runner.Stop(grace)
+	rt.dispatcher.Stop(grace)
 	rt.logger.Info("closing store", zap.String("key", rt.key))
 	return rt.store.Close()
 }

@@ -23,8 +23,7 @@ const asyncRoutes = `
 		agent_from_token
 		mode async
 	}
-	agenthook_status /api/task_status
-	agenthook_status /api/tasks/*
+	agenthook_status /api/task_status*
 `
 
 var alice = map[string]string{"Authorization": "Bearer alice-token"}
@@ -105,7 +104,7 @@ func TestAsyncSuccess(t *testing.T) {
 		t.Fatalf("timestamps %+v", v)
 	}
 	// The other status form, GET .../<id>.
-	resp, b := s.get("/api/tasks/"+task, nil)
+	resp, b := s.get("/api/task_status/"+task, nil)
 	wantStatus(t, resp, b, 200, "")
 	call := agent.Calls()[0]
 	if call.Header.Get("Idempotency-Key") != task {

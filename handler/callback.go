@@ -33,6 +33,36 @@ type Callback struct {
 	BasicUser     string
 	BasicPassword string
 	Header        http.Header
+
+	// Registrations carry their status and secret; static callbacks are
+	// active unless agenthook disabled them.
+	status      string
+	secret      string
+	registered  bool
+	createdAt   time.Time
+	updatedAt   time.Time
+	disabledWhy string
+}
+
+// Status is "active", "inactive" or "disabled".
+func (c *Callback) Status() string {
+	if c.status == "" {
+		return StatusActive
+	}
+	return c.status
+}
+
+// Usable reports whether deliveries may be sent to the callback now.
+func (c *Callback) Usable() bool { return c.Status() == StatusActive }
+
+// Registered reports whether the callback came from the management API.
+func (c *Callback) Registered() bool { return c.registered }
+
+// withStatus returns a copy with another status.
+func (c *Callback) withStatus(status, why string) *Callback {
+	cp := *c
+	cp.status, cp.disabledWhy = status, why
+	return &cp
 }
 
 // Callbacks finds the callbacks of an agent: its static ones and its

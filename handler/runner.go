@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -89,18 +88,8 @@ type Runner struct {
 
 	cfg    atomic.Pointer[RunnerConfig]
 	agents atomic.Pointer[map[string]*Agent]
-
-	claims   atomic.Uint64
-	active   atomic.Int64
-	freed    chan struct{}
-	stopping atomic.Bool
-
-	stopLoop context.CancelFunc
-	loopDone chan struct{}
-	runCtx   context.Context // canceled to abandon in-flight calls
-	abandon  context.CancelFunc
-	inflight sync.WaitGroup
-	once     sync.Once
+	claims atomic.Uint64
+	pool
 }
 
 // Configure sets the config and agents; it is called before Start and at
@@ -109,9 +98,7 @@ func (r *Runner) Configure(cfg RunnerConfig, agents map[string]*Agent) {
 	cfg = cfg.WithDefaults()
 	r.cfg.Store(&cfg)
 	r.agents.Store(&agents)
-	if r.freed != nil {
-		wakeUp(r.freed)
-	}
+	r.poke()
 }
 
 func (r *Runner) config() RunnerConfig { return *r.cfg.Load() }
@@ -127,105 +114,30 @@ func (r *Runner) agentNames() []string {
 
 // Start begins claiming tasks. It returns at once.
 func (r *Runner) Start() {
-	r.once.Do(func() {
-		r.freed = make(chan struct{}, 1)
-		r.loopDone = make(chan struct{})
-		var loopCtx context.Context
-		loopCtx, r.stopLoop = context.WithCancel(context.Background())
-		r.runCtx, r.abandon = context.WithCancel(context.Background())
-		go r.loop(loopCtx)
+	r.start(r.Store.TaskWake(), r.Now, func() int { return r.config().Workers }, r.claim, func(err error, failures int) {
+		r.Logger.Warn("claiming tasks", zap.Error(err), zap.Int("failures", failures))
 	})
 }
 
 // Stop stops claiming, waits up to grace for the calls in flight, then
 // abandons the rest: their tasks go back to the queue, to run again.
-func (r *Runner) Stop(grace time.Duration) {
-	if r.stopLoop == nil {
-		return
-	}
-	r.stopLoop()
-	<-r.loopDone
-	done := make(chan struct{})
-	go func() { r.inflight.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(grace):
-		r.stopping.Store(true)
-		r.abandon()
-		<-done
-	}
-	r.abandon()
-}
+func (r *Runner) Stop(grace time.Duration) { r.stop(grace) }
 
-func wakeUp(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
+func (r *Runner) claim(ctx context.Context, free int) (bool, time.Time, error) {
+	cfg := r.config()
+	owner := fmt.Sprintf("%s/%d", r.ID, r.claims.Add(1))
+	tasks, next, err := r.Store.ClaimTasks(ctx, store.Claim{Owner: owner, Agents: r.agentNames(), Limit: free, Lease: cfg.Lease})
+	if err != nil {
+		return false, time.Time{}, err
 	}
-}
-
-// loop claims as many tasks as there are free workers, then sleeps until
-// the store says there is new work, a worker frees up, or a retry is due.
-func (r *Runner) loop(ctx context.Context) {
-	defer close(r.loopDone)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	failures := 0
-	for ctx.Err() == nil {
-		cfg := r.config()
-		free := cfg.Workers - int(r.active.Load())
-		var next time.Time
-		if free > 0 {
-			owner := fmt.Sprintf("%s/%d", r.ID, r.claims.Add(1))
-			tasks, nx, err := r.Store.ClaimTasks(ctx, store.Claim{Owner: owner, Agents: r.agentNames(), Limit: free, Lease: cfg.Lease})
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				failures++
-				r.Logger.Warn("claiming tasks", zap.Error(err), zap.Int("failures", failures))
-				next = r.Now().Add(min(time.Duration(failures)*200*time.Millisecond, 5*time.Second))
-			} else {
-				failures = 0
-				next = nx
-				for _, t := range tasks {
-					r.active.Add(1)
-					r.inflight.Add(1)
-					go r.run(t, owner)
-				}
-				if len(tasks) == free {
-					continue // there may be more
-				}
-			}
-		}
-		wait := time.Hour
-		if !next.IsZero() {
-			wait = max(next.Sub(r.Now()), time.Millisecond)
-		}
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
-			return
-		case <-r.Store.TaskWake():
-		case <-r.freed:
-		case <-timer.C:
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
+	for _, t := range tasks {
+		r.spawn(func() { r.run(t, owner) })
 	}
+	return len(tasks) == free, next, nil
 }
 
 // run makes one attempt at a task and records what came of it.
 func (r *Runner) run(t *store.Task, owner string) {
-	defer func() {
-		r.active.Add(-1)
-		r.inflight.Done()
-		wakeUp(r.freed)
-	}()
 	cfg := r.config()
 	log := r.Logger.With(zap.String("task_id", t.ID), zap.String("chat_id", t.ChatID), zap.String("agent", t.Agent), zap.Int("attempt", t.Attempts))
 	agent := (*r.agents.Load())[t.Agent]
@@ -236,10 +148,10 @@ func (r *Runner) run(t *store.Task, owner string) {
 		return
 	}
 	conv := ""
-	if chat, err := r.Store.GetChat(r.runCtx, t.ChatID); err == nil {
+	if chat, err := r.Store.GetChat(r.jobCtx, t.ChatID); err == nil {
 		conv = chat.ConversationID
 	}
-	ctx, cancel := context.WithTimeout(r.runCtx, cfg.Timeout)
+	ctx, cancel := context.WithTimeout(r.jobCtx, cfg.Timeout)
 	req, err := backendRequest(ctx, t, agent, conv)
 	if err != nil {
 		cancel()
@@ -252,7 +164,7 @@ func (r *Runner) run(t *store.Task, owner string) {
 	ctxErr := ctx.Err()
 	cancel()
 	r.Metrics.BackendLatency(agent.Name, string(ModeAsync), time.Since(start))
-	if r.stopping.Load() && r.runCtx.Err() != nil {
+	if r.abandoned() {
 		// Abandoned by a shutdown: not the task's fault, so not an attempt.
 		rctx, rcancel := context.WithTimeout(context.Background(), storeTimeout)
 		defer rcancel()

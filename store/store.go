@@ -50,6 +50,7 @@ type Store interface {
 	Tasks
 	Deliveries
 	Registrations
+	CallbackStates
 	ReplayGuard
 
 	// TaskWake and DeliveryWake receive a value when new work may have
@@ -122,10 +123,11 @@ type Tasks interface {
 
 // Deliveries is the outbox of callback deliveries.
 type Deliveries interface {
-	// ClaimDeliveries leases up to c.Limit due pending deliveries. A
-	// delivery is due when NextAttemptAt has passed, its callback is not in
-	// c.Skip, and, when OrderKey is set, every delivery created before it
-	// with the same OrderKey is delivered or failed.
+	// ClaimDeliveries leases up to c.Limit due pending deliveries, and at
+	// most c.PerCallback (if positive) of one callback. A delivery is due
+	// when NextAttemptAt has passed, its callback is not in c.Skip, and,
+	// when OrderKey is set, every delivery created before it with the same
+	// OrderKey is delivered or failed.
 	ClaimDeliveries(ctx context.Context, c DeliveryClaim) (ds []*Delivery, next time.Time, err error)
 
 	// RecordAttempt appends an attempt to a leased delivery and moves it to
@@ -144,11 +146,12 @@ type Deliveries interface {
 	ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, error)
 
 	// RetryDelivery makes a delivered or failed delivery pending again, due
-	// now. A pending one is returned unchanged.
+	// now, and sets its RequeuedAt. A pending one is returned unchanged.
 	RetryDelivery(ctx context.Context, id string) (*Delivery, error)
 
 	// RecoverDeliveries makes every failed delivery of agent that failed at
-	// or after since pending again, due now, and returns how many.
+	// or after since pending again, due now (as RetryDelivery does), and
+	// returns how many.
 	RecoverDeliveries(ctx context.Context, agent string, since time.Time) (int, error)
 
 	// DeliveryCounts returns the pending and dead-lettered (failed) counts.
@@ -165,6 +168,19 @@ type Registrations interface {
 	// UpdateRegistration replaces a registration; ErrNotFound if absent.
 	UpdateRegistration(ctx context.Context, r *Registration) error
 	DeleteRegistration(ctx context.Context, id string) error
+}
+
+// CallbackStates keeps the health of callbacks (static and registered)
+// across restarts and instances: since when one has been failing, and
+// whether agenthook disabled it.
+type CallbackStates interface {
+	// ListCallbackStates returns every stored state.
+	ListCallbackStates(ctx context.Context) ([]*CallbackState, error)
+	// SaveCallbackState creates or replaces a state.
+	SaveCallbackState(ctx context.Context, s *CallbackState) error
+	// DeleteCallbackState drops a state (a healthy callback needs none).
+	// Unknown ids are fine.
+	DeleteCallbackState(ctx context.Context, id string) error
 }
 
 // ReplayGuard remembers message ids (such as Standard Webhooks'

@@ -179,6 +179,9 @@ type Delivery struct {
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// RequeuedAt is when the delivery was last made pending again by hand
+	// (retry, recover); the retry schedule starts over from there.
+	RequeuedAt time.Time `json:"requeued_at"`
 }
 
 // Attempt is one try at a delivery, kept for the dead-letter log.
@@ -199,6 +202,9 @@ type DeliveryClaim struct {
 	// Skip lists callbacks that must not be handed out now (paused by the
 	// circuit breaker, or at their concurrency limit).
 	Skip []string
+	// PerCallback caps how many deliveries of one callback one claim
+	// returns (0: no cap), so one busy callback cannot take every slot.
+	PerCallback int
 }
 
 // DeliveryOutcome is the input of RecordAttempt.
@@ -233,7 +239,21 @@ type Registration struct {
 	// it is needed to sign.
 	Secret         string    `json:"secret"`
 	Format         string    `json:"format,omitempty"`
+	Ordered        bool      `json:"ordered,omitempty"`
 	DisabledReason string    `json:"disabled_reason,omitempty"`
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
+}
+
+// CallbackState is the health of one callback.
+type CallbackState struct {
+	ID    string `json:"id"`
+	Agent string `json:"agent"`
+	// FailingSince is the first failure after the last success; zero when
+	// the callback is healthy.
+	FailingSince time.Time `json:"failing_since"`
+	Disabled     bool      `json:"disabled,omitempty"`
+	DisabledAt   time.Time `json:"disabled_at"`
+	Reason       string    `json:"reason,omitempty"`
+	UpdatedAt    time.Time `json:"updated_at"`
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -96,6 +97,18 @@ type Sink struct {
 func NewSink(t testing.TB) *Sink {
 	s := &Sink{}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// NewSinkOn starts a fake callback receiver on a given listener, to bring
+// a receiver back on the port it had.
+func NewSinkOn(t testing.TB, l net.Listener) *Sink {
+	s := &Sink{}
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.Listener.Close()
+	s.Listener = l
+	s.Start()
 	t.Cleanup(s.Close)
 	return s
 }

@@ -207,6 +207,7 @@ const (
 	pDelivDead  = "df/" // agent/failed/id -> empty, to list and recover
 	pReg        = "w/"  // registration id -> Registration
 	pRegAgent   = "wa/" // agent/id -> empty
+	pCBState    = "cs/" // callback id -> CallbackState
 )
 
 func key(prefix string, parts ...string) []byte {

@@ -140,7 +140,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, c store.DeliveryClaim) ([]*
 	err := s.w.do(ctx, false, 0, func(*badger.Txn) error {
 		now = s.now()
 		s.mu.Lock()
-		ids, next = s.deliv.claim(now, c.Limit, c.Lease, c.Owner, skip)
+		ids, next = s.deliv.claimCapped(now, c.Limit, c.PerCallback, c.Lease, c.Owner, skip)
 		s.mu.Unlock()
 		return nil
 	})
@@ -363,6 +363,7 @@ func (s *Store) requeueDelivery(txn *badger.Txn, d *store.Delivery, now time.Tim
 	d.Seq = s.nextSeq(now)
 	s.mu.Unlock()
 	d.Status, d.UpdatedAt, d.NextAttemptAt, d.ExpiresAt = store.DeliveryPending, now, now, time.Time{}
+	d.RequeuedAt = now
 	return s.putPending(txn, d, now)
 }
 

@@ -2,6 +2,7 @@ package badger
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -131,5 +132,39 @@ func (s *Store) DeleteRegistration(ctx context.Context, id string) error {
 			return err
 		}
 		return txn.Delete(key(pRegAgent, old.Agent, id))
+	})
+}
+
+// ListCallbackStates implements store.CallbackStates.
+func (s *Store) ListCallbackStates(ctx context.Context) ([]*store.CallbackState, error) {
+	var out []*store.CallbackState
+	err := s.db.View(func(txn *badger.Txn) error {
+		return scan(txn, pCBState, func(_ string, v []byte) error {
+			var cs store.CallbackState
+			if err := json.Unmarshal(v, &cs); err != nil {
+				return err
+			}
+			out = append(out, &cs)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// SaveCallbackState implements store.CallbackStates.
+func (s *Store) SaveCallbackState(ctx context.Context, cs *store.CallbackState) error {
+	if cs == nil || cs.ID == "" {
+		return errors.New("a callback state needs an id")
+	}
+	saved := *cs
+	return s.w.do(ctx, true, 1024+len(saved.ID)+len(saved.Reason), func(txn *badger.Txn) error {
+		return setJSON(txn, key(pCBState, saved.ID), &saved, time.Time{}, s.now())
+	})
+}
+
+// DeleteCallbackState implements store.CallbackStates.
+func (s *Store) DeleteCallbackState(ctx context.Context, id string) error {
+	return s.w.do(ctx, true, 256+len(id), func(txn *badger.Txn) error {
+		return txn.Delete(key(pCBState, id))
 	})
 }

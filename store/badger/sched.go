@@ -134,8 +134,18 @@ func (s *sched) follow(g *group) {
 // returns true, and returns their ids. next is the earliest time a head
 // that was not claimed becomes due (zero if none).
 func (s *sched) claim(now time.Time, limit int, lease time.Duration, owner string, skip func(part string) bool) (ids []string, next time.Time) {
+	return s.claimCapped(now, limit, 0, lease, owner, skip)
+}
+
+// claimCapped is claim taking at most perPart heads from one partition
+// (0: no cap).
+func (s *sched) claimCapped(now time.Time, limit, perPart int, lease time.Duration, owner string, skip func(part string) bool) (ids []string, next time.Time) {
 	s.reap(now)
 	var aside []*partition
+	var taken map[*partition]int
+	if perPart > 0 {
+		taken = make(map[*partition]int)
+	}
 	for len(ids) < limit && len(s.ready) > 0 {
 		p := s.ready[0]
 		if skip != nil && skip(p.key) {
@@ -155,6 +165,12 @@ func (s *sched) claim(now time.Time, limit int, lease time.Duration, owner strin
 		heap.Push(&s.leased, head)
 		s.nLeased++
 		ids = append(ids, head.id)
+		if taken != nil {
+			if taken[p]++; taken[p] >= perPart && p.heapIdx >= 0 {
+				heap.Remove(&s.ready, p.heapIdx)
+				aside = append(aside, p)
+			}
+		}
 	}
 	for _, p := range aside {
 		heap.Push(&s.ready, p)

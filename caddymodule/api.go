@@ -1,0 +1,133 @@
+package caddymodule
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/signing"
+)
+
+func init() {
+	caddy.RegisterModule(APIHandler{})
+	httpcaddyfile.RegisterHandlerDirective("agenthook_api", func(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+		a := new(APIHandler)
+		return a, a.UnmarshalCaddyfile(h.Dispenser)
+	})
+	httpcaddyfile.RegisterDirectiveOrder("agenthook_api", httpcaddyfile.Before, "reverse_proxy")
+}
+
+// APIHandler is the `agenthook_api` HTTP handler: the management API for
+// callback registrations (Tess-compatible), deliveries and tasks.
+type APIHandler struct {
+	// Keys are the bearer keys that may use the API: plain, or
+	// sha256:<hex> (what `caddy adapt` writes for literal keys), or
+	// placeholders.
+	Keys []string `json:"keys,omitempty"`
+	// Prefix is the path the API lives under. Default /api.
+	Prefix string `json:"prefix,omitempty"`
+
+	api *handler.API
+}
+
+// CaddyModule returns the Caddy module information.
+func (APIHandler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.agenthook_api",
+		New: func() caddy.Module { return new(APIHandler) },
+	}
+}
+
+// Provision sets the API up.
+func (a *APIHandler) Provision(ctx caddy.Context) error {
+	if len(a.Keys) == 0 {
+		return errors.New("agenthook_api needs at least one bearer key")
+	}
+	appIface, err := ctx.App("agenthook")
+	if err != nil {
+		return err
+	}
+	app := appIface.(*App)
+	repl := caddy.NewReplacer()
+	keys := make([]string, len(a.Keys))
+	for i, k := range a.Keys {
+		if keys[i], err = resolveSecret(repl, k); err != nil {
+			return err
+		}
+	}
+	bearer, err := signing.NewBearer(keys)
+	if err != nil {
+		return err
+	}
+	rt := app.rt
+	a.api = &handler.API{
+		Prefix:   a.Prefix,
+		Keys:     bearer,
+		Store:    rt.store,
+		Registry: rt.registry,
+		Agents:   func() map[string]*handler.Agent { return app.agents },
+		CheckURL: app.egress.checkURL,
+		Changed:  rt.dispatcher.ResetHealth,
+		Logger:   ctx.Logger(),
+		Metrics:  app.metrics,
+		Now:      nowFunc,
+	}
+	return nil
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (a *APIHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	a.api.ServeHTTP(w, r)
+	return nil
+}
+
+// UnmarshalCaddyfile sets up the API. Syntax:
+//
+//	agenthook_api [<matcher>] {
+//		bearer <key...>
+//		prefix <path>
+//	}
+func (a *APIHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "bearer":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			for _, k := range args {
+				a.Keys = append(a.Keys, hashLiteral(k))
+			}
+		case "prefix":
+			if a.Prefix != "" {
+				return d.Err("prefix already specified")
+			}
+			if !d.AllArgs(&a.Prefix) || !strings.HasPrefix(a.Prefix, "/") {
+				return d.Err("prefix must be a path such as /api")
+			}
+		default:
+			return d.Errf("unrecognized agenthook_api option '%s'", d.Val())
+		}
+	}
+	if len(a.Keys) == 0 {
+		return d.Err("agenthook_api needs at least one key: bearer <key>")
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*APIHandler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*APIHandler)(nil)
+	_ caddyfile.Unmarshaler       = (*APIHandler)(nil)
+)
