@@ -87,8 +87,9 @@ type Caddy struct {
 	t     testing.TB
 	Bin   string
 	Dir   string // HOME and XDG directories live here
-	Admin string // host:port of the admin API
-	Ports []int  // ports to wait for after a start
+	Admin string   // host:port of the admin API
+	Ports []int    // ports to wait for after a start
+	Env   []string // extra environment, KEY=value
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -130,6 +131,7 @@ func (c *Caddy) Start(caddyfile string, ports ...int) {
 		"XDG_DATA_HOME="+filepath.Join(c.Dir, "data"),
 		"XDG_CONFIG_HOME="+filepath.Join(c.Dir, "config"),
 	)
+	cmd.Env = append(cmd.Env, c.Env...)
 	cmd.Stdout, cmd.Stderr = c.log, c.log
 	if err := cmd.Start(); err != nil {
 		c.mu.Unlock()
