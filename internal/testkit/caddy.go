@@ -86,7 +86,7 @@ func FreePort(t testing.TB) int {
 type Caddy struct {
 	t     testing.TB
 	Bin   string
-	Dir   string // HOME and XDG directories live here
+	Dir   string   // HOME and XDG directories live here
 	Admin string   // host:port of the admin API
 	Ports []int    // ports to wait for after a start
 	Env   []string // extra environment, KEY=value
