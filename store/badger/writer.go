@@ -39,6 +39,11 @@ type writer struct {
 	stop   chan struct{}
 	done   chan struct{}
 	onFail func(error) // called after a failed commit, in the writer goroutine
+
+	// syncs hands committed ops that wait for an fsync to the syncer, so
+	// the writer commits the next batch while the disk syncs this one.
+	syncs      chan []*op
+	syncerDone chan struct{}
 }
 
 func newWriter(db *badger.DB, onFail func(error)) *writer {
@@ -49,8 +54,12 @@ func newWriter(db *badger.DB, onFail func(error)) *writer {
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 		onFail: onFail,
+		syncs:  make(chan []*op, 64),
+
+		syncerDone: make(chan struct{}),
 	}
 	go w.run()
+	go w.syncer()
 	return w
 }
 
@@ -96,7 +105,11 @@ func (w *writer) close() {
 }
 
 func (w *writer) run() {
-	defer close(w.done)
+	defer func() {
+		close(w.syncs)
+		<-w.syncerDone
+		close(w.done)
+	}()
 	batch := make([]*op, 0, maxBatch)
 	var carry *op // the op that did not fit in the previous batch
 	for {
@@ -137,11 +150,10 @@ func (w *writer) run() {
 	}
 }
 
-// commit applies a batch in one transaction, syncs once if any op asked
-// for it, and then answers every op.
+// commit applies a batch in one transaction and answers every op, except
+// those that wait for an fsync: the syncer answers them.
 func (w *writer) commit(batch []*op) {
 	results := make([]error, len(batch))
-	needSync := false
 	txn := w.db.NewTransaction(true)
 	var commitErr error
 	for i, o := range batch {
@@ -153,17 +165,11 @@ func (w *writer) commit(batch []*op) {
 			break
 		}
 		results[i] = err
-		if err == nil && o.sync {
-			needSync = true
-		}
 	}
 	if commitErr == nil {
 		commitErr = txn.Commit()
 	} else {
 		txn.Discard()
-	}
-	if commitErr == nil && needSync {
-		commitErr = w.db.Sync()
 	}
 	if commitErr != nil {
 		commitErr = fmt.Errorf("committing to badger: %w", commitErr)
@@ -172,12 +178,49 @@ func (w *writer) commit(batch []*op) {
 		if w.onFail != nil {
 			w.onFail(commitErr)
 		}
-	}
-	for i, o := range batch {
-		if commitErr != nil {
+		for _, o := range batch {
 			o.done <- commitErr
-		} else {
-			o.done <- results[i]
+		}
+		return
+	}
+	var durable []*op
+	for i, o := range batch {
+		if o.sync && results[i] == nil {
+			durable = append(durable, o)
+			continue
+		}
+		o.done <- results[i]
+	}
+	if len(durable) > 0 {
+		w.syncs <- durable
+	}
+}
+
+// syncer fsyncs on behalf of every op committed since its last sync: one
+// Sync covers all of them, however many batches they came in. This is the
+// group commit that makes durable intake fast.
+func (w *writer) syncer() {
+	defer close(w.syncerDone)
+	for group := range w.syncs {
+		waiting := group
+	drain:
+		for {
+			select {
+			case more, ok := <-w.syncs:
+				if !ok {
+					break drain
+				}
+				waiting = append(waiting, more...)
+			default:
+				break drain
+			}
+		}
+		err := w.db.Sync()
+		if err != nil {
+			err = fmt.Errorf("syncing badger: %w", err)
+		}
+		for _, o := range waiting {
+			o.done <- err
 		}
 	}
 }
