@@ -156,6 +156,10 @@ func adaptErrorCases() []adaptErrorCase {
 			timeout 5s
 			timeout 6s `+m+`
 		}`, "timeout already specified"),
+		globalCase("duplicate delivery workers", `		delivery {
+			workers 2
+			workers 3 `+m+`
+		}`, "workers already specified"),
 		globalCase("duplicate retry_schedule", `		delivery {
 			retry_schedule 1s 2s
 			retry_schedule 3s `+m+`
@@ -256,17 +260,16 @@ func adaptErrorCases() []adaptErrorCase {
 	}
 }
 `,
-			want:     "the agenthook global option is given twice",
-			knownBug: "parseGlobalOption (caddyfile_global.go) calls d.Err before d.Next, so the error says \"at :0\" instead of naming the second block's line",
+			want: "the agenthook global option is given twice",
 		},
 
 		// Auth.
 		{
 			name: "endpoint without auth",
 			caddyfile: `:8080 {
-	agenthook /hook support {
+	agenthook /hook support { ` + m + `
 		mode async
-	} ` + m + `
+	}
 }
 `,
 			want: "needs auth: add an auth line, or `auth none` to accept anyone",
@@ -282,16 +285,21 @@ func adaptErrorCases() []adaptErrorCase {
 		{
 			name: "auth none combined with bearer",
 			caddyfile: `:8080 {
-	agenthook /hook support {
+	agenthook /hook support { ` + m + `
 		auth none
-		auth bearer tok-combined-with-none ` + m + `
+		auth bearer tok-combined-with-none
 	}
 }
 `,
-			want:     "auth none cannot be combined with other auth lines",
-			secrets:  []string{"tok-combined-with-none"},
-			knownBug: "unmarshalAuth/Endpoint.validate accept `auth none` next to other auth lines; only buildAuth refuses it, at provision",
+			want:    "auth none cannot be combined with other auth lines",
+			secrets: []string{"tok-combined-with-none"},
 		},
+		endpointCase("malformed sha256 bearer token", `		auth bearer sha256:0123abcd `+m, "64 hex digits"),
+		agentCase("malformed sha256 webhook_token", `			webhook_token sha256:not-hex `+m, "64 hex digits"),
+		globalCase("storage postgres with an unquoted key/value DSN", `		storage postgres host=db password=pg-secret-6767 `+m,
+			"storage postgres", "pg-secret-6767"),
+		endpointCase("empty bearer token", `		auth bearer "" `+m, "empty"),
+		agentCase("empty webhook_token", `			webhook_token "" `+m, "empty"),
 		endpointCase("unknown auth scheme", `		auth oauth2 client-secret-xyz `+m, "unknown auth scheme 'oauth2': use one of none, basic, bearer", "client-secret-xyz"),
 		endpointCase("auth without scheme", `		auth `+m, "auth needs a scheme"),
 		endpointCase("auth none with argument", `		auth none please `+m, "wrong argument count"),
@@ -330,9 +338,9 @@ func adaptErrorCases() []adaptErrorCase {
 		{
 			name: "agent and agent_from_token",
 			caddyfile: `:8080 {
-	agenthook /hook support {
+	agenthook /hook support { ` + m + `
 		agent_from_token
-	} ` + m + `
+	}
 }
 `,
 			want: "give either an agent name or agent_from_token, not both",
@@ -340,9 +348,9 @@ func adaptErrorCases() []adaptErrorCase {
 		{
 			name: "no agent",
 			caddyfile: `:8080 {
-	agenthook /hook {
+	agenthook /hook { ` + m + `
 		auth none
-	} ` + m + `
+	}
 }
 `,
 			want: "needs an agent name (or agent_from_token)",
@@ -364,9 +372,9 @@ func adaptErrorCases() []adaptErrorCase {
 		endpointCase("bad format", `		auth none
 		format xml `+m, "format must be raw or cognigy"),
 		endpointCase("chat_header without value", `		auth none
-		chat_header `+m, "wrong argument count"),
+		chat_header `+m, "chat_header needs one non-empty value"),
 		endpointCase("chat_header two values", `		auth none
-		chat_header a b `+m, "wrong argument count"),
+		chat_header a b `+m, "chat_header needs one non-empty value"),
 		endpointCase("sensitive with argument", `		auth none
 		sensitive yes `+m, "wrong argument count"),
 		endpointCase("agent_from_token with argument", `		agent_from_token yes `+m, "wrong argument count"),
@@ -426,6 +434,9 @@ func adaptErrorCases() []adaptErrorCase {
 			max_conns 0 `+m+`
 		}`, "'0' is not a positive integer"),
 		callbackCase("bad callback concurrency", `				concurrency none `+m, "'none' is not a positive integer"),
+		globalCase("bad delivery workers", `		delivery {
+			workers 0 `+m+`
+		}`, "'0' is not a positive integer"),
 		globalCase("bad delivery concurrency", `		delivery {
 			concurrency -1 `+m+`
 		}`, "'-1' is not a positive integer"),
@@ -434,7 +445,8 @@ func adaptErrorCases() []adaptErrorCase {
 		globalCase("storage without engine", `		storage `+m, "wrong argument count"),
 		globalCase("storage badger extra arg", `		storage badger /a /b `+m, "wrong argument count"),
 		globalCase("storage postgres without dsn", `		storage postgres `+m, "storage postgres needs a connection string"),
-		globalCase("storage postgres extra arg", `		storage postgres dsn1 dsn2 `+m, "wrong argument count", "dsn1"),
+		globalCase("storage postgres with an empty DSN", `		storage postgres "" `+m, "storage postgres needs a connection string"),
+		globalCase("storage postgres extra arg", `		storage postgres dsn1 dsn2 `+m, "takes one connection string", "dsn1", "dsn2"),
 		{
 			name: "global option with argument",
 			caddyfile: `{
@@ -472,13 +484,12 @@ func adaptErrorCases() []adaptErrorCase {
 		} `+m, "an agent needs a reverse_proxy to its backend"),
 		globalCase("agent without block", `		agent support `+m, "an agent needs a reverse_proxy to its backend"),
 		agentCase("webhook_token without value", `			webhook_token `+m, "wrong argument count"),
-		agentCase("conversation_header without value", `			conversation_header `+m, "wrong argument count"),
+		agentCase("conversation_header without value", `			conversation_header `+m, "conversation_header needs one header name"),
 		globalCase("reverse_proxy without upstream", `		agent support {
 			reverse_proxy { `+m+`
 				lb_policy first
 			}
-		}`, "reverse_proxy needs at least one upstream").
-			bug("AgentConfig.unmarshal (caddyfile_global.go) reports it with d.Err after NextSegment, at the reverse_proxy block's closing brace"),
+		}`, "reverse_proxy needs at least one upstream"),
 		globalCase("handle_response inside reverse_proxy", `		agent support {
 			reverse_proxy 127.0.0.1:9001 {
 				@err status 5xx
@@ -486,8 +497,7 @@ func adaptErrorCases() []adaptErrorCase {
 					respond "oops"
 				}
 			}
-		}`, "handle_response is not supported in an agent's reverse_proxy").
-			bug("AgentConfig.unmarshal (caddyfile_global.go) reports it with d.Err after NextSegment, at the reverse_proxy block's closing brace"),
+		}`, "handle_response is not supported in an agent's reverse_proxy"),
 		globalCase("bad reverse_proxy option", `		agent support {
 			reverse_proxy 127.0.0.1:9001 {
 				lb_policy telepathy `+m+`
@@ -512,9 +522,8 @@ func adaptErrorCases() []adaptErrorCase {
 			reverse_proxy 127.0.0.1:9001
 			callback https://alice:cb-url-password-5150@hooks.example.com/cb `+m+`
 		}`, "").caddyfile,
-			want:     "callback url must not hold credentials; use basic_auth",
-			secrets:  []string{"cb-url-password-5150"},
-			knownBug: "unmarshalCallback (caddyfile_global.go) echoes the whole callback URL, password included, in its error",
+			want:    "callback url must not hold credentials; use basic_auth",
+			secrets: []string{"cb-url-password-5150"},
 		},
 		agentCase("callback without URL", `			callback { `+m+`
 				format raw
@@ -527,8 +536,7 @@ func adaptErrorCases() []adaptErrorCase {
 		callbackCase("sign without kind", `				sign `+m, "wrong argument count"),
 		callbackCase("sign standard_webhooks without secret", `				sign standard_webhooks `+m, "wrong argument count"),
 		callbackCase("sign hmac without secret", `				sign hmac `+m, "wrong argument count"),
-		callbackCase("sign hmac with two secrets", `				sign hmac sec-one-1111 sec-two-2222 `+m, "wrong argument count", "sec-one-1111", "sec-two-2222").
-			bug("unmarshalCallback (caddyfile_global.go) answers a second sign hmac secret with d.ArgErr, which quotes that secret"),
+		callbackCase("sign hmac with two secrets", `				sign hmac sec-one-1111 sec-two-2222 `+m, "sign hmac takes one secret", "sec-one-1111", "sec-two-2222"),
 		callbackCase("basic_auth without password", `				basic_auth alice `+m, "basic_auth needs a user and a password"),
 		callbackCase("basic_auth with three args", `				basic_auth alice pw-extra-4040 more `+m, "basic_auth needs a user and a password", "pw-extra-4040"),
 		callbackCase("header without value", `				header X-A `+m, "header needs a name and a value"),
@@ -568,6 +576,7 @@ func TestCaddyfileAdaptErrors(t *testing.T) {
 				t.Fatalf("adapt succeeded, want an error containing %q; JSON:\n%s", tc.want, out)
 			}
 			msg := err.Error()
+			t.Logf("error: %s", msg)
 			var failures []string
 			if !strings.Contains(msg, tc.want) {
 				failures = append(failures, fmt.Sprintf("error %q\ndoes not contain %q", msg, tc.want))

@@ -106,13 +106,17 @@ func (a *APIHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			for _, k := range args {
-				a.Keys = append(a.Keys, hashLiteral(k))
+				h, err := hashLiteral(k)
+				if err != nil {
+					return d.Errf("bearer: %v", err)
+				}
+				a.Keys = append(a.Keys, h)
 			}
 		case "prefix":
 			if a.Prefix != "" {
 				return d.Err("prefix already specified")
 			}
-			if !d.AllArgs(&a.Prefix) || !strings.HasPrefix(a.Prefix, "/") {
+			if !d.AllArgs(&a.Prefix) || !strings.HasPrefix(a.Prefix, "/") || a.Prefix == "/" {
 				return d.Err("prefix must be a path such as /api")
 			}
 		default:

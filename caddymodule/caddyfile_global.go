@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"errors"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -20,6 +22,7 @@ func init() {
 
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if existing != nil {
+		d.Next() // so the error names this block's line
 		return nil, d.Err("the agenthook global option is given twice; merge the two blocks")
 	}
 	var app App
@@ -41,7 +44,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		retention <duration>
 //		grace_period <duration>
 //		queue {
-//			max_depth <n>
+//			max_depth <n>|unlimited
 //			attempts <n>
 //			backoff <duration>
 //			timeout <duration>
@@ -173,12 +176,13 @@ func (a *App) parseStorage(d *caddyfile.Dispenser) error {
 			return d.ArgErr()
 		}
 	case "postgres":
-		if !d.NextArg() {
+		if !d.NextArg() || d.Val() == "" {
 			return d.Err("storage postgres needs a connection string, e.g. {env.AGENTHOOK_PG_DSN}")
 		}
 		s.DSN = d.Val()
 		if d.NextArg() {
-			return d.ArgErr()
+			// Not ArgErr: it would quote the token, which may hold a password.
+			return d.Err("storage postgres takes one connection string; quote it if it has spaces")
 		}
 		for nesting := d.Nesting(); d.NextBlock(nesting); {
 			switch d.Val() {
@@ -211,7 +215,15 @@ func (q *QueueConfig) unmarshal(d *caddyfile.Dispenser) error {
 		var err error
 		switch opt {
 		case "max_depth":
-			err = setOnce(d, q.MaxDepth != 0, func() (e error) { q.MaxDepth, e = positiveInt(d); return })
+			err = setOnce(d, q.MaxDepth != 0, func() (e error) {
+				if d.NextArg() && d.Val() == "unlimited" {
+					q.MaxDepth = -1
+					return nil
+				}
+				d.Prev()
+				q.MaxDepth, e = positiveInt(d)
+				return
+			})
 		case "attempts":
 			err = setOnce(d, q.Attempts != 0, func() (e error) { q.Attempts, e = positiveInt(d); return })
 		case "backoff":
@@ -302,9 +314,15 @@ func (ag *AgentConfig) unmarshal(d *caddyfile.Dispenser) error {
 				return d.Err("reverse_proxy already specified")
 			}
 			seg := d.NextSegment()
-			for _, tok := range seg {
-				if tok.Text == "handle_response" {
-					return d.Err("handle_response is not supported in an agent's reverse_proxy")
+			// Errors name the segment's own lines: d has moved past it.
+			at := func(i int) *caddyfile.Dispenser {
+				e := caddyfile.NewDispenser(seg[i:])
+				e.Next()
+				return e
+			}
+			for i, tok := range seg {
+				if tok.Text == "handle_response" && i > 0 && seg[i-1].Line != tok.Line {
+					return at(i).Err("handle_response is not supported in an agent's reverse_proxy")
 				}
 			}
 			rp := new(reverseproxy.Handler)
@@ -312,19 +330,15 @@ func (ag *AgentConfig) unmarshal(d *caddyfile.Dispenser) error {
 				return err
 			}
 			if len(rp.Upstreams) == 0 && rp.DynamicUpstreamsRaw == nil {
-				return d.Err("reverse_proxy needs at least one upstream")
+				return at(0).Err("reverse_proxy needs at least one upstream")
 			}
 			ag.ReverseProxyRaw = caddyconfig.JSONModuleObject(rp, "handler", "reverse_proxy", nil)
 		case "conversation_header":
 			if ag.ConversationHeader != "" {
 				return d.Err("conversation_header already specified")
 			}
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			ag.ConversationHeader = d.Val()
-			if d.NextArg() {
-				return d.ArgErr()
+			if !d.AllArgs(&ag.ConversationHeader) || ag.ConversationHeader == "" {
+				return d.Err("conversation_header needs one header name")
 			}
 		case "webhook_token":
 			args := d.RemainingArgs()
@@ -332,7 +346,11 @@ func (ag *AgentConfig) unmarshal(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			for _, tok := range args {
-				ag.WebhookTokens = append(ag.WebhookTokens, hashLiteral(tok))
+				h, err := hashLiteral(tok)
+				if err != nil {
+					return d.Errf("webhook_token: %v", err)
+				}
+				ag.WebhookTokens = append(ag.WebhookTokens, h)
 			}
 		case "callback":
 			cb, err := unmarshalCallback(d)
@@ -350,15 +368,24 @@ func (ag *AgentConfig) unmarshal(d *caddyfile.Dispenser) error {
 	return nil
 }
 
+// placeholder matches a token that is one Caddy placeholder, such as
+// {env.API_KEY} or {file./run/secrets/key}.
+var placeholder = regexp.MustCompile(`^\{[a-z_]+\.[^{}]+\}$`)
+
 // hashLiteral hashes a literal token at adapt time, so that the JSON
 // config, and anything that prints it, never holds the token itself.
 // Placeholders are kept: their value is only known when the config loads,
-// and is hashed then.
-func hashLiteral(tok string) string {
-	if strings.Contains(tok, "{") || signing.IsHashedToken(tok) {
-		return tok
+// and is hashed then. Errors never quote the token.
+func hashLiteral(tok string) (string, error) {
+	switch {
+	case tok == "":
+		return "", errors.New("a token must not be empty")
+	case placeholder.MatchString(tok) || signing.IsHashedToken(tok):
+		return tok, nil
+	case strings.HasPrefix(tok, "sha256:"):
+		return "", errors.New(`a value starting with "sha256:" must be followed by 64 hex digits`)
 	}
-	return signing.HashToken(tok)
+	return signing.HashToken(tok), nil
 }
 
 func unmarshalCallback(d *caddyfile.Dispenser) (*CallbackConfig, error) {
@@ -370,7 +397,8 @@ func unmarshalCallback(d *caddyfile.Dispenser) (*CallbackConfig, error) {
 		return nil, d.ArgErr()
 	}
 	if err := checkCallbackURL(cb.URL); err != nil && !strings.Contains(cb.URL, "{") {
-		return nil, d.Errf("callback %s: %v", cb.URL, err)
+		// The URL is not quoted: it may hold credentials.
+		return nil, d.Err(err.Error())
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
@@ -398,7 +426,7 @@ func unmarshalCallback(d *caddyfile.Dispenser) (*CallbackConfig, error) {
 				}
 				h.Secret = d.Val()
 				if d.NextArg() {
-					return nil, d.ArgErr()
+					return nil, d.Err("sign hmac takes one secret")
 				}
 				if err := unmarshalHMACOptions(d, &h.Header, &h.Algorithm, &h.Encoding, &h.Prefix); err != nil {
 					return nil, err

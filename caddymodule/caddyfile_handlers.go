@@ -99,15 +99,15 @@ func (e *Endpoint) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if e.ChatHeader != "" {
 				return d.Err("chat_header already specified")
 			}
-			if !d.AllArgs(&e.ChatHeader) {
-				return d.ArgErr()
+			if !d.AllArgs(&e.ChatHeader) || e.ChatHeader == "" {
+				return d.Err("chat_header needs one non-empty value")
 			}
 		case "continue_header":
 			if e.ContinueHeader != "" {
 				return d.Err("continue_header already specified")
 			}
-			if !d.AllArgs(&e.ContinueHeader) {
-				return d.ArgErr()
+			if !d.AllArgs(&e.ContinueHeader) || e.ContinueHeader == "" {
+				return d.Err("continue_header needs one non-empty value")
 			}
 		case "max_body":
 			err := setOnce(d, e.MaxBody != 0, func() (err error) { e.MaxBody, err = sizeArg(d); return })
@@ -136,14 +136,17 @@ func (e *Endpoint) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if e.Name != "" {
 				return d.Err("name already specified")
 			}
-			if !d.AllArgs(&e.Name) {
-				return d.ArgErr()
+			if !d.AllArgs(&e.Name) || e.Name == "" {
+				return d.Err("name needs one non-empty value")
 			}
 		default:
 			return d.Errf("unrecognized agenthook option '%s'", opt)
 		}
 	}
 	if err := e.validate(); err != nil {
+		// Name the directive's own line, not the end of its block.
+		d.Reset()
+		d.Next()
 		return d.Err(err.Error())
 	}
 	return nil
@@ -186,7 +189,11 @@ func unmarshalAuth(d *caddyfile.Dispenser) (AuthConfig, error) {
 		}
 	case "bearer":
 		for _, tok := range d.RemainingArgs() {
-			a.Secrets = append(a.Secrets, hashLiteral(tok))
+			h, err := hashLiteral(tok)
+			if err != nil {
+				return a, d.Errf("auth bearer: %v", err)
+			}
+			a.Secrets = append(a.Secrets, h)
 		}
 		if len(a.Secrets) == 0 {
 			return a, d.Err("auth bearer needs at least one token")

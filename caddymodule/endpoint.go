@@ -155,6 +155,11 @@ func (e *Endpoint) validate() error {
 	if len(e.Auth) == 0 && !e.AgentFromToken {
 		return errors.New("an agenthook endpoint needs auth: add an auth line, or `auth none` to accept anyone")
 	}
+	for _, a := range e.Auth {
+		if a.Scheme == "none" && len(e.Auth) > 1 {
+			return errors.New("auth none cannot be combined with other auth lines")
+		}
+	}
 	switch e.Mode {
 	case "", "sync", "async":
 	default:

@@ -65,7 +65,10 @@ func loadRuntime(cfg *StorageConfig, logger *zap.Logger, m *metrics) (*runtime, 
 	}
 	switch engine {
 	case "badger":
-		dir := cfg.Dir
+		dir, err := caddy.NewReplacer().ReplaceOrErr(cfg.Dir, true, true)
+		if err != nil {
+			return nil, fmt.Errorf("storage directory: %w", err)
+		}
 		if dir == "" {
 			dir = filepath.Join(caddy.AppDataDir(), "agenthook")
 		}
