@@ -247,7 +247,13 @@ func (r *Runner) finish(t *store.Task, owner string, agent *Agent, status store.
 			if !t.Sensitive && res != nil && log.Core().Enabled(zap.DebugLevel) {
 				log.Debug("task result", zap.ByteString("body", res.Body[:min(len(res.Body), 1024)]))
 			}
-			log.Info("task finished", fields...)
+			// Successes are the bulk of the traffic: debug. Failures are
+			// what an operator looks for.
+			if status == store.TaskSuccess {
+				log.Debug("task finished", fields...)
+			} else {
+				log.Info("task finished", fields...)
+			}
 			return
 		case errors.Is(err, store.ErrLeaseLost):
 			log.Warn("task lease lost before finishing; another run owns it now")
