@@ -7,7 +7,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/agenthook/agenthook/handler"
@@ -16,11 +15,9 @@ import (
 
 func init() {
 	caddy.RegisterModule(APIHandler{})
-	httpcaddyfile.RegisterHandlerDirective("agenthook_api", func(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-		a := new(APIHandler)
-		return a, a.UnmarshalCaddyfile(h.Dispenser)
-	})
-	httpcaddyfile.RegisterDirectiveOrder("agenthook_api", httpcaddyfile.Before, "reverse_proxy")
+	// The directive and its order are registered with the others, in
+	// caddyfile_handlers.go, so it comes after agenthook and
+	// agenthook_status.
 }
 
 // APIHandler is the `agenthook_api` HTTP handler: the management API for
@@ -81,8 +78,13 @@ func (a *APIHandler) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// ServeHTTP implements caddyhttp.MiddlewareHandler.
-func (a *APIHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+// ServeHTTP implements caddyhttp.MiddlewareHandler. Paths outside the
+// API's prefix go on to the next handler, so the directive works without
+// a matcher.
+func (a *APIHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if !a.api.Owns(r.URL.Path) {
+		return next.ServeHTTP(w, r)
+	}
 	a.api.ServeHTTP(w, r)
 	return nil
 }

@@ -9,10 +9,14 @@ import (
 func init() {
 	httpcaddyfile.RegisterHandlerDirective("agenthook", parseEndpoint)
 	httpcaddyfile.RegisterHandlerDirective("agenthook_status", parseStatus)
-	// Before reverse_proxy, so an agenthook route wins over a catch-all
-	// proxy in the same site.
+	httpcaddyfile.RegisterHandlerDirective("agenthook_api", parseAPI)
+	// All before reverse_proxy, so agenthook routes win over a catch-all
+	// proxy in the same site; each is inserted just before reverse_proxy,
+	// so they keep this order: endpoints, then status, then the API, whose
+	// usual /api prefix would otherwise shadow the other two.
 	httpcaddyfile.RegisterDirectiveOrder("agenthook", httpcaddyfile.Before, "reverse_proxy")
 	httpcaddyfile.RegisterDirectiveOrder("agenthook_status", httpcaddyfile.Before, "reverse_proxy")
+	httpcaddyfile.RegisterDirectiveOrder("agenthook_api", httpcaddyfile.Before, "reverse_proxy")
 }
 
 func parseEndpoint(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -223,6 +227,11 @@ func unmarshalAuth(d *caddyfile.Dispenser) (AuthConfig, error) {
 		return a, d.Errf("unknown auth scheme '%s': use one of %s", a.Scheme, authSchemes)
 	}
 	return a, nil
+}
+
+func parseAPI(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	a := new(APIHandler)
+	return a, a.UnmarshalCaddyfile(h.Dispenser)
 }
 
 func parseStatus(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {

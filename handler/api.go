@@ -1,11 +1,13 @@
 package handler
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -57,18 +59,20 @@ const maxAPIBody = 64 << 10
 // WebhookView is a registration as the API shows it. The secret is only
 // present in the answer to its creation.
 type WebhookView struct {
-	ID             string    `json:"id"`
-	AgentID        string    `json:"agent_id"`
-	URL            string    `json:"url"`
-	Method         string    `json:"method"`
-	Status         string    `json:"status"`
-	Format         Format    `json:"format"`
-	Ordered        bool      `json:"ordered"`
-	Source         string    `json:"source"`
-	DisabledReason string    `json:"disabled_reason,omitempty"`
-	Secret         string    `json:"secret,omitempty"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	ID             string `json:"id"`
+	AgentID        string `json:"agent_id"`
+	URL            string `json:"url"`
+	Method         string `json:"method"`
+	Status         string `json:"status"`
+	Format         Format `json:"format"`
+	Ordered        bool   `json:"ordered"`
+	Source         string `json:"source"`
+	DisabledReason string `json:"disabled_reason,omitempty"`
+	Secret         string `json:"secret,omitempty"`
+	// Static callbacks have no creation time: they exist while the config
+	// has them. Their updated_at is when agenthook disabled one.
+	CreatedAt *time.Time `json:"created_at,omitempty"`
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
 }
 
 // DeliveryView is a delivery as the API shows it.
@@ -98,6 +102,19 @@ type AttemptView struct {
 	Response   string    `json:"response,omitempty"`
 }
 
+// Owns reports whether a path is under the API's prefix; others belong to
+// whatever handles the rest of the site.
+func (a *API) Owns(path string) bool {
+	return path == a.prefix() || strings.HasPrefix(path, a.prefix()+"/")
+}
+
+func (a *API) prefix() string {
+	if p := strings.TrimRight(a.Prefix, "/"); p != "" {
+		return p
+	}
+	return "/api"
+}
+
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
@@ -116,11 +133,7 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) error {
 		return &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "a valid API key is required (Authorization: Bearer <key>)",
 			Header: http.Header{"Www-Authenticate": {`Bearer realm="agenthook"`}}}
 	}
-	prefix := strings.TrimRight(a.Prefix, "/")
-	if prefix == "" {
-		prefix = "/api"
-	}
-	rest, ok := strings.CutPrefix(r.URL.Path, prefix+"/")
+	rest, ok := strings.CutPrefix(r.URL.Path, a.prefix()+"/")
 	if !ok {
 		return notFound("no such API route")
 	}
@@ -130,7 +143,7 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) error {
 	r = r.WithContext(ctx)
 	route := func(methods ...string) error {
 		for _, m := range methods {
-			if r.Method == m {
+			if r.Method == m || (r.Method == http.MethodHead && m == http.MethodGet) {
 				return nil
 			}
 		}
@@ -205,8 +218,8 @@ func (a *API) agent(name string) (*Agent, error) {
 	return nil, notFound("no such agent")
 }
 
-// readJSON decodes a bounded JSON body, refusing unknown fields so typos
-// do not pass silently.
+// readJSON decodes a bounded body holding one JSON object, refusing
+// unknown fields so typos do not pass silently.
 func readJSON(r *http.Request, v any) error {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxAPIBody+1))
 	if err != nil {
@@ -215,10 +228,13 @@ func readJSON(r *http.Request, v any) error {
 	if len(body) > maxAPIBody {
 		return Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "the request body is larger than %d bytes", maxAPIBody)
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return Errorf(http.StatusBadRequest, CodeInvalidJSON, "the body is not the expected JSON object: %s", jsonProblem(err))
+	}
+	if dec.More() {
+		return Errorf(http.StatusBadRequest, CodeInvalidJSON, "the body is not the expected JSON object: trailing data after it")
 	}
 	return nil
 }
@@ -227,12 +243,33 @@ func readJSON(r *http.Request, v any) error {
 func jsonProblem(err error) string {
 	var ute *json.UnmarshalTypeError
 	if errors.As(err, &ute) {
-		return "field " + ute.Field + " must be a " + ute.Type.String()
+		if ute.Field == "" {
+			return "the body must be a JSON object"
+		}
+		return "field " + ute.Field + " must be " + jsonKind(ute.Type)
 	}
 	if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
 		return "unknown field " + strings.TrimPrefix(msg, "json: unknown field ")
 	}
 	return "malformed JSON"
+}
+
+// jsonKind names a Go type the way a JSON caller thinks of it.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int64, reflect.Float64:
+		return "a number"
+	case reflect.Slice:
+		return "an array"
+	}
+	return "an object"
 }
 
 // webhookInput is the body of POST and PATCH on webhooks; PATCH may leave
@@ -267,10 +304,8 @@ func (a *API) apply(ctx context.Context, in webhookInput, reg *store.Registratio
 		if *in.Status != StatusActive && *in.Status != StatusInactive {
 			return Errorf(http.StatusBadRequest, CodeBadRequest, "status must be active or inactive")
 		}
-		reg.Status = *in.Status
-		if reg.Status == StatusActive {
-			reg.DisabledReason = ""
-		}
+		// A caller's choice replaces agenthook's: the reason goes.
+		reg.Status, reg.DisabledReason = *in.Status, ""
 	}
 	if in.Format != nil {
 		if *in.Format != string(FormatRaw) && *in.Format != string(FormatCognigy) {
@@ -311,10 +346,11 @@ func (a *API) createWebhook(w http.ResponseWriter, r *http.Request, agent *Agent
 }
 
 func registrationView(r *store.Registration) WebhookView {
+	created, updated := r.CreatedAt.UTC(), r.UpdatedAt.UTC()
 	return WebhookView{
 		ID: r.ID, AgentID: r.Agent, URL: r.URL, Method: r.Method, Status: r.Status,
 		Format: Format(r.Format), Ordered: r.Ordered, Source: "api", DisabledReason: r.DisabledReason,
-		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		CreatedAt: &created, UpdatedAt: &updated,
 	}
 }
 
@@ -327,8 +363,8 @@ func (a *API) staticView(ctx context.Context, cb *Callback) (WebhookView, error)
 		return v, storeError(err)
 	}
 	if st != nil && st.Disabled {
-		v.Status, v.DisabledReason = StatusDisabled, st.Reason
-		v.UpdatedAt = st.DisabledAt.UTC()
+		at := st.DisabledAt.UTC()
+		v.Status, v.DisabledReason, v.UpdatedAt = StatusDisabled, st.Reason, &at
 	}
 	return v, nil
 }
@@ -383,7 +419,6 @@ func (a *API) webhook(w http.ResponseWriter, r *http.Request, agent *Agent, id s
 	if err := readJSON(r, &in); err != nil {
 		return err
 	}
-	wasDisabled := reg.Status == StatusDisabled
 	if err := a.apply(r.Context(), in, reg, false); err != nil {
 		return err
 	}
@@ -391,7 +426,9 @@ func (a *API) webhook(w http.ResponseWriter, r *http.Request, agent *Agent, id s
 	if err := a.Store.UpdateRegistration(r.Context(), reg); err != nil {
 		return storeError(err)
 	}
-	if wasDisabled && reg.Status == StatusActive {
+	if in.Status != nil && reg.Status == StatusActive {
+		// A fresh start: no failing streak carried over to disable it
+		// again at the first failure.
 		if err := a.Store.DeleteCallbackState(r.Context(), id); err != nil {
 			return storeError(err)
 		}
@@ -404,7 +441,9 @@ func (a *API) webhook(w http.ResponseWriter, r *http.Request, agent *Agent, id s
 func (a *API) staticWebhook(w http.ResponseWriter, r *http.Request, cb *Callback) error {
 	switch r.Method {
 	case http.MethodDelete:
-		return Errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "this callback comes from the Caddyfile; remove it there")
+		e := Errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "this callback comes from the Caddyfile; remove it there")
+		e.Header = http.Header{"Allow": {"GET, PATCH"}}
+		return e
 	case http.MethodPatch:
 		var in webhookInput
 		if err := readJSON(r, &in); err != nil {
@@ -484,7 +523,7 @@ func (a *API) listDeliveries(w http.ResponseWriter, r *http.Request, agent *Agen
 
 func (a *API) recover(w http.ResponseWriter, r *http.Request, agent *Agent) error {
 	var in struct {
-		Since *time.Time `json:"since"`
+		Since *string `json:"since"`
 	}
 	if err := readJSON(r, &in); err != nil {
 		return err
@@ -492,7 +531,11 @@ func (a *API) recover(w http.ResponseWriter, r *http.Request, agent *Agent) erro
 	if in.Since == nil {
 		return Errorf(http.StatusBadRequest, CodeMissingFields, "since is required, as an RFC 3339 time")
 	}
-	n, err := a.Store.RecoverDeliveries(r.Context(), agent.Name, *in.Since)
+	since, err := time.Parse(time.RFC3339Nano, *in.Since)
+	if err != nil {
+		return Errorf(http.StatusBadRequest, CodeBadRequest, "since must be an RFC 3339 time, such as 2026-01-02T15:04:05Z")
+	}
+	n, err := a.Store.RecoverDeliveries(r.Context(), agent.Name, since)
 	if err != nil {
 		return storeError(err)
 	}
@@ -501,6 +544,9 @@ func (a *API) recover(w http.ResponseWriter, r *http.Request, agent *Agent) erro
 }
 
 func (a *API) getDelivery(w http.ResponseWriter, r *http.Request, id string) error {
+	if !validID(id) {
+		return notFound("no such delivery")
+	}
 	d, err := a.Store.GetDelivery(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound("no such delivery")
@@ -513,6 +559,9 @@ func (a *API) getDelivery(w http.ResponseWriter, r *http.Request, id string) err
 }
 
 func (a *API) retryDelivery(w http.ResponseWriter, r *http.Request, id string) error {
+	if !validID(id) {
+		return notFound("no such delivery")
+	}
 	d, err := a.Store.RetryDelivery(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound("no such delivery")
@@ -525,12 +574,13 @@ func (a *API) retryDelivery(w http.ResponseWriter, r *http.Request, id string) e
 }
 
 func (a *API) getTask(w http.ResponseWriter, r *http.Request, id string) error {
+	taskNotFound := Errorf(http.StatusNotFound, CodeTaskNotFound, "no such task")
 	if !validID(id) {
-		return notFound("no such task")
+		return taskNotFound
 	}
 	t, err := a.Store.GetTask(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
-		return notFound("no such task")
+		return taskNotFound
 	}
 	if err != nil {
 		return storeError(err)
