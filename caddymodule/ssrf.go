@@ -73,6 +73,9 @@ func (e *egress) checkURL(ctx context.Context, raw string) error {
 	}
 	u, _ := url.Parse(raw)
 	host := u.Hostname()
+	if host == "" {
+		return errors.New("it has no host")
+	}
 	var addrs []netip.Addr
 	if a, err := netip.ParseAddr(host); err == nil {
 		addrs = []netip.Addr{a}

@@ -13,6 +13,9 @@ import (
 // maxQueuedHeaderBytes bounds the headers kept with a task.
 const maxQueuedHeaderBytes = 16 << 10
 
+// metaChatTTL is the task Meta key carrying the endpoint's chat TTL.
+const metaChatTTL = "agenthook.chat_ttl"
+
 // maxIdempotencyKey bounds the Idempotency-Key header.
 const maxIdempotencyKey = 255
 
@@ -70,6 +73,12 @@ func (e *Endpoint) serveAsync(w http.ResponseWriter, r *http.Request, c *call) (
 		Sensitive: c.sensitive,
 		Meta:      c.meta,
 	}
+	// The runner pushes the chat's expiry out when the task finishes, as a
+	// sync turn does: a chat used only through async stays alive.
+	if task.Meta == nil {
+		task.Meta = make(map[string]string, 1)
+	}
+	task.Meta[metaChatTTL] = e.ChatTTL.String()
 	n := store.NewTask{Task: task}
 	if c.newChat {
 		n.Chat = c.chat

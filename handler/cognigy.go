@@ -51,9 +51,11 @@ func (e *Endpoint) readCognigy(c *call) error {
 	return nil
 }
 
+// jsonString reads a JSON string; null and other types are not strings.
 func jsonString(raw json.RawMessage) (string, bool) {
+	raw = bytes.TrimSpace(raw)
 	var s string
-	if len(raw) == 0 || json.Unmarshal(raw, &s) != nil {
+	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
 		return "", false
 	}
 	return s, true

@@ -120,8 +120,10 @@ type Dispatcher struct {
 
 // health is what one instance knows of a callback.
 type health struct {
-	inflight  int
-	limit     int
+	inflight int
+	// own is the callback's own concurrency setting, 0 to follow the
+	// config's default, which may change at a reload.
+	own       int
 	failures  int       // in a row
 	openUntil time.Time // breaker open until then
 	probing   bool      // half open: one attempt decides
@@ -163,13 +165,13 @@ func (d *Dispatcher) ResetHealth(id string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if h := d.health[id]; h != nil {
-		*h = health{inflight: h.inflight, limit: h.limit}
+		*h = health{inflight: h.inflight, own: h.own}
 	}
 }
 
 // skipList names the callbacks that must not get more attempts now, and
 // when the first paused one may be tried again.
-func (d *Dispatcher) skipList(now time.Time) (skip []string, reopen time.Time) {
+func (d *Dispatcher) skipList(now time.Time, cfgConcurrency int) (skip []string, reopen time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for id, h := range d.health {
@@ -179,7 +181,7 @@ func (d *Dispatcher) skipList(now time.Time) (skip []string, reopen time.Time) {
 		switch {
 		case now.Before(h.openUntil):
 		case h.probing && h.inflight > 0:
-		case h.limit > 0 && h.inflight >= h.limit:
+		case h.inflight >= h.limitOr(cfgConcurrency):
 		default:
 			continue
 		}
@@ -195,10 +197,10 @@ func (d *Dispatcher) reserve(id string, now time.Time, defaultLimit int) bool {
 	defer d.mu.Unlock()
 	h := d.health[id]
 	if h == nil {
-		h = &health{limit: defaultLimit}
+		h = new(health)
 		d.health[id] = h
 	}
-	if now.Before(h.openUntil) || (h.probing && h.inflight > 0) || (h.limit > 0 && h.inflight >= h.limit) {
+	if now.Before(h.openUntil) || (h.probing && h.inflight > 0) || h.inflight >= h.limitOr(defaultLimit) {
 		return false
 	}
 	if !h.openUntil.IsZero() {
@@ -207,6 +209,14 @@ func (d *Dispatcher) reserve(id string, now time.Time, defaultLimit int) bool {
 	}
 	h.inflight++
 	return true
+}
+
+// limitOr is the callback's own concurrency, or the default.
+func (h *health) limitOr(def int) int {
+	if h.own > 0 {
+		return h.own
+	}
+	return def
 }
 
 func (d *Dispatcher) unreserve(id string) {
@@ -221,11 +231,13 @@ func (d *Dispatcher) claim(ctx context.Context, free int) (bool, time.Time, erro
 	cfg := d.config()
 	now := d.Now()
 	owner := fmt.Sprintf("%s/d%d", d.ID, d.claims.Add(1))
-	skip, reopen := d.skipList(now)
+	skip, reopen := d.skipList(now, cfg.Concurrency)
 	ds, next, err := d.Store.ClaimDeliveries(ctx, store.DeliveryClaim{
-		Owner:       owner,
-		Limit:       free,
-		Lease:       2*cfg.Timeout + 30*time.Second,
+		Owner: owner,
+		Limit: free,
+		// An attempt lasts at most Timeout; the margin covers recording
+		// it. After a crash, another instance resends after this long.
+		Lease:       cfg.Timeout + 10*time.Second,
 		Skip:        skip,
 		PerCallback: cfg.Concurrency,
 	})
@@ -265,7 +277,13 @@ func (d *Dispatcher) deliver(dl *store.Delivery, owner string) {
 		d.record(dl, owner, store.Attempt{At: d.Now(), Error: err.Error()}, store.DeliveryFailed, time.Time{}, log)
 		return
 	case err != nil:
-		d.record(dl, owner, store.Attempt{At: d.Now(), Error: "looking up the callback: " + err.Error()}, store.DeliveryPending, d.Now().Add(5*time.Second), log)
+		// The store, not the receiver, failed: no attempt is counted.
+		// The delivery goes back and is claimed again once the store
+		// answers (the claim loop backs off while it does not).
+		log.Warn("looking up the callback", zap.Error(err))
+		rctx, rcancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer rcancel()
+		_ = d.Store.ReleaseDelivery(rctx, dl.ID, owner)
 		return
 	case !cb.Usable():
 		msg := "the callback is " + cb.Status()
@@ -275,11 +293,9 @@ func (d *Dispatcher) deliver(dl *store.Delivery, owner string) {
 		d.record(dl, owner, store.Attempt{At: d.Now(), Error: msg}, store.DeliveryFailed, time.Time{}, log)
 		return
 	}
-	if cb.Concurrency > 0 {
-		d.mu.Lock()
-		d.health[cb.ID].limit = cb.Concurrency
-		d.mu.Unlock()
-	}
+	d.mu.Lock()
+	d.health[cb.ID].own = cb.Concurrency
+	d.mu.Unlock()
 
 	att, resp := d.send(ctx, cfg.Client, cb, dl)
 	if d.abandoned() {
@@ -300,7 +316,11 @@ func (d *Dispatcher) deliver(dl *store.Delivery, owner string) {
 		d.record(dl, owner, att, store.DeliveryFailed, time.Time{}, log)
 		return
 	}
-	if since := d.failingSince(ctx, cb, now); now.Sub(since) >= cfg.DisableAfter {
+	// The attempt's context may have run out (a timeout); the bookkeeping
+	// needs its own.
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer scancel()
+	if since := d.failingSince(sctx, cb, now); now.Sub(since) >= cfg.DisableAfter {
 		d.disable(cb, fmt.Sprintf("failing since %s", since.UTC().Format(time.RFC3339)), log)
 		d.record(dl, owner, att, store.DeliveryFailed, time.Time{}, log)
 		return
@@ -323,7 +343,7 @@ func (d *Dispatcher) send(ctx context.Context, client *http.Client, cb *Callback
 	att := store.Attempt{At: now}
 	req, err := http.NewRequestWithContext(ctx, cb.Method, cb.URL, bytes.NewReader(dl.Payload))
 	if err != nil {
-		att.Error = "building the request: " + err.Error()
+		att.Error = "building the request: " + attemptError(err)
 		return att, nil
 	}
 	h := req.Header

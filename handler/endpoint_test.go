@@ -824,7 +824,6 @@ func TestChatWriterInformationalAndFlush(t *testing.T) {
 // real writer: the status line goes out without x-chat-id, and
 // beforeHeader runs too late.
 func TestChatWriterFlushBeforeHeader(t *testing.T) {
-	knownBug(t, "sync.go chatWriter: Flush before the first write bypasses beforeHeader")
 	f := newEpFixture(t, ModeSync, nil)
 	f.setBackend(func(w http.ResponseWriter, r *http.Request) error {
 		_ = http.NewResponseController(w).Flush()

@@ -225,7 +225,7 @@ func (r *Runner) finish(t *store.Task, owner string, agent *Agent, status store.
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		deliveries, err := outboxFor(ctx, r.Callbacks, agent, t, status, res, msg, now)
 		if err == nil {
-			err = r.Store.FinishTask(ctx, store.TaskFinish{
+			f := store.TaskFinish{
 				ID:             t.ID,
 				Owner:          owner,
 				Status:         status,
@@ -234,7 +234,11 @@ func (r *Runner) finish(t *store.Task, owner string, agent *Agent, status store.
 				ConversationID: conv,
 				ExpiresAt:      now.Add(cfg.Retention),
 				Deliveries:     deliveries,
-			})
+			}
+			if ttl, perr := time.ParseDuration(t.Meta[metaChatTTL]); perr == nil && ttl > 0 {
+				f.ChatExpiresAt = now.Add(ttl)
+			}
+			err = r.Store.FinishTask(ctx, f)
 		}
 		cancel()
 		switch {
@@ -276,14 +280,15 @@ func (r *Runner) retry(t *store.Task, owner string, at time.Time, msg string, lo
 	}
 }
 
-// backoff is base·2^(attempt-1) with ±20% jitter, capped.
+// backoff is base·2^(attempt-1) with ±20% jitter, at most maxBackoff.
+// The cap applies before the jitter (to 5/6 of maxBackoff), so capped
+// retries stay spread out.
 func backoff(base time.Duration, attempt int) time.Duration {
 	d := base
 	for i := 1; i < attempt && d < maxBackoff; i++ {
 		d *= 2
 	}
-	d = min(d, maxBackoff)
-	return jitter(d)
+	return jitter(min(d, maxBackoff*5/6))
 }
 
 // jitter spreads d by ±20%, so retries of many tasks do not arrive at

@@ -157,6 +157,15 @@ func (w *chatWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// Unwrap lets http.ResponseController reach Flush on the real writer, so
-// streamed answers (SSE) go out as they come.
+// Unwrap lets http.ResponseController reach the real writer's other
+// features.
 func (w *chatWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// FlushError sends what is buffered, so streamed answers (SSE) go out as
+// they come; a flush before any write still gets the chat id header.
+func (w *chatWriter) FlushError() error {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}

@@ -85,6 +85,9 @@ func Run(t *testing.T, open Open) {
 		{"Registrations", registrationTests},
 		{"ReplayGuard", replayTests},
 		{"Concurrency", concurrencyTests},
+		{"CallbackStates", callbackStateTests},
+		{"PerCallback", perCallbackTests},
+		{"Requeue", requeueTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
