@@ -1,9 +1,10 @@
 package caddymodule
 
 import (
+	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/store"
 	badgerstore "github.com/agenthook/agenthook/store/badger"
+	pgstore "github.com/agenthook/agenthook/store/postgres"
 )
 
 // runtimes holds one runtime per storage location. Caddy provisions a new
@@ -90,7 +92,32 @@ func loadRuntime(cfg *StorageConfig, logger *zap.Logger, m *metrics) (*runtime, 
 		}
 		return v.(*runtime), nil
 	case "postgres":
-		return nil, errors.New("the postgres storage engine is not available in this build yet")
+		dsn, err := resolveSecret(caddy.NewReplacer(), cfg.DSN)
+		if err != nil {
+			return nil, fmt.Errorf("storage postgres: %w", err)
+		}
+		// The key must not hold the DSN, which may hold a password.
+		sum := sha256.Sum256([]byte(dsn))
+		key := "postgres:" + hex.EncodeToString(sum[:8])
+		v, _, err := runtimes.LoadOrNew(key, func() (caddy.Destructor, error) {
+			logger.Info("opening postgres store")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			pgLog := logger.Named("postgres")
+			s, err := pgstore.Open(ctx, pgstore.Options{
+				DSN:      dsn,
+				MaxConns: int32(cfg.MaxConns),
+				Logf:     func(format string, args ...any) { pgLog.Info(fmt.Sprintf(format, args...)) },
+			})
+			if err != nil {
+				return nil, fmt.Errorf("opening the postgres store: %w", err)
+			}
+			return newRuntime(key, s, logger, m), nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return v.(*runtime), nil
 	default:
 		return nil, fmt.Errorf("unknown storage engine %q: use badger or postgres", engine)
 	}

@@ -21,7 +21,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(m.Run())
+	code := m.Run()
+	testkit.StopPostgres()
+	os.Exit(code)
 }
 
 // client never follows redirects and has a timeout, so a hang fails.
@@ -36,6 +38,9 @@ type site struct {
 	caddy *testkit.Caddy
 	port  int
 	base  string
+	// storage is the storage line of the agenthook option; default a
+	// Badger directory in the Caddy's own directory.
+	storage string
 }
 
 // startSite starts Caddy with globals (inside the agenthook option) and
@@ -51,11 +56,15 @@ func startSite(t *testing.T, globals, routes string) *site {
 }
 
 func (s *site) caddyfile(globals, routes string) string {
-	cf := fmt.Sprintf(`{
+	storage := s.storage
+	if storage == "" {
+		storage = "storage badger " + s.caddy.Dir + "/badger"
+	}
+	return fmt.Sprintf(`{
 	admin %s
 	storage file_system %s/certs
 	agenthook {
-		storage badger %s/badger
+		%s
 %s
 	}
 }
@@ -63,8 +72,7 @@ func (s *site) caddyfile(globals, routes string) string {
 http://127.0.0.1:%d {
 %s
 }
-`, s.caddy.Admin, s.caddy.Dir, s.caddy.Dir, globals, s.port, routes)
-	return cf
+`, s.caddy.Admin, s.caddy.Dir, storage, globals, s.port, routes)
 }
 
 func (s *site) reload(globals, routes string) {
