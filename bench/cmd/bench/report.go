@@ -1,0 +1,464 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+func writeReport(out, mdPath, chartPath string) error {
+	b, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		return fmt.Errorf("no results: %w (run `bench measure` first)", err)
+	}
+	var r Results
+	if err := json.Unmarshal(b, &r); err != nil {
+		return err
+	}
+	if err := writeChart(&r, chartPath); err != nil {
+		return fmt.Errorf("chart: %w", err)
+	}
+	chartRel, err := filepath.Rel(filepath.Dir(mdPath), chartPath)
+	if err != nil {
+		chartRel = chartPath
+	}
+	faults := readFaults(filepath.Join(out, "faults.json"))
+	fuzz := readFuzz(filepath.Join(out, "fuzz.txt"))
+	md := renderMarkdown(&r, filepath.ToSlash(chartRel), faults, fuzz)
+	return os.WriteFile(mdPath, []byte(md), 0o644)
+}
+
+// ------------------------------------------------------------- formatting
+
+func (f *Figure) cell(digits int) string {
+	if f == nil || len(f.Values) == 0 {
+		return "not measured"
+	}
+	lo, hi := f.minmax()
+	u := f.Unit
+	if lo == hi {
+		// One value (or all equal): no range to show.
+		switch u {
+		case "×":
+			return fmt.Sprintf("**%.*f×** (n=%d)", digits, f.median(), len(f.Values))
+		case "req/s", "deliveries/s", "tasks/s":
+			return fmt.Sprintf("**%s/s** (n=%d)", thousands(f.median()), len(f.Values))
+		}
+		return fmt.Sprintf("**%.*f %s** (n=%d)", digits, f.median(), u, len(f.Values))
+	}
+	switch u {
+	case "×":
+		return fmt.Sprintf("**%.*f×** (%.*f–%.*f, n=%d)", digits, f.median(), digits, lo, digits, hi, len(f.Values))
+	case "req/s", "deliveries/s", "tasks/s":
+		return fmt.Sprintf("**%s/s** (%s–%s, n=%d)", thousands(f.median()), thousands(lo), thousands(hi), len(f.Values))
+	}
+	return fmt.Sprintf("**%.*f %s** (%.*f–%.*f, n=%d)", digits, f.median(), u, digits, lo, digits, hi, len(f.Values))
+}
+
+func thousands(v float64) string {
+	s := strconv.FormatFloat(v, 'f', 0, 64)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+type verdict string
+
+const (
+	met     verdict = "met"
+	missed  verdict = "**missed**"
+	unknown verdict = "not measured"
+)
+
+func atLeast(f *Figure, v float64) verdict {
+	if f == nil || len(f.Values) == 0 {
+		return unknown
+	}
+	if f.median() >= v {
+		return met
+	}
+	return missed
+}
+
+func atMost(f *Figure, v float64) verdict {
+	if f == nil || len(f.Values) == 0 {
+		return unknown
+	}
+	if f.median() <= v {
+		return met
+	}
+	return missed
+}
+
+// flatness says whether medians stay within 20% of the best of them.
+func flatness(figs []*Figure) (string, verdict) {
+	var meds []float64
+	for _, f := range figs {
+		if f == nil || len(f.Values) == 0 {
+			return "", unknown
+		}
+		meds = append(meds, f.median())
+	}
+	lo, hi := slices.Min(meds), slices.Max(meds)
+	if hi == 0 {
+		return "", unknown
+	}
+	spread := fmt.Sprintf("lowest median is %.0f%% of the highest", 100*lo/hi)
+	if lo >= 0.8*hi {
+		return spread, "flat"
+	}
+	return spread, "**not flat**"
+}
+
+// ------------------------------------------------------------- markdown
+
+func renderMarkdown(r *Results, chart string, faults []faultResult, fuzz []fuzzResult) string {
+	fig := func(k string) *Figure { return r.Figures[k] }
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+
+	w("# agenthook benchmarks and fault tests\n\n")
+	if r.Settings.Quick {
+		w("> **Quick validation run** (%d repeats of %.0f s, reduced sizes). These numbers are for checking the tooling, not for publication: run `bench/run.sh` without `BENCH_QUICK` on a quiet machine.\n\n", r.Settings.Repeats, r.Settings.DurationS)
+	}
+	w("Produced by one command, `bench/run.sh` (see [How to run](#how-to-run)). All traffic stays on loopback; every load is bounded in count and time. ")
+	w("Each figure is the **median** over repeats, with the range (min–max) and the number of repeats *n*. ")
+	w("agenthook and its baseline run in the same invocation, against the same fake agent, with the same load generator, alternating which goes first.\n\n")
+
+	m := r.Machine
+	w("## Machine\n\n| | |\n|---|---|\n")
+	w("| CPUs (`nproc`) | %d |\n| CPU model (`lscpu`) | %s |\n| memory | %s |\n| kernel | %s |\n| Go | %s |\n| Caddy | %s |\n", m.CPUs, m.Model, m.MemTotal, m.Kernel, m.Go, m.Caddy)
+	w("| agenthook commit | %s |\n| load generators | loadgen (this repo), %s |\n", m.Commit, m.Wrk)
+	if m.Postgres != "" {
+		w("| PostgreSQL | %s |\n", m.Postgres)
+	}
+	w("| run | %s → %s, load average at start %s |\n", r.Started.Format("2006-01-02 15:04 MST"), r.Finished.Format("15:04 MST"), m.LoadAvg)
+	w("| settings | %d repeats × %.0f s per load run (first %.1f s not measured), %d connections for maximum-throughput runs, %d repeats for P4-queued/P5 |\n\n",
+		r.Settings.Repeats, r.Settings.DurationS, r.Settings.WarmupS, r.Settings.Conns, r.Settings.P5Repeats)
+
+	// The table of the issue.
+	w("## Results\n\n")
+	w("| | figure | measured: median (range, n) | baseline, same run | target | result |\n|---|---|---|---|---|---|\n")
+	w("| P1 | sync endpoint (HMAC auth, chat continuation, reverse_proxy) max throughput | %s; agenthook %s | plain `reverse_proxy`: %s | ≥ 0.90× | %s |\n",
+		fig("P1.ratio").cell(2), fig("P1.max.agenthook").cell(0), fig("P1.max.plain").cell(0), atLeast(fig("P1.ratio"), 0.9))
+	w("| P1 | added p99 at 50%% of agenthook's max (%s, open loop) | %s (agenthook p99 %s) | plain p99 %s | ≤ 1 ms | %s |\n",
+		fig("P1.halfrate").cell(0), fig("P1.addedp99").cell(2), fig("P1.p99.agenthook").cell(2), fig("P1.p99.plain").cell(2), atMost(fig("P1.addedp99"), 1))
+	w("| P2 | async intake, durable 202, Badger | %s; %s | Caddy `respond 202`: %s | ≥ 0.50× | %s |\n",
+		fig("P2.ratio.badger").cell(2), fig("P2.badger").cell(0), fig("P2.respond").cell(0), atLeast(fig("P2.ratio.badger"), 0.5))
+	pg := fig("P2.ratio.postgres")
+	pgCell := pg.cell(2) + "; " + fig("P2.postgres").cell(0)
+	if pg == nil {
+		pgCell = "not measured: " + pgSkipNote(r)
+	}
+	w("| P2 | async intake, durable 202, PostgreSQL | %s | Caddy `respond 202` (same run) | ≥ 0.25× | %s |\n", pgCell, atLeast(pg, 0.25))
+	w("| P3 | signed deliveries/s to a local sink, %d CPUs | %s | the sink's own max intake: %s | ≥ 5,000/s | %s |\n",
+		m.CPUs, fig("P3.max").cell(0), fig("P3.sink").cell(0), atLeast(fig("P3.max"), 5000))
+	w("| P3 | 202 → callback received, p99, at %s | %s (p50 %s) | — | ≤ 50 ms | %s |\n",
+		fig("P3.halfrate").cell(0), fig("P3.p99").cell(1), fig("P3.p50").cell(1), atMost(fig("P3.p99"), 50))
+	w("| P4 | RSS idle | %s | plain Caddy idle: %s | ≤ 60 MiB | %s |\n", fig("P4.idle").cell(1), fig("P4.idleplain").cell(1), atMost(fig("P4.idle"), 60))
+	q := fig("P4.queued")
+	qv := atMost(q, 300)
+	qLabel := "RSS with 100k queued tasks"
+	if q != nil && !strings.Contains(q.Label, "100k") {
+		qLabel = q.Label + " (quick run: not 100k)"
+		qv = "not at 100k"
+	}
+	w("| P4 | %s | %s (peak %s; RssAnon %s, RssFile %s, Go heap %s) | — | ≤ 300 MiB | %s |\n", qLabel, q.cell(1), fig("P4.queuedpeak").cell(1),
+		fig("P4.queuedanon").cell(0), fig("P4.queuedfile").cell(0), fig("P4.queuedheap").cell(0), qv)
+	if f := fig("P4.queuedsettled"); f != nil {
+		w("| P4 | the same, after 130 s idle | %s (RssAnon %s, RssFile %s, Go heap %s) | — | ≤ 300 MiB | %s |\n", f.cell(1),
+			fig("P4.queuedsettledanon").cell(0), fig("P4.queuedsettledfile").cell(0), fig("P4.queuedsettledheap").cell(0), atMost(f, 300))
+	}
+	dv := atMost(fig("P4.diskratio"), 2)
+	if r.Settings.Quick && fig("P4.diskratio") != nil {
+		dv = "not conclusive (quick: GC not reached)"
+	}
+	w("| P4 | disk after retention GC vs live data | %s: %s after GC, %s live | peak %s | ≤ 2× | %s |\n",
+		fig("P4.diskratio").cell(2), fig("P4.diskafter").cell(1), fig("P4.diskref").cell(1), fig("P4.diskpeak").cell(1), dv)
+	p5row := func(what string, keys []string, names []string) {
+		var figs []*Figure
+		var cells []string
+		var failed []string
+		for i, k := range keys {
+			figs = append(figs, fig(k))
+			if why, ok := r.Failed[k]; ok && fig(k) == nil {
+				cells = append(cells, names[i]+": **failed** ("+shorten(why, 160)+")")
+				failed = append(failed, names[i])
+				continue
+			}
+			cells = append(cells, names[i]+": "+fig(k).cell(0))
+		}
+		spread, v := flatness(figs)
+		if len(failed) > 0 {
+			v = verdict("**not flat: fails at " + strings.Join(failed, ", ") + "**")
+		}
+		w("| P5 | %s | %s | — | flat, or say why not | %s%s |\n", what, strings.Join(cells, "<br>"), v, map[bool]string{true: " (" + spread + ")"}[spread != ""])
+	}
+	regNames := []string{"1", "100", "10k"}
+	p5row("P2 intake with 1, 100, 10k callback registrations", []string{"P5.p2.regs.1", "P5.p2.regs.100", "P5.p2.regs.10000"}, regNames)
+	qk2 := queuedKeys(r, "p2")
+	p5row("P2 intake with "+queuedNames(qk2)+" tasks queued", qk2, queuedShort(qk2))
+	p5row("P3 deliveries/s with 1, 100, 10k registrations (each task fans out to all)", []string{"P5.p3.regs.1", "P5.p3.regs.100", "P5.p3.regs.10000"}, regNames)
+	qk3 := queuedKeys(r, "p3")
+	p5row("P3 deliveries/s with "+queuedNames(qk3)+" tasks queued", qk3, queuedShort(qk3))
+	w("\n![benchmark chart](%s)\n\n", chart)
+
+	if len(r.Notes) > 0 {
+		w("### Notes from this run\n\n")
+		for _, n := range r.Notes {
+			w("- %s\n", n)
+		}
+		w("\n")
+	}
+
+	w("## Load generator check (P0)\n\n")
+	w("`loadgen` (bench/cmd/loadgen) speaks HTTP/1.1 over raw keep-alive connections, one request in flight per connection, like wrk. ")
+	w("Against the same plain `respond` site, same connections, same run:\n\n")
+	w("| tool | throughput |\n|---|---|\n| wrk -t2 | %s |\n| loadgen, closed loop | %s |\n\n", fig("P0.wrk").cell(0), fig("P0.loadgen").cell(0))
+	lgw := 0.0
+	if wr := fig("P0.wrk").median(); wr > 0 {
+		lgw = fig("P0.loadgen").median() / wr
+	}
+	busiest := 0.0
+	for _, k := range []string{"P1.max.agenthook", "P2.badger", "P2.postgres"} {
+		busiest = max(busiest, fig(k).median())
+	}
+	if lgw > 0 {
+		w("loadgen reaches **%.0f%%** of wrk's rate on the same site. ", 100*lgw)
+		if busiest > 0 {
+			w("The fastest agenthook figure below is %s req/s, %.0f%% of what loadgen drives against `respond`, so the generator is not what limits agenthook's numbers. ", thousands(busiest), 100*busiest/fig("P0.loadgen").median())
+		}
+		if lgw < 0.97 {
+			w("The baselines that run near that rate (Caddy `respond 202` in P2) may be held back by the generator by up to %.0f%%, which would make agenthook's ratio to them look that much better than it is. ", 100*(1-lgw))
+		}
+	}
+	w("On %d CPUs the load generator, the fake agent and the sink share the machine with Caddy, so no figure here is a ceiling for a dedicated box; every comparison runs both sides with the same tool and the same neighbours. ", m.CPUs)
+	w("Open loop: latency is measured from each request's *scheduled* send time (coordinated omission accounted for). The scheduler's own lag (Go timers), measured against an idle `respond` site at 2,000/s, is %s at p99; it is in both sides of every comparison.\n\n", fig("P0.lag").cell(2))
+
+	w("## Methods\n\n")
+	b.WriteString(methods)
+
+	w("## Fault suite\n\n")
+	w("`e2e/faults_test.go`, run by `bench/run.sh` with `AGENTHOOK_FAULTS=full`; CI runs the same tests at a reduced size (`go test ./e2e -run TestFault`). Each drives a real Caddy built from this checkout.\n\n")
+	if len(faults) == 0 {
+		w("Not run in this invocation.\n\n")
+	} else {
+		w("| fault | result | time | what was checked and seen |\n|---|---|---|---|\n")
+		for _, f := range faults {
+			w("| %s | %s | %.0f s | %s |\n", f.name, f.action, f.elapsed, strings.ReplaceAll(strings.Join(f.lines, "<br>"), "|", "\\|"))
+		}
+		w("\n")
+	}
+
+	w("## Fuzzing\n\n")
+	if len(fuzz) == 0 {
+		w("Not run in this invocation.\n\n")
+	} else {
+		w("Every fuzz target in the module, run by `bench/run.sh` (`FUZZ_TIME`, default 5m each). Crashers land in the package's `testdata/fuzz/<target>/`, where `go test` replays them as regression tests.\n\n")
+		w("| package | target | time | executions | result | new crashers |\n|---|---|---|---|---|---|\n")
+		for _, f := range fuzz {
+			w("| %s | %s | %s | %s | %s | %s |\n", f.pkg, f.target, f.time, f.execs, f.status, f.crashers)
+		}
+		w("\n")
+	}
+
+	w("## Every figure\n\n| key | figure | unit | median | range | n | values |\n|---|---|---|---|---|---|---|\n")
+	keys := make([]string, 0, len(r.Figures))
+	for k := range r.Figures {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		f := r.Figures[k]
+		lo, hi := f.minmax()
+		var vs []string
+		for _, v := range f.Values {
+			vs = append(vs, fmtNum(v))
+		}
+		w("| %s | %s | %s | %s | %s–%s | %d | %s |\n", k, strings.ReplaceAll(f.Label, "|", "\\|"), f.Unit, fmtNum(f.median()), fmtNum(lo), fmtNum(hi), len(f.Values), strings.Join(vs, ", "))
+	}
+	w("\n")
+
+	if len(r.Profiles) > 0 {
+		w("## CPU profiles\n\n")
+		w("Taken from Caddy's admin endpoint (`/debug/pprof/profile`) during one extra, unmeasured run of each scenario; the files are in `bench/out/profiles/`.\n\n")
+		for _, p := range r.Profiles {
+			w("<details><summary>%s</summary>\n\n```\n%s\n```\n\n</details>\n\n", p.Scenario, p.Top)
+		}
+	}
+
+	w("## How to run\n\n")
+	b.WriteString(howToRun)
+	return b.String()
+}
+
+func shorten(s string, n int) string {
+	s = strings.ReplaceAll(s, "|", "\\|")
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+func pgSkipNote(r *Results) string {
+	for _, n := range r.Notes {
+		if strings.HasPrefix(n, "PostgreSQL figures skipped") {
+			return strings.TrimPrefix(n, "PostgreSQL figures skipped: ")
+		}
+	}
+	return "no PostgreSQL server"
+}
+
+func queuedKeys(r *Results, which string) []string {
+	var ns []int
+	for k := range r.Figures {
+		var n int
+		if _, err := fmt.Sscanf(k, "P5."+which+".queued.%d", &n); err == nil {
+			ns = append(ns, n)
+		}
+	}
+	slices.Sort(ns)
+	if len(ns) == 0 {
+		ns = []int{0, 10000, 100000}
+	}
+	var keys []string
+	for _, n := range ns {
+		keys = append(keys, fmt.Sprintf("P5.%s.queued.%d", which, n))
+	}
+	return keys
+}
+
+func queuedShort(keys []string) []string {
+	var out []string
+	for _, k := range keys {
+		var n int
+		fmt.Sscanf(k[strings.LastIndexByte(k, '.')+1:], "%d", &n)
+		if n == 0 {
+			out = append(out, "0")
+		} else {
+			out = append(out, fmt.Sprintf("%dk", n/1000))
+		}
+	}
+	return out
+}
+
+func queuedNames(keys []string) string {
+	s := queuedShort(keys)
+	if len(s) < 2 {
+		return strings.Join(s, ", ")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+}
+
+// ------------------------------------------------------------- faults, fuzz
+
+type faultResult struct {
+	name    string
+	action  string
+	elapsed float64
+	lines   []string
+}
+
+// readFaults reads `go test -json` output of the fault suite.
+func readFaults(path string) []faultResult {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	byName := map[string]*faultResult{}
+	var order []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var ev struct {
+			Action  string
+			Test    string
+			Elapsed float64
+			Output  string
+		}
+		if json.Unmarshal(sc.Bytes(), &ev) != nil || !strings.HasPrefix(ev.Test, "TestFault") || strings.Contains(ev.Test, "/") {
+			continue
+		}
+		fr := byName[ev.Test]
+		if fr == nil {
+			fr = &faultResult{name: ev.Test, action: "did not finish"}
+			byName[ev.Test] = fr
+			order = append(order, ev.Test)
+		}
+		switch ev.Action {
+		case "pass", "fail", "skip":
+			fr.action = map[string]string{"pass": "pass", "fail": "**FAIL**", "skip": "skipped"}[ev.Action]
+			fr.elapsed = ev.Elapsed
+		case "output":
+			out := strings.TrimSpace(ev.Output)
+			for _, tag := range []string{"RESULT: ", "SKIP: ", "FAIL: "} {
+				if i := strings.Index(out, tag); i >= 0 {
+					fr.lines = append(fr.lines, strings.TrimSpace(out[i:]))
+				}
+			}
+			if strings.Contains(out, "_test.go:") && !strings.Contains(out, "RESULT: ") && !strings.Contains(out, "SKIP: ") && len(fr.lines) < 8 && strings.Contains(out, "Error") {
+				fr.lines = append(fr.lines, out)
+			}
+		}
+	}
+	var out []faultResult
+	for _, n := range order {
+		out = append(out, *byName[n])
+	}
+	return out
+}
+
+type fuzzResult struct {
+	pkg, target, time, execs, status, crashers string
+}
+
+// readFuzz reads run.sh's fuzz.txt: tab-separated pkg, target, time,
+// execs, status, new crashers.
+func readFuzz(path string) []fuzzResult {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var out []fuzzResult
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) < 6 {
+			continue
+		}
+		out = append(out, fuzzResult{pkg: f[0], target: f[1], time: f[2], execs: f[3], status: f[4], crashers: f[5]})
+	}
+	return out
+}
+
+const methods = `- **P1 sync.** Caddy with an ` + "`agenthook`" + ` sync endpoint (` + "`auth hmac`" + `; every request HMAC-signed over its own body; 64 chats opened first and continued round robin with ` + "`X-Continue-Chat-Id`" + `, so each request reads its chat from Badger and sends the backend its conversation id) and a second Caddy with a plain ` + "`reverse_proxy`" + ` to the same fast fake agent (` + "`bench/cmd/fakeagent`" + `, Go net/http, a fixed JSON answer with ` + "`X-Conversation-Id`" + `). Same loadgen flags on both, including the signature and continue headers. Maximum throughput: closed loop, 64 connections. Added p99: both sides open loop at 50% of agenthook's maximum of the same repeat; added p99 = agenthook p99 − plain p99.
+- **P2 intake.** ` + "`mode async`" + `, ` + "`auth hmac`" + `, ` + "`queue { max_depth 100000000 }`" + `. ` + "`workers 1`" + ` and the agent *held* (it never answers), so task execution takes no CPU and the figure is intake alone: authenticate, store the task and its chat, fsync (group commit), answer 202. A fresh store per repeat, so each run starts with an empty queue (a 10 s run then queues tens of thousands of tasks; P5 shows what a deeper queue costs). Baseline: Caddy ` + "`respond`" + ` with a 202 and a body of the same shape. Closed loop, 64 connections.
+- **P3 fan-out.** One agent, a fast fake backend, one static callback to ` + "`bench/cmd/sink`" + ` signed with Standard Webhooks (the sink verifies every 50th signature). Throughput: the agent is held while N = 5,000 × run-seconds tasks are queued; then it is released and the sink's arrival times give the rate over the middle 80% of deliveries (the whole path: claim, backend call, finish, delivery, signing, POST, mark delivered). Latency: tasks sent open loop at half of min(5,000, measured max) per second; for each task, the time from its 202 reaching the client to its callback reaching the sink (same clock). Baseline: loadgen straight at the sink with delivery-sized signed bodies, 16 connections.
+- **P4 memory and disk.** VmRSS from ` + "`/proc/<pid>/status`" + ` 3 s after start (idle), and after queueing 100k tasks with the agent held (VmHWM is the peak). Disk: ` + "`du -sk`" + ` of the Badger directory. 50k tasks with deliveries are run with ` + "`retention 3m`" + ` and ` + "`chat_ttl 3m`" + `; after they expire, 5k live tasks are run; the directory is measured 5.5 min after start, after the store's first value-log GC (every 5 minutes); the live data is a fresh store after the same 5k tasks.
+- **P5 growth.** Intake (as P2) with 1, 100 and 10k callback registrations made through the management API before the run, and with 0, 10k and 100k tasks already queued (queued with the agent held). Deliveries/s (as P3) with 1, 100 and 10k registrations (each task fans out to every registration, so a run has N/R tasks), and with 0, 10k and 100k tasks queued behind one held chat of a second agent (tasks of one chat run one at a time, so they stay queued while the measured agent drains; ` + "`workers 17`" + ` so that 16 are free).
+
+`
+
+const howToRun = "```sh\n" + `bench/run.sh                      # everything: about 2 h on 2 CPUs; writes BENCHMARKS.md and bench/chart.png
+BENCH_QUICK=1 FUZZ_TIME=10s bench/run.sh   # a few minutes: checks the tooling, numbers not for publication
+BENCH_ONLY=P1,P3 bench/run.sh     # some scenarios only (the report then lacks the others)
+BENCH_SKIP_FAULTS=1 BENCH_SKIP_FUZZ=1 bench/run.sh
+go test ./e2e -run TestFault -count=1               # the reduced fault suite, as CI runs it
+AGENTHOOK_FAULTS=full go test ./e2e -run TestFault  # the full one
+` + "```\n\n" + `Needs Go, and installs ` + "`wrk`" + ` with apt-get if it is missing. For the PostgreSQL figures it uses ` + "`AGENTHOOK_PG_DSN`" + ` or starts its own server from the PostgreSQL binaries on the machine. Everything else it writes goes to ` + "`bench/out/`" + ` (raw loadgen JSON, logs, profiles, the fault suite's ` + "`go test -json`" + ` output).
+`
