@@ -33,7 +33,9 @@ for pkg in $(go list ./...); do
 	dir="$(go list -f '{{.Dir}}' "$pkg")"
 	for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
 		echo "-- $pkg $target"
-		go test "$pkg" -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" >/dev/null
+		if ! out="$(go test "$pkg" -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" 2>&1)"; then
+			echo "$out"; exit 1
+		fi
 	done
 done
 

@@ -13,9 +13,9 @@ type Chat struct {
 	Agent          string    `json:"agent"`
 	Principal      string    `json:"principal"`
 	ConversationID string    `json:"conversation_id,omitempty"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
-	ExpiresAt      time.Time `json:"expires_at"`
+	CreatedAt      time.Time `json:"created_at,omitzero"`
+	UpdatedAt      time.Time `json:"updated_at,omitzero"`
+	ExpiresAt      time.Time `json:"expires_at,omitzero"`
 }
 
 // TaskStatus follows DocsGPT's task states.
@@ -42,7 +42,7 @@ type Task struct {
 	// metrics and logs.
 	Endpoint string `json:"endpoint,omitempty"`
 	// Seq orders the tasks of one chat. The engine assigns it.
-	Seq    int64      `json:"seq"`
+	Seq    int64      `json:"seq,omitzero"`
 	Status TaskStatus `json:"status"`
 
 	Request Request `json:"request"`
@@ -52,16 +52,16 @@ type Task struct {
 
 	// Attempts counts the backend calls started, including the one under
 	// way when STARTED.
-	Attempts   int       `json:"attempts"`
-	RunAfter   time.Time `json:"run_after"`
+	Attempts   int       `json:"attempts,omitzero"`
+	RunAfter   time.Time `json:"run_after,omitzero"`
 	LeaseOwner string    `json:"lease_owner,omitempty"`
-	LeaseUntil time.Time `json:"lease_until"`
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
 
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
-	FinishedAt time.Time `json:"finished_at"`
+	CreatedAt  time.Time `json:"created_at,omitzero"`
+	UpdatedAt  time.Time `json:"updated_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
 	// ExpiresAt is set when the task is final: it is gone after it.
-	ExpiresAt time.Time `json:"expires_at"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 
 	// Sensitive keeps bodies out of logs (Cognigy's
 	// disableSensitiveLogging, or the endpoint's own setting).
@@ -164,29 +164,29 @@ type Delivery struct {
 	// OrderKey, when set, makes deliveries that share it go one at a time
 	// in creation order.
 	OrderKey  string         `json:"order_key,omitempty"`
-	Seq       int64          `json:"seq"`
+	Seq       int64          `json:"seq,omitzero"`
 	EventType string         `json:"event_type"`
 	Payload   []byte         `json:"-"`
 	Status    DeliveryStatus `json:"status"`
 
 	Attempts      []Attempt `json:"attempts,omitempty"`
-	AttemptCount  int       `json:"attempt_count"`
-	NextAttemptAt time.Time `json:"next_attempt_at"`
+	AttemptCount  int       `json:"attempt_count,omitzero"`
+	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
 	LeaseOwner    string    `json:"lease_owner,omitempty"`
-	LeaseUntil    time.Time `json:"lease_until"`
+	LeaseUntil    time.Time `json:"lease_until,omitzero"`
 	LastError     string    `json:"last_error,omitempty"`
 
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-	ExpiresAt time.Time `json:"expires_at"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	// RequeuedAt is when the delivery was last made pending again by hand
 	// (retry, recover); the retry schedule starts over from there.
-	RequeuedAt time.Time `json:"requeued_at"`
+	RequeuedAt time.Time `json:"requeued_at,omitzero"`
 }
 
 // Attempt is one try at a delivery, kept for the dead-letter log.
 type Attempt struct {
-	At         time.Time     `json:"at"`
+	At         time.Time     `json:"at,omitzero"`
 	StatusCode int           `json:"status_code,omitempty"`
 	Latency    time.Duration `json:"latency"`
 	Error      string        `json:"error,omitempty"`
@@ -241,8 +241,8 @@ type Registration struct {
 	Format         string    `json:"format,omitempty"`
 	Ordered        bool      `json:"ordered,omitempty"`
 	DisabledReason string    `json:"disabled_reason,omitempty"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	CreatedAt      time.Time `json:"created_at,omitzero"`
+	UpdatedAt      time.Time `json:"updated_at,omitzero"`
 }
 
 // CallbackState is the health of one callback.
@@ -251,9 +251,9 @@ type CallbackState struct {
 	Agent string `json:"agent"`
 	// FailingSince is the first failure after the last success; zero when
 	// the callback is healthy.
-	FailingSince time.Time `json:"failing_since"`
+	FailingSince time.Time `json:"failing_since,omitzero"`
 	Disabled     bool      `json:"disabled,omitempty"`
-	DisabledAt   time.Time `json:"disabled_at"`
+	DisabledAt   time.Time `json:"disabled_at,omitzero"`
 	Reason       string    `json:"reason,omitempty"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	UpdatedAt    time.Time `json:"updated_at,omitzero"`
 }

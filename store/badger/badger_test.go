@@ -94,8 +94,10 @@ func TestReopenTasks(t *testing.T) {
 	if len(got) != 2 || got["a1"] == nil || got["c1"] == nil {
 		t.Fatalf("claimed %v after reopen, want a1 and c1", got)
 	}
-	if n := got["a1"].Attempts; n != 2 {
-		t.Fatalf("a1 has %d attempts after reopen and reclaim, want 2", n)
+	// Claims are not written to disk (one process owns the directory),
+	// so the attempt cut short by the crash does not count.
+	if n := got["a1"].Attempts; n != 1 {
+		t.Fatalf("a1 has %d attempts after reopen and reclaim, want 1", n)
 	}
 	if string(got["a1"].Request.Body) != "body of a1" {
 		t.Fatalf("a1 body %q after reopen", got["a1"].Request.Body)

@@ -40,7 +40,15 @@ type item struct {
 	leaseUntil time.Time // zero when not leased
 	leaseIdx   int
 	owner      string // who claimed it last; kept after the lease ends
-	part       string // the item's own partition key
+
+	// Claims of tasks are not written to the database (one process owns
+	// it, and a crash ends every lease anyway), so the claim's state lives
+	// here: the attempt count including the running one, when it started,
+	// and the task as the claim returned it.
+	attempts  int
+	startedAt time.Time
+	task      any
+	part      string // the item's own partition key
 }
 
 type group struct {
@@ -218,7 +226,7 @@ func (s *sched) release(id string, runAfter time.Time) {
 		return
 	}
 	s.unlease(it)
-	it.owner = ""
+	it.owner, it.task, it.startedAt = "", nil, time.Time{}
 	it.runAfter = runAfter
 	g := it.group
 	if g.items[0] == it {
@@ -228,6 +236,29 @@ func (s *sched) release(id string, runAfter time.Time) {
 		} else {
 			s.pushGroup(g)
 		}
+	}
+}
+
+// adopt takes over the claims of an older index of the same items, so a
+// rebuild does not hand out work that is running.
+func (s *sched) adopt(old *sched) {
+	for id, o := range old.items {
+		it := s.items[id]
+		if it == nil {
+			continue
+		}
+		it.attempts, it.owner, it.task, it.startedAt = o.attempts, o.owner, o.task, o.startedAt
+		if o.leaseUntil.IsZero() || it.group.items[0] != it {
+			continue
+		}
+		g := it.group
+		if g.heapIdx >= 0 {
+			heap.Remove(&g.part.groups, g.heapIdx)
+			s.fixPart(g.part)
+		}
+		it.leaseUntil = o.leaseUntil
+		heap.Push(&s.leased, it)
+		s.nLeased++
 	}
 }
 

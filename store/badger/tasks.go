@@ -2,6 +2,7 @@ package badger
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,14 +14,16 @@ import (
 	"github.com/agenthook/agenthook/store"
 )
 
-// activeTask is the index entry of an unfinished task, enough to rebuild
-// the scheduler without reading task records.
-type activeTask struct {
-	Agent    string    `json:"a"`
-	Chat     string    `json:"c"`
-	Seq      int64     `json:"s"`
-	RunAfter time.Time `json:"r"`
-}
+// A task is one record: a 4-byte length, the metadata as JSON, then the
+// request body. While the task is unfinished it is ta/<id>; when it
+// finishes it moves, without its body, to t/<id>, and its result body
+// goes to tr/<id>. So intake writes one task key, and a restart rebuilds
+// the queue from ta/ alone, without reading finished tasks.
+//
+// Claims are not written: one process owns a Badger directory, and a
+// crash ends every lease anyway, so a claim (STARTED, the lease, the
+// attempt count) lives in the in-memory index, and GetTask shows it from
+// there. A retry or a final status writes the record.
 
 // idemRecord is what an Idempotency-Key remembers.
 type idemRecord struct {
@@ -30,7 +33,65 @@ type idemRecord struct {
 	ExpiresAt   time.Time `json:"e"`
 }
 
-// metaSize bounds a task's metadata record, for the writer's budget.
+// record frames metadata and a body in one value.
+func record(meta, body []byte) []byte {
+	b := make([]byte, 4, 4+len(meta)+len(body))
+	binary.BigEndian.PutUint32(b, uint32(len(meta)))
+	b = append(b, meta...)
+	return append(b, body...)
+}
+
+// unrecord splits a value made by record.
+func unrecord(b []byte) (meta, body []byte, err error) {
+	if len(b) < 4 {
+		return nil, nil, errors.New("short record")
+	}
+	n := int(binary.BigEndian.Uint32(b))
+	if 4+n > len(b) {
+		return nil, nil, errors.New("truncated record")
+	}
+	return b[4 : 4+n], b[4+n:], nil
+}
+
+func encodeTask(t *store.Task, body []byte) ([]byte, error) {
+	meta, err := json.Marshal(t)
+	if err != nil {
+		return nil, err
+	}
+	return record(meta, body), nil
+}
+
+// readTask loads a task record, unfinished or finished; withBody also
+// copies the request body.
+func readTask(txn *badger.Txn, id string, withBody bool) (*store.Task, error) {
+	it, err := txn.Get(key(pTaskActive, id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		it, err = txn.Get(key(pTask, id))
+	}
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	var t store.Task
+	err = it.Value(func(b []byte) error {
+		meta, body, err := unrecord(b)
+		if err != nil {
+			return fmt.Errorf("task %s: %w", id, err)
+		}
+		if err := json.Unmarshal(meta, &t); err != nil {
+			return err
+		}
+		if withBody {
+			t.Request.Body = append([]byte(nil), body...)
+		}
+		return nil
+	})
+	return &t, err
+}
+
+// metaSize bounds a task's record, for the writer's budget.
 func metaSize(t *store.Task) int {
 	n := 512 + len(t.ID) + len(t.Agent) + len(t.ChatID) + len(t.Principal) + len(t.Error) + len(t.Request.Path) + len(t.Request.RawQuery)
 	for k, vs := range t.Request.Header {
@@ -45,13 +106,9 @@ func metaSize(t *store.Task) int {
 	return n
 }
 
-// metaCap is the largest task metadata record the handler produces
-// (headers are capped at 16 KiB), kept free in a claim's budget.
-const metaCap = 24 << 10
-
-// valueSize is what a value costs in a transaction: bodies above the
+// valueSize is what a value costs in a transaction: values above the
 // value threshold stay in the value log and cost a pointer.
-func valueSize(b []byte) int { return min(len(b), 1<<10) + 64 }
+func valueSize(n int) int { return min(n, 1<<10) + 64 }
 
 // CreateTask implements store.Tasks.
 func (s *Store) CreateTask(ctx context.Context, n store.NewTask) (store.Created, error) {
@@ -59,9 +116,11 @@ func (s *Store) CreateTask(ctx context.Context, n store.NewTask) (store.Created,
 		return store.Created{}, errors.New("a task needs an id, an agent and a chat id")
 	}
 	t := *n.Task
+	body := t.Request.Body
+	t.Request.Body = nil
 	var out store.Created
-	size := metaSize(&t) + valueSize(t.Request.Body) + 1024
-	err := s.w.do(ctx, true, size, func(txn *badger.Txn) error {
+	size := valueSize(metaSize(&t)+len(body)) + 1024
+	err := s.w.doJournaled(ctx, size, func(txn *badger.Txn, rec *[]journalEntry) error {
 		now := s.now()
 		out = store.Created{}
 		if idem := n.Idempotency; idem != nil {
@@ -71,8 +130,11 @@ func (s *Store) CreateTask(ctx context.Context, n store.NewTask) (store.Created,
 				if rec.Fingerprint != idem.Fingerprint {
 					return store.ErrIdempotencyMismatch
 				}
-				first := &store.Task{ID: rec.TaskID, ChatID: rec.ChatID}
-				if err := getJSON(txn, key(pTask, rec.TaskID), first); err != nil && !errors.Is(err, store.ErrNotFound) {
+				first, err := readTask(txn, rec.TaskID, false)
+				if errors.Is(err, store.ErrNotFound) {
+					first, err = &store.Task{ID: rec.TaskID, ChatID: rec.ChatID}, nil
+				}
+				if err != nil {
 					return err
 				}
 				out = store.Created{Task: first, Replayed: true}
@@ -91,23 +153,29 @@ func (s *Store) CreateTask(ctx context.Context, n store.NewTask) (store.Created,
 			t.RunAfter = now
 		}
 		t.Attempts, t.LeaseOwner, t.LeaseUntil = 0, "", time.Time{}
-		if err := setJSON(txn, key(pTask, t.ID), &t, time.Time{}, now); err != nil {
+		v, err := encodeTask(&t, body)
+		if err != nil {
 			return err
 		}
-		if err := setEntry(txn, key(pTaskBody, t.ID), t.Request.Body, time.Time{}, now); err != nil {
-			return err
-		}
-		if err := setJSON(txn, key(pTaskActive, t.ID), activeTask{t.Agent, t.ChatID, t.Seq, t.RunAfter}, time.Time{}, now); err != nil {
-			return err
-		}
+		// The task's key comes first: the journal replays a record only
+		// if the store lost it (see replayJournal).
+		*rec = append(*rec, journalEntry{key: key(pTaskActive, t.ID), value: v})
 		if c := n.Chat; c != nil {
-			if err := setJSON(txn, key(pChat, c.ID), c, c.ExpiresAt, now); err != nil {
+			b, err := json.Marshal(c)
+			if err != nil {
 				return err
 			}
+			*rec = append(*rec, journalEntry{key: key(pChat, c.ID), value: b, expiresAt: c.ExpiresAt})
 		}
 		if idem := n.Idempotency; idem != nil {
-			rec := idemRecord{idem.Fingerprint, t.ID, t.ChatID, idem.ExpiresAt}
-			if err := setJSON(txn, key(pIdem, idem.Key), rec, idem.ExpiresAt, now); err != nil {
+			b, err := json.Marshal(idemRecord{idem.Fingerprint, t.ID, t.ChatID, idem.ExpiresAt})
+			if err != nil {
+				return err
+			}
+			*rec = append(*rec, journalEntry{key: key(pIdem, idem.Key), value: b, expiresAt: idem.ExpiresAt})
+		}
+		for _, e := range *rec {
+			if err := setEntry(txn, e.key, e.value, e.expiresAt, now); err != nil {
 				return err
 			}
 		}
@@ -115,6 +183,7 @@ func (s *Store) CreateTask(ctx context.Context, n store.NewTask) (store.Created,
 		s.tasks.add(t.ID, t.ChatID, t.Agent, t.Seq, t.RunAfter)
 		s.mu.Unlock()
 		created := t
+		created.Request.Body = body
 		out = store.Created{Task: &created}
 		return nil
 	})
@@ -129,34 +198,43 @@ func (s *Store) CreateTask(ctx context.Context, n store.NewTask) (store.Created,
 
 // GetTask implements store.Tasks.
 func (s *Store) GetTask(ctx context.Context, id string) (*store.Task, error) {
-	var t store.Task
-	err := s.db.View(func(txn *badger.Txn) error {
-		if err := getJSON(txn, key(pTask, id), &t); err != nil {
+	var t *store.Task
+	err := s.db.View(func(txn *badger.Txn) (err error) {
+		if t, err = readTask(txn, id, true); err != nil {
 			return err
 		}
 		if expired(t.ExpiresAt, s.now()) {
 			return store.ErrNotFound
 		}
-		return loadBodies(txn, &t)
+		if t.Result != nil {
+			t.Result.Body, err = getBytes(txn, key(pTaskResult, id))
+		}
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &t, nil
+	s.overlay(t)
+	return t, nil
 }
 
-func loadBodies(txn *badger.Txn, t *store.Task) error {
-	body, err := getBytes(txn, key(pTaskBody, t.ID))
-	if err != nil {
-		return err
+// overlay applies the in-memory claim state of an unfinished task.
+func (s *Store) overlay(t *store.Task) {
+	if t.Status.Final() {
+		return
 	}
-	t.Request.Body = body
-	if t.Result != nil {
-		if t.Result.Body, err = getBytes(txn, key(pTaskResult, t.ID)); err != nil {
-			return err
-		}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it := s.tasks.items[t.ID]
+	if it == nil {
+		return
 	}
-	return nil
+	t.Attempts = max(t.Attempts, it.attempts)
+	if !it.leaseUntil.IsZero() {
+		t.Status = store.TaskStarted
+		t.LeaseOwner, t.LeaseUntil = it.owner, it.leaseUntil
+		t.UpdatedAt = it.startedAt
+	}
 }
 
 // ClaimTasks implements store.Tasks.
@@ -171,123 +249,115 @@ func (s *Store) ClaimTasks(ctx context.Context, c store.Claim) ([]*store.Task, t
 	if c.Agents != nil {
 		skip = func(agent string) bool { return !slices.Contains(c.Agents, agent) }
 	}
-	var claimed []*store.Task
-	var next time.Time
-	// About 4 KiB per task, plus room for one at the cap: the loop below
-	// keeps metaCap free before each task after the first.
-	budget := min(min(c.Limit, s.w.budget/4096)*4096+metaCap, s.w.budget)
-	err := s.w.do(ctx, false, budget, func(txn *badger.Txn) error {
-		now := s.now()
+	var ids []string
+	var next, now time.Time
+	// The claim runs in the writer so that it sees only committed tasks:
+	// the writer adds to the index before its commit.
+	err := s.w.do(ctx, false, 0, func(*badger.Txn) error {
+		now = s.now()
 		s.mu.Lock()
-		ids, nx := s.tasks.claim(now, c.Limit, c.Lease, c.Owner, skip)
+		ids, next = s.tasks.claim(now, c.Limit, c.Lease, c.Owner, skip)
 		s.mu.Unlock()
-		next = nx
-		claimed = claimed[:0]
-		written := 0
-		for i, id := range ids {
-			if i > 0 && written+metaCap > budget {
-				// Stay inside the transaction: give the rest back.
-				s.mu.Lock()
-				for _, rest := range ids[i:] {
-					s.tasks.unclaim(rest)
-				}
-				s.mu.Unlock()
-				next = now
-				break
-			}
-			var t store.Task
-			if err := getJSON(txn, key(pTask, id), &t); err != nil {
-				// The index outlived its record; drop it rather than stall
-				// the chat behind it.
-				s.mu.Lock()
-				s.tasks.remove(id)
-				s.mu.Unlock()
+		return nil
+	})
+	if err != nil || len(ids) == 0 {
+		return nil, next, err
+	}
+	claimed := make([]*store.Task, 0, len(ids))
+	var gone []string
+	err = s.db.View(func(txn *badger.Txn) error {
+		for _, id := range ids {
+			t, err := readTask(txn, id, true)
+			if errors.Is(err, store.ErrNotFound) {
+				gone = append(gone, id)
 				continue
 			}
-			t.Status = store.TaskStarted
-			t.Attempts++
-			t.LeaseOwner, t.LeaseUntil = c.Owner, now.Add(c.Lease)
-			t.UpdatedAt = now
-			b, err := json.Marshal(&t)
 			if err != nil {
 				return err
 			}
-			if err := txn.Set(key(pTask, id), b); err != nil {
-				return err
-			}
-			written += len(b) + 64
-			claimed = append(claimed, &t)
+			claimed = append(claimed, t)
 		}
 		return nil
 	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range gone {
+		// The index outlived its record; drop it rather than stall the
+		// chat behind it.
+		s.tasks.remove(id)
+	}
 	if err != nil {
+		for _, id := range ids {
+			s.tasks.unclaim(id)
+		}
 		return nil, time.Time{}, err
 	}
-	if len(claimed) > 0 {
-		// Bodies are read outside the writer, which only needed metadata.
-		err = s.db.View(func(txn *badger.Txn) error {
-			for _, t := range claimed {
-				if err := loadBodies(txn, t); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+	for _, t := range claimed {
+		it := s.tasks.items[t.ID]
+		if it == nil || it.owner != c.Owner {
+			continue
+		}
+		it.attempts = max(it.attempts, t.Attempts) + 1
+		it.startedAt = now
+		t.Status, t.Attempts = store.TaskStarted, it.attempts
+		t.LeaseOwner, t.LeaseUntil, t.UpdatedAt = c.Owner, now.Add(c.Lease), now
+		meta := *t
+		meta.Request.Body = nil
+		it.task = &meta
 	}
-	return claimed, next, err
+	return claimed, next, nil
 }
 
-// heldTask loads a task that owner must hold, STARTED.
-func (s *Store) heldTask(txn *badger.Txn, id, owner string) (*store.Task, error) {
-	var t store.Task
-	if err := getJSON(txn, key(pTask, id), &t); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, store.ErrLeaseLost
-		}
-		return nil, err
+// heldTask returns the task owner holds, as its claim left it. Callers
+// hold s.mu.
+func (s *Store) heldTask(id, owner string) (*item, *store.Task, error) {
+	it := s.tasks.items[id]
+	if it == nil || it.owner == "" || it.owner != owner {
+		return nil, nil, store.ErrLeaseLost
 	}
-	if t.Status != store.TaskStarted || t.LeaseOwner != owner {
-		return nil, store.ErrLeaseLost
+	t, ok := it.task.(*store.Task)
+	if !ok {
+		return nil, nil, store.ErrLeaseLost
 	}
-	return &t, nil
+	cp := *t
+	return it, &cp, nil
 }
 
 // RetryTask implements store.Tasks.
 func (s *Store) RetryTask(ctx context.Context, id, owner string, runAfter time.Time, lastError string) error {
-	return s.requeue(ctx, id, owner, runAfter, lastError, false)
-}
-
-// ReleaseTask implements store.Tasks.
-func (s *Store) ReleaseTask(ctx context.Context, id, owner string) error {
-	return s.requeue(ctx, id, owner, time.Time{}, "", true)
-}
-
-func (s *Store) requeue(ctx context.Context, id, owner string, runAfter time.Time, lastError string, uncount bool) error {
 	err := s.w.do(ctx, false, 4096+len(lastError), func(txn *badger.Txn) error {
 		now := s.now()
-		t, err := s.heldTask(txn, id, owner)
+		s.mu.Lock()
+		it, held, err := s.heldTask(id, owner)
+		s.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		// The body is only in the record; read it to write it back.
+		t, err := readTask(txn, id, true)
 		if err != nil {
 			return err
 		}
 		if runAfter.IsZero() {
 			runAfter = now
 		}
+		body := t.Request.Body
+		t = held
 		t.Status = store.TaskPending
 		t.LeaseOwner, t.LeaseUntil = "", time.Time{}
 		t.RunAfter, t.UpdatedAt = runAfter, now
-		if uncount && t.Attempts > 0 {
-			t.Attempts--
-		}
 		if lastError != "" {
 			t.Error = lastError
 		}
-		if err := setJSON(txn, key(pTask, id), t, time.Time{}, now); err != nil {
+		v, err := encodeTask(t, body)
+		if err != nil {
 			return err
 		}
-		if err := setJSON(txn, key(pTaskActive, id), activeTask{t.Agent, t.ChatID, t.Seq, t.RunAfter}, time.Time{}, now); err != nil {
+		if err := txn.Set(key(pTaskActive, id), v); err != nil {
 			return err
 		}
 		s.mu.Lock()
+		it.attempts = t.Attempts
 		s.tasks.release(id, runAfter)
 		s.mu.Unlock()
 		return nil
@@ -298,92 +368,24 @@ func (s *Store) requeue(ctx context.Context, id, owner string, runAfter time.Tim
 	return err
 }
 
-// FinishTask implements store.Tasks.
-func (s *Store) FinishTask(ctx context.Context, f store.TaskFinish) error {
-	if !f.Status.Final() {
-		return fmt.Errorf("finishing a task needs a final status, not %q", f.Status)
-	}
-	size := 8192 + len(f.Error)
-	if f.Result != nil {
-		size += valueSize(f.Result.Body)
-	}
-	for _, d := range f.Deliveries {
-		size += 1024 + valueSize(d.Payload)
-	}
-	err := s.w.do(ctx, true, size, func(txn *badger.Txn) error {
-		now := s.now()
-		t, err := s.heldTask(txn, f.ID, f.Owner)
+// ReleaseTask implements store.Tasks. Nothing was written for the claim,
+// so nothing is written to undo it.
+func (s *Store) ReleaseTask(ctx context.Context, id, owner string) error {
+	err := s.w.do(ctx, false, 0, func(*badger.Txn) error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		it, _, err := s.heldTask(id, owner)
 		if err != nil {
 			return err
 		}
-		var chat store.Chat
-		chatErr := store.ErrNotFound
-		if f.ConversationID != "" || !f.ChatExpiresAt.IsZero() {
-			chatErr = getJSON(txn, key(pChat, t.ChatID), &chat)
-			if chatErr != nil && !errors.Is(chatErr, store.ErrNotFound) {
-				return chatErr
-			}
-		}
-		for _, d := range f.Deliveries {
-			if d.ID == "" || d.CallbackID == "" {
-				return errors.New("a delivery needs an id and a callback id")
-			}
-		}
-		// Checks are done; from here on, only writes.
-		t.Status, t.Error = f.Status, f.Error
-		t.LeaseOwner, t.LeaseUntil = "", time.Time{}
-		t.UpdatedAt, t.FinishedAt, t.ExpiresAt = now, now, f.ExpiresAt
-		var resultBody []byte
-		if f.Result != nil {
-			r := *f.Result
-			resultBody, r.Body = r.Body, nil
-			t.Result = &r
-		}
-		if err := setJSON(txn, key(pTask, t.ID), t, f.ExpiresAt, now); err != nil {
-			return err
-		}
-		// The request body is not needed once the task is final.
-		if err := txn.Delete(key(pTaskBody, t.ID)); err != nil {
-			return err
-		}
-		if t.Result != nil {
-			if err := setEntry(txn, key(pTaskResult, t.ID), resultBody, f.ExpiresAt, now); err != nil {
-				return err
-			}
-		}
-		if err := txn.Delete(key(pTaskActive, t.ID)); err != nil {
-			return err
-		}
-		if chatErr == nil {
-			if f.ConversationID != "" {
-				chat.ConversationID = f.ConversationID
-			}
-			if !f.ChatExpiresAt.IsZero() {
-				chat.ExpiresAt = f.ChatExpiresAt
-			}
-			chat.UpdatedAt = now
-			if err := setJSON(txn, key(pChat, chat.ID), &chat, chat.ExpiresAt, now); err != nil {
-				return err
-			}
-		}
-		for _, d := range f.Deliveries {
-			if err := s.insertDelivery(txn, d, now); err != nil {
-				return err
-			}
-		}
-		s.mu.Lock()
-		s.tasks.remove(t.ID)
-		s.mu.Unlock()
+		it.attempts--
+		s.tasks.release(id, s.now())
 		return nil
 	})
-	if err != nil {
-		return err
+	if err == nil {
+		wake(s.taskWake)
 	}
-	wake(s.taskWake) // the chat's next task may be claimable now
-	if len(f.Deliveries) > 0 {
-		wake(s.delivWake)
-	}
-	return nil
+	return err
 }
 
 // TaskCounts implements store.Tasks.

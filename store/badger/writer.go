@@ -12,6 +12,10 @@ import (
 // errClosed is returned for writes attempted after Close.
 var errClosed = errors.New("badger store is closed")
 
+// syncSpacing is the least time between two syncs, so that under load
+// each sync covers many requests; it bounds the latency it adds.
+const syncSpacing = 2 * time.Millisecond
+
 // maxBatch bounds how many operations share one transaction.
 const maxBatch = 512
 
@@ -21,10 +25,14 @@ const maxBatch = 512
 // failed op leaves nothing behind in the shared transaction. fn may update
 // the in-memory indexes, which only the writer goroutine touches.
 type op struct {
-	fn   func(txn *badger.Txn) error
-	size int  // upper bound of the bytes fn adds to the transaction
-	sync bool // fsync before reporting success
-	done chan error
+	fn func(txn *badger.Txn) error
+	// jfn replaces fn for operations whose writes are journaled: it lists
+	// them, and they are durable once the journal is synced.
+	jfn     func(txn *badger.Txn, rec *[]journalEntry) error
+	journal []byte // the encoded record, after a successful jfn
+	size    int    // upper bound of the bytes fn adds to the transaction
+	sync    bool   // durable before reporting success
+	done    chan error
 }
 
 // writer serialises every write through one goroutine. That gives the
@@ -44,9 +52,12 @@ type writer struct {
 	// the writer commits the next batch while the disk syncs this one.
 	syncs      chan []*op
 	syncerDone chan struct{}
+	journal    *journal // nil: every durable op syncs Badger
+	now        func() time.Time
+	logf       func(format string, args ...any)
 }
 
-func newWriter(db *badger.DB, onFail func(error)) *writer {
+func newWriter(db *badger.DB, j *journal, now func() time.Time, onFail func(error)) *writer {
 	w := &writer{
 		db:     db,
 		budget: int(db.MaxBatchSize() / 2),
@@ -57,6 +68,8 @@ func newWriter(db *badger.DB, onFail func(error)) *writer {
 		syncs:  make(chan []*op, 64),
 
 		syncerDone: make(chan struct{}),
+		journal:    j,
+		now:        now,
 	}
 	go w.run()
 	go w.syncer()
@@ -70,7 +83,17 @@ func newWriter(db *badger.DB, onFail func(error)) *writer {
 // size is an upper bound of what fn writes (keys plus values below the
 // value threshold), so that a batch never outgrows one transaction.
 func (w *writer) do(ctx context.Context, sync bool, size int, fn func(txn *badger.Txn) error) error {
-	o := &op{fn: fn, size: size, sync: sync, done: make(chan error, 1)}
+	return w.submit(ctx, &op{fn: fn, size: size, sync: sync})
+}
+
+// doJournaled is do for a durable op whose writes fn lists in rec: they
+// are journaled, and the journal's sync makes them durable.
+func (w *writer) doJournaled(ctx context.Context, size int, fn func(txn *badger.Txn, rec *[]journalEntry) error) error {
+	return w.submit(ctx, &op{jfn: fn, size: size, sync: true})
+}
+
+func (w *writer) submit(ctx context.Context, o *op) error {
+	o.done = make(chan error, 1)
 	select {
 	case w.ops <- o:
 	case <-w.stop:
@@ -157,7 +180,19 @@ func (w *writer) commit(batch []*op) {
 	txn := w.db.NewTransaction(true)
 	var commitErr error
 	for i, o := range batch {
-		err := o.fn(txn)
+		var err error
+		if o.jfn != nil {
+			var rec []journalEntry
+			err = o.jfn(txn, &rec)
+			// An op that wrote nothing (an idempotent replay) has
+			// nothing to make durable.
+			o.sync = err == nil && len(rec) > 0
+			if o.sync {
+				o.journal = encodeJournal(rec)
+			}
+		} else {
+			err = o.fn(txn)
+		}
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			// A size estimate was wrong. Nothing of the batch is kept,
 			// and every op fails rather than being half applied.
@@ -196,13 +231,33 @@ func (w *writer) commit(batch []*op) {
 	}
 }
 
-// syncer fsyncs on behalf of every op committed since its last sync: one
-// Sync covers all of them, however many batches they came in. This is the
-// group commit that makes durable intake fast.
+// syncer makes durable every op committed since its last sync, with one
+// journal append (or one Badger sync) for all of them, however many
+// batches they came in. This is the group commit that makes durable
+// intake fast. It also runs the journal's checkpoints.
 func (w *writer) syncer() {
 	defer close(w.syncerDone)
-	for group := range w.syncs {
-		waiting := group
+	tick := time.NewTicker(checkpointEvery)
+	defer tick.Stop()
+	var last time.Time
+	for {
+		var waiting []*op
+		select {
+		case group, ok := <-w.syncs:
+			if !ok {
+				w.finalSync()
+				return
+			}
+			waiting = group
+		case <-tick.C:
+			w.maybeCheckpoint()
+			continue
+		}
+		// A sync costs the kernel about as much CPU for two records as
+		// for two hundred: right after one, wait a moment for company.
+		if wait := syncSpacing - time.Since(last); wait > 0 {
+			time.Sleep(wait)
+		}
 	drain:
 		for {
 			select {
@@ -215,13 +270,64 @@ func (w *writer) syncer() {
 				break drain
 			}
 		}
-		err := w.db.Sync()
-		if err != nil {
-			err = fmt.Errorf("syncing badger: %w", err)
-		}
+		err := w.makeDurable(waiting)
+		last = time.Now()
 		for _, o := range waiting {
 			o.done <- err
 		}
+		w.maybeCheckpoint()
+	}
+}
+
+// makeDurable journals the ops' records, or syncs Badger if an op has
+// none (rare writes such as registrations).
+func (w *writer) makeDurable(ops []*op) error {
+	records := make([][]byte, 0, len(ops))
+	for _, o := range ops {
+		if o.journal == nil || w.journal == nil {
+			if err := w.db.Sync(); err != nil {
+				return fmt.Errorf("syncing badger: %w", err)
+			}
+			return nil
+		}
+		records = append(records, o.journal)
+	}
+	if err := w.journal.append(records); err != nil {
+		return fmt.Errorf("writing the intake journal: %w", err)
+	}
+	return nil
+}
+
+// maybeCheckpoint syncs Badger and drops journal segments it now holds.
+func (w *writer) maybeCheckpoint() {
+	j := w.journal
+	if j == nil || !j.due(w.now()) {
+		return
+	}
+	if err := j.rotate(w.now()); err != nil {
+		w.logf("rotating the intake journal: %v", err)
+		return
+	}
+	if err := w.db.Sync(); err != nil {
+		w.logf("checkpoint: syncing badger: %v", err)
+		return
+	}
+	if err := j.release(); err != nil {
+		w.logf("checkpoint: removing journal segments: %v", err)
+	}
+}
+
+// finalSync leaves a closed store with nothing in the journal.
+func (w *writer) finalSync() {
+	if w.journal == nil {
+		return
+	}
+	if err := w.db.Sync(); err != nil {
+		w.logf("closing: syncing badger: %v", err)
+		return
+	}
+	if err := w.journal.close(); err != nil {
+		w.logf("closing the intake journal: %v", err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -29,10 +30,17 @@ func wrapErr(what string, err error) error {
 		errors.Is(err, store.ErrIdempotencyMismatch), errors.Is(err, store.ErrUnavailable):
 		return err
 	case unavailable(err):
+		lastOutage.Store(time.Now().UnixNano())
 		return fmt.Errorf("%s: %w: %w", what, store.ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
+
+// lastOutage is when an error last showed the database out of reach; for
+// outagePingWindow after it, pooled connections are checked before use.
+var lastOutage atomic.Int64
+
+const outagePingWindow = 30 * time.Second
 
 // unavailable reports whether err comes from the database being out of
 // reach (down, restarting, overloaded, or the network between) rather

@@ -136,6 +136,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if _, ok := cc.RuntimeParams["application_name"]; !ok {
 		cc.RuntimeParams["application_name"] = "agenthook"
 	}
+	// Idle connections may be dead after the server restarted; pgxpool
+	// pings only those idle over a second. For a while after an outage,
+	// ping every connection handed out, so none of them fails a request.
+	cfg.ShouldPing = func(_ context.Context, p pgxpool.ShouldPingParams) bool {
+		return p.IdleDuration > time.Second || time.Since(time.Unix(0, lastOutage.Load())) < outagePingWindow
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, wrapErr("creating the connection pool", err)
