@@ -14,8 +14,10 @@
 #   BENCH_REPEATS=n      repeats per figure (default 5, quick 3)
 #   BENCH_DURATION=10s   one load run (default 10s, quick 2s)
 #   BENCH_ONLY=P1,P3     only these scenarios (P0 = load generator check)
-#   BENCH_SKIP_FAULTS=1  skip the fault suite
-#   BENCH_SKIP_FUZZ=1    skip fuzzing
+#   BENCH_SKIP_MEASURE=1 skip the benchmarks  } a skipped step's results from an
+#   BENCH_SKIP_FAULTS=1  skip the fault suite } earlier run in bench/out are kept
+#   BENCH_SKIP_FUZZ=1    skip fuzzing         } and reported (so the steps can run
+#                                               at different times)
 #   BENCH_KEEP=1         keep the Caddy directories (stores) in bench/out/run
 #   FUZZ_TIME=5m         per fuzz target (default 5m, quick 10s)
 #   AGENTHOOK_PG_DSN     PostgreSQL for P2 (else a throwaway server is started
@@ -101,10 +103,12 @@ MEASURE_ARGS=(measure -out "$OUT" -caddy "$OUT/caddy" -bin "$OUT")
 [ -n "${BENCH_ONLY:-}" ] && MEASURE_ARGS+=(-only "$BENCH_ONLY")
 
 status=0
-step "benchmarks (bench measure ${MEASURE_ARGS[*]:1})"
-if ! run_bounded $((4 * 3600)) "$OUT/bench" "${MEASURE_ARGS[@]}"; then
-	echo "some benchmarks failed; see the notes in BENCHMARKS.md and bench/out/logs/"
-	status=1
+if [ -z "${BENCH_SKIP_MEASURE:-}" ]; then
+	step "benchmarks (bench measure ${MEASURE_ARGS[*]:1})"
+	if ! run_bounded $((4 * 3600)) "$OUT/bench" "${MEASURE_ARGS[@]}"; then
+		echo "some benchmarks failed; see the notes in BENCHMARKS.md and bench/out/logs/"
+		status=1
+	fi
 fi
 
 if [ -z "${BENCH_SKIP_FAULTS:-}" ]; then
@@ -118,8 +122,6 @@ if [ -z "${BENCH_SKIP_FAULTS:-}" ]; then
 		status=1
 	fi
 	(grep -ho '"Output":"[^"]*RESULT: [^"]*' "$OUT/faults.json" || true) | sed 's/.*RESULT: /  /; s/\\n$//' 
-else
-	rm -f "$OUT/faults.json"
 fi
 
 if [ -z "${BENCH_SKIP_FUZZ:-}" ]; then
@@ -145,8 +147,6 @@ if [ -z "${BENCH_SKIP_FUZZ:-}" ]; then
 			tail -1 "$log" || true
 		done
 	done
-else
-	rm -f "$OUT/fuzz.txt"
 fi
 
 step "report"
