@@ -147,17 +147,17 @@ func Open(o Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	s.w = newWriter(db, j, o.Now, func(error) {
+	logf := func(format string, args ...any) {
+		if o.Logger != nil {
+			o.Logger.Errorf(format, args...)
+		}
+	}
+	s.w = newWriter(db, o.Dir, j, o.Now, logf, func(error) {
 		// A failed commit may leave the indexes ahead of the database.
 		if err := s.rebuild(); err != nil {
 			panic(fmt.Sprintf("agenthook: rebuilding badger indexes: %v", err))
 		}
 	})
-	s.w.logf = func(format string, args ...any) {
-		if o.Logger != nil {
-			o.Logger.Errorf(format, args...)
-		}
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	// A crash may have left a fan-out half unpacked.

@@ -100,7 +100,7 @@ func (s *Store) FinishTask(ctx context.Context, f store.TaskFinish) error {
 		if err := txn.Delete(key(pTaskActive, t.ID)); err != nil {
 			return err
 		}
-		if chatErr == nil && chatChanged(&chat, f, now) {
+		if chatErr == nil && chatChanged(&chat, f) {
 			if f.ConversationID != "" {
 				chat.ConversationID = f.ConversationID
 			}
@@ -151,7 +151,7 @@ func (s *Store) FinishTask(ctx context.Context, f store.TaskFinish) error {
 }
 
 // chatChanged reports whether a finish must rewrite the chat.
-func chatChanged(c *store.Chat, f store.TaskFinish, now time.Time) bool {
+func chatChanged(c *store.Chat, f store.TaskFinish) bool {
 	if f.ConversationID != "" && f.ConversationID != c.ConversationID {
 		return true
 	}

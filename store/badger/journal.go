@@ -27,10 +27,11 @@ import (
 // append and one sync per group of requests, cheap.
 //
 // Badger itself is synced at checkpoints, every few seconds: the journal
-// rotates to a new segment, Badger is synced, and the old segment, whose
-// every record Badger then holds durably, is deleted. A record is
-// appended only after its transaction committed, so rotating never
-// strands one. At open, segments left by a crash are replayed: a record
+// rotates to a new segment, Badger's files are synced, and the old
+// segment, whose every record Badger then holds durably, is deleted. A
+// record is appended only after its transaction committed, so rotating
+// never strands one. The sync runs beside the appends, in its own
+// goroutine: it can take a while, and intake must not wait for it. At open, segments left by a crash are replayed: a record
 // whose first key (the task) Badger lost is written back whole; a record
 // whose task Badger kept is skipped whole, since what happened to the
 // task after (a finish deleting its index entry, say) is newer.
@@ -122,14 +123,13 @@ func decodeEntries(b []byte) ([]journalEntry, bool) {
 	return out, true
 }
 
-// journal is the open segment and the ones waiting for a checkpoint.
+// journal is the open segment. Only the syncer goroutine uses it.
 type journal struct {
 	dir        string
 	f          *os.File
 	seq        int
 	size       int64
-	retired    []string // segments whose records Badger may not have synced yet
-	checkpoint time.Time
+	checkpoint time.Time // when the current segment was started
 }
 
 func segmentName(seq int) string { return fmt.Sprintf("%012d%s", seq, journalExt) }
@@ -202,15 +202,10 @@ func replayJournal(db *badger.DB, dir string, now time.Time) (replayed int, err 
 			}
 		}
 	}
-	if err := db.Sync(); err != nil {
+	if err := syncFiles(db, filepath.Dir(dir), nil); err != nil {
 		return replayed, err
 	}
-	for _, name := range names {
-		if err := os.Remove(name); err != nil {
-			return replayed, err
-		}
-	}
-	return replayed, nil
+	return replayed, removeSegments(names)
 }
 
 // primaryKeys are the keys whose presence means a record was not lost:
@@ -278,36 +273,35 @@ func (j *journal) due(now time.Time) bool {
 	return j.size > 0 && (j.size > checkpointSizeMax || now.Sub(j.checkpoint) >= checkpointEvery)
 }
 
-// rotate retires the current segment and opens the next. The caller
-// syncs Badger and then calls release.
-func (j *journal) rotate(now time.Time) error {
+// rotate closes the current segment and opens the next. It returns the
+// closed segment's path, to be removed once Badger holds its records
+// durably.
+func (j *journal) rotate(now time.Time) (string, error) {
+	name := j.f.Name()
 	if err := j.f.Close(); err != nil {
-		return err
+		return "", err
 	}
-	j.retired = append(j.retired, j.f.Name())
 	j.checkpoint = now
-	return j.next()
+	return name, j.next()
 }
 
-// release deletes the retired segments, once Badger holds their records
-// durably.
-func (j *journal) release() error {
-	for _, name := range j.retired {
+// close closes the current segment and removes it. Call it only once
+// Badger holds every record durably.
+func (j *journal) close() error {
+	name := j.f.Name()
+	err := j.f.Close()
+	if rerr := removeSegments([]string{name}); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// removeSegments deletes segments whose records Badger holds durably.
+func removeSegments(names []string) error {
+	for _, name := range names {
 		if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
-	j.retired = j.retired[:0]
 	return nil
-}
-
-// close removes the journal after a final Badger sync.
-func (j *journal) close() error {
-	name := j.f.Name()
-	err := j.f.Close()
-	j.retired = append(j.retired, name)
-	if rerr := j.release(); err == nil {
-		err = rerr
-	}
-	return err
 }

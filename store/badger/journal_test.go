@@ -3,8 +3,10 @@ package badger
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,6 +102,81 @@ func TestJournalRestoresLostIntake(t *testing.T) {
 	}
 	if segs, _, _ := segments(filepath.Join(dir, journalDir)); len(segs) != 1 {
 		t.Fatalf("replayed segments were not removed: %v", segs)
+	}
+}
+
+// TestCheckpointBesideIntake: a checkpoint syncs Badger's files in its
+// own goroutine. While that sync is slow, intake goes on and is
+// journaled in the next segment; the closed segment is removed only
+// after the sync succeeds, and a failed sync keeps it for the next one.
+func TestCheckpointBesideIntake(t *testing.T) {
+	clock := storetest.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	dir := t.TempDir()
+	s := open(t, dir, clock.Now)
+	ctx := context.Background()
+	entered := make(chan struct{}, 8)
+	results := make(chan error)
+	var slow atomic.Bool
+	slow.Store(true)
+	s.w.syncBadger = func() error {
+		if !slow.Load() {
+			return nil
+		}
+		entered <- struct{}{}
+		return <-results
+	}
+	closed := false
+	t.Cleanup(func() {
+		if !closed {
+			slow.Store(false)
+			close(results) // frees a sync the test left waiting
+			s.Close()
+		}
+	})
+	jdir := filepath.Join(dir, journalDir)
+	create := func(id string) {
+		t.Helper()
+		if _, err := s.CreateTask(ctx, newTask(id, "chat-"+id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create("a")
+	clock.Advance(2 * checkpointEvery)
+	create("b") // due: the segment holding a and b is handed over
+	<-entered
+	create("c") // the checkpoint is still syncing
+	segs, _, _ := segments(jdir)
+	if len(segs) != 2 {
+		t.Fatalf("segments during the checkpoint: %v, want the closed one and the current one", segs)
+	}
+	results <- errors.New("disk trouble")
+	// The failed checkpoint's segment stays; the next one takes it along.
+	clock.Advance(2 * checkpointEvery)
+	create("d")
+	<-entered
+	if segs, _, _ := segments(jdir); len(segs) != 3 {
+		t.Fatalf("segments after a failed checkpoint: %v, want 3", segs)
+	}
+	results <- nil
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		segs, _, _ := segments(jdir)
+		if len(segs) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("segments after a good checkpoint: %v, want only the current one", segs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Close syncs once more and leaves no journal behind.
+	slow.Store(false)
+	closed = true
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if segs, _, _ := segments(jdir); len(segs) != 0 {
+		t.Fatalf("segments after close: %v", segs)
 	}
 }
 

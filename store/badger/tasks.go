@@ -106,8 +106,10 @@ func metaSize(t *store.Task) int {
 	return n
 }
 
-// valueSize is what a value costs in a transaction: values above the
-// value threshold stay in the value log and cost a pointer.
+// valueSize bounds what a value costs in a transaction: values above the
+// value threshold (64 B) stay in the value log and cost a pointer. It
+// counts up to 1 KiB, so it stays an upper bound should the threshold
+// be raised.
 func valueSize(n int) int { return min(n, 1<<10) + 64 }
 
 // CreateTask implements store.Tasks.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -55,9 +56,21 @@ type writer struct {
 	journal    *journal // nil: every durable op syncs Badger
 	now        func() time.Time
 	logf       func(format string, args ...any)
+
+	// Checkpoints run in their own goroutine: the syncer hands it the
+	// journal segments to remove once Badger's files are synced, and goes
+	// on appending. checkpointing is set while one runs.
+	checkpoints    chan []string
+	checkpointDone chan struct{}
+	checkpointing  atomic.Bool
+	unreleased     []string // segments a failed checkpoint could not remove
+	// syncBadger makes every write Badger has taken durable; a field so
+	// that tests can slow it down.
+	syncBadger func() error
+	dirSync    dirSyncState
 }
 
-func newWriter(db *badger.DB, j *journal, now func() time.Time, onFail func(error)) *writer {
+func newWriter(db *badger.DB, dir string, j *journal, now func() time.Time, logf func(string, ...any), onFail func(error)) *writer {
 	w := &writer{
 		db:     db,
 		budget: int(db.MaxBatchSize() / 2),
@@ -67,12 +80,17 @@ func newWriter(db *badger.DB, j *journal, now func() time.Time, onFail func(erro
 		onFail: onFail,
 		syncs:  make(chan []*op, 64),
 
-		syncerDone: make(chan struct{}),
-		journal:    j,
-		now:        now,
+		syncerDone:     make(chan struct{}),
+		journal:        j,
+		now:            now,
+		logf:           logf,
+		checkpoints:    make(chan []string, 1),
+		checkpointDone: make(chan struct{}),
 	}
+	w.syncBadger = func() error { return syncFiles(db, dir, &w.dirSync) }
 	go w.run()
 	go w.syncer()
+	go w.checkpointer()
 	return w
 }
 
@@ -285,7 +303,7 @@ func (w *writer) makeDurable(ops []*op) error {
 	records := make([][]byte, 0, len(ops))
 	for _, o := range ops {
 		if o.journal == nil || w.journal == nil {
-			if err := w.db.Sync(); err != nil {
+			if err := w.syncBadger(); err != nil {
 				return fmt.Errorf("syncing badger: %w", err)
 			}
 			return nil
@@ -298,33 +316,55 @@ func (w *writer) makeDurable(ops []*op) error {
 	return nil
 }
 
-// maybeCheckpoint syncs Badger and drops journal segments it now holds.
+// maybeCheckpoint starts a checkpoint when one is due and none is
+// running: it rotates the journal and hands the closed segment to the
+// checkpointer.
 func (w *writer) maybeCheckpoint() {
 	j := w.journal
-	if j == nil || !j.due(w.now()) {
+	if j == nil || w.checkpointing.Load() || !j.due(w.now()) {
 		return
 	}
-	if err := j.rotate(w.now()); err != nil {
+	name, err := j.rotate(w.now())
+	if name != "" {
+		w.checkpointing.Store(true)
+		w.checkpoints <- []string{name} // never blocks: the checkpointer is idle
+	}
+	if err != nil {
 		w.logf("rotating the intake journal: %v", err)
-		return
 	}
-	if err := w.db.Sync(); err != nil {
-		w.logf("checkpoint: syncing badger: %v", err)
-		return
-	}
-	if err := j.release(); err != nil {
-		w.logf("checkpoint: removing journal segments: %v", err)
+}
+
+// checkpointer syncs Badger's files and then removes the journal
+// segments whose records they now hold. A failed checkpoint keeps its
+// segments for the next one.
+func (w *writer) checkpointer() {
+	defer close(w.checkpointDone)
+	for names := range w.checkpoints {
+		w.unreleased = append(w.unreleased, names...)
+		if err := w.syncBadger(); err != nil {
+			w.logf("checkpoint: syncing badger: %v", err)
+		} else if err := removeSegments(w.unreleased); err != nil {
+			w.logf("checkpoint: removing journal segments: %v", err)
+		} else {
+			w.unreleased = w.unreleased[:0]
+		}
+		w.checkpointing.Store(false)
 	}
 }
 
 // finalSync leaves a closed store with nothing in the journal.
 func (w *writer) finalSync() {
+	close(w.checkpoints)
+	<-w.checkpointDone
 	if w.journal == nil {
 		return
 	}
-	if err := w.db.Sync(); err != nil {
+	if err := w.syncBadger(); err != nil {
 		w.logf("closing: syncing badger: %v", err)
 		return
+	}
+	if err := removeSegments(w.unreleased); err != nil {
+		w.logf("closing: removing journal segments: %v", err)
 	}
 	if err := w.journal.close(); err != nil {
 		w.logf("closing the intake journal: %v", err)
