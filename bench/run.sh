@@ -14,6 +14,8 @@
 #   BENCH_REPEATS=n      repeats per figure (default 5, quick 3)
 #   BENCH_DURATION=10s   one load run (default 10s, quick 2s)
 #   BENCH_ONLY=P1,P3     only these scenarios (P0 = load generator check)
+#   BENCH_MERGE=1        with BENCH_ONLY: keep the other scenarios' figures from
+#                        the last run (re-measure some after a change; noted)
 #   BENCH_SKIP_MEASURE=1 skip the benchmarks  } a skipped step's results from an
 #   BENCH_SKIP_FAULTS=1  skip the fault suite } earlier run in bench/out are kept
 #   BENCH_SKIP_FUZZ=1    skip fuzzing         } and reported (so the steps can run
@@ -101,6 +103,7 @@ MEASURE_ARGS=(measure -out "$OUT" -caddy "$OUT/caddy" -bin "$OUT")
 [ -n "${BENCH_REPEATS:-}" ] && MEASURE_ARGS+=(-repeats "$BENCH_REPEATS")
 [ -n "${BENCH_DURATION:-}" ] && MEASURE_ARGS+=(-d "$BENCH_DURATION")
 [ -n "${BENCH_ONLY:-}" ] && MEASURE_ARGS+=(-only "$BENCH_ONLY")
+[ -n "${BENCH_MERGE:-}" ] && MEASURE_ARGS+=(-merge)
 
 status=0
 if [ -z "${BENCH_SKIP_MEASURE:-}" ]; then

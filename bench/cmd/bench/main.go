@@ -30,6 +30,7 @@ import (
 
 type env struct {
 	out        string
+	merge      bool // -merge: keep the figures of scenarios not run
 	caddyBin   string
 	loadgenBin string
 	agentBin   string
@@ -70,6 +71,7 @@ func main() {
 		fs.IntVar(&e.conns, "c", 64, "connections for maximum-throughput runs")
 		fs.BoolVar(&e.profile, "profile", true, "after each scenario, take a CPU profile of one more run")
 		only := fs.String("only", "", "comma list of scenarios to run (P0..P5), default all")
+		fs.BoolVar(&e.merge, "merge", false, "keep the other scenarios' figures from the existing results.json (re-measure some after a change; noted in the report)")
 		fs.StringVar(&p3Extra, "p3-extra", "", "extra lines for the agenthook option in P3 configs, e.g. 'workers 64' (for tuning experiments; noted in the report)")
 		fs.StringVar(&p3Delivery, "p3-delivery", "", "extra lines for the delivery block in P3 configs, e.g. 'concurrency 64'")
 		_ = fs.Parse(os.Args[2:])
@@ -153,6 +155,12 @@ func (e *env) measure() int {
 	if p3Extra != "" || p3Delivery != "" {
 		e.note("P3 ran with extra settings: %q, delivery %q", p3Extra, p3Delivery)
 	}
+	if e.merge {
+		if err := e.mergeOld(); err != nil {
+			e.logf("-merge: %v", err)
+			return 1
+		}
+	}
 	e.setupPostgres()
 	defer e.stopPostgres()
 
@@ -194,6 +202,50 @@ func (e *env) measure() int {
 		return 1
 	}
 	return 0
+}
+
+// mergeOld carries over, from the existing results.json, the figures,
+// notes and profiles of the scenarios this invocation does not run, and
+// notes which ones it re-measures.
+func (e *env) mergeOld() error {
+	b, err := os.ReadFile(filepath.Join(e.out, "results.json"))
+	if err != nil {
+		return err
+	}
+	var old Results
+	if err := json.Unmarshal(b, &old); err != nil {
+		return err
+	}
+	rerun := func(key string) bool {
+		name, _, _ := strings.Cut(key, ".")
+		name, _, _ = strings.Cut(name, "-")
+		return e.only == nil || e.only[name]
+	}
+	for k, f := range old.Figures {
+		if !rerun(k) {
+			e.res.Figures[k] = f
+		}
+	}
+	for k, why := range old.Failed {
+		if !rerun(k) {
+			e.fail(k, why)
+		}
+	}
+	for _, p := range old.Profiles {
+		if !rerun(p.Scenario) {
+			e.res.Profiles = append(e.res.Profiles, p)
+		}
+	}
+	e.res.Notes = append(e.res.Notes, old.Notes...)
+	var names []string
+	for n := range e.only {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	e.note("%s re-measured at %s with the Caddy binary of that time; the other figures are from the run of %s → %s",
+		strings.Join(names, ", "), e.res.Started.Format("15:04 MST"), old.Started.Format("2006-01-02 15:04"), old.Finished.Format("15:04 MST"))
+	e.res.Started = old.Started
+	return nil
 }
 
 func (e *env) note(format string, args ...any) {

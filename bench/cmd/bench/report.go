@@ -30,6 +30,11 @@ func writeReport(out, mdPath, chartPath string) error {
 	faults := readFaults(filepath.Join(out, "faults.json"))
 	fuzz := readFuzz(filepath.Join(out, "fuzz.txt"))
 	md := renderMarkdown(&r, filepath.ToSlash(chartRel), faults, fuzz)
+	// The analysis of the misses is written by hand (profiles and their
+	// reading cannot be generated); it goes right after the results.
+	if a, err := os.ReadFile(filepath.Join(filepath.Dir(chartPath), "ANALYSIS.md")); err == nil {
+		md = strings.Replace(md, "## Load generator check (P0)", string(a)+"\n## Load generator check (P0)", 1)
+	}
 	return os.WriteFile(mdPath, []byte(md), 0o644)
 }
 
