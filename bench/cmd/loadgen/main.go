@@ -52,6 +52,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/agenthook/agenthook/bench/internal/scan"
 )
 
 type headerFlags []string
@@ -416,7 +418,7 @@ func (w *worker) one(n int64, sched int64, measured bool) {
 	}
 	w.ok++
 	if wantBody {
-		if id := taskID(resp.body); id != "" {
+		if id := scan.TaskID(resp.body); id != "" {
 			w.records = append(w.records, record{task: id, sched: sched, done: done.UnixNano()})
 		}
 	}
@@ -429,21 +431,6 @@ func (w *worker) drop(j job, now int64) {
 	w.count++
 	w.lat = append(w.lat, now-j.sched)
 	w.errs["dropped"]++
-}
-
-// taskID finds "task_id":"..." in a JSON answer without decoding it.
-func taskID(b []byte) string {
-	const k = `"task_id":"`
-	i := bytes.Index(b, []byte(k))
-	if i < 0 {
-		return ""
-	}
-	b = b[i+len(k):]
-	j := bytes.IndexByte(b, '"')
-	if j < 0 {
-		return ""
-	}
-	return string(b[:j])
 }
 
 // openChats opens cfg.chats chats one after another.

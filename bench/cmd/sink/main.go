@@ -26,6 +26,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/agenthook/agenthook/bench/internal/scan"
 )
 
 type delivery struct {
@@ -80,7 +82,7 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.bad.Add(1)
 		}
 	}
-	d := delivery{task: taskID(buf.Bytes()), webhookID: id, path: r.URL.Path, at: now}
+	d := delivery{task: scan.TaskID(buf.Bytes()), webhookID: id, path: r.URL.Path, at: now}
 	s.bufs.Put(buf)
 	s.mu.Lock()
 	s.got = append(s.got, d)
@@ -145,21 +147,6 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// taskID finds "task_id":"..." in a JSON body without decoding it.
-func taskID(b []byte) string {
-	const k = `"task_id":"`
-	i := bytes.Index(b, []byte(k))
-	if i < 0 {
-		return ""
-	}
-	b = b[i+len(k):]
-	j := bytes.IndexByte(b, '"')
-	if j < 0 {
-		return ""
-	}
-	return string(b[:j])
 }
 
 func main() {
