@@ -22,6 +22,7 @@
 #                                               at different times)
 #   BENCH_KEEP=1         keep the Caddy directories (stores) in bench/out/run
 #   FUZZ_TIME=5m         per fuzz target (default 5m, quick 10s)
+#   FUZZ_JOBS=n          fuzz targets run at once, one worker each (default: CPUs)
 #   AGENTHOOK_PG_DSN     PostgreSQL for P2 (else a throwaway server is started
 #                        from the PostgreSQL binaries, if any)
 set -euo pipefail
@@ -49,6 +50,8 @@ to_secs() {
 	fi
 	echo 600
 }
+
+FUZZ_JOBS="${FUZZ_JOBS:-$(nproc)}"
 
 step() { printf '\n== %s  %s\n' "$(date +%H:%M:%S)" "$*"; }
 
@@ -128,26 +131,44 @@ if [ -z "${BENCH_SKIP_FAULTS:-}" ]; then
 fi
 
 if [ -z "${BENCH_SKIP_FUZZ:-}" ]; then
-	step "fuzzing, ${FUZZ_TIME} per target"
+	step "fuzzing, ${FUZZ_TIME} per target, ${FUZZ_JOBS} at a time"
 	mkdir -p "$OUT/fuzz"
 	: >"$OUT/fuzz.txt"
 	secs=$(to_secs "$FUZZ_TIME")
+	targets=()
 	for pkg in $(go list ./...); do
 		dir="$(go list -f '{{.Dir}}' "$pkg")"
 		for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
+			targets+=("$pkg $dir $target")
+		done
+	done
+	# Targets run FUZZ_JOBS at a time, each with one fuzzing worker, so
+	# every target still gets its whole FUZZ_TIME of one CPU.
+	for ((first = 0; first < ${#targets[@]}; first += FUZZ_JOBS)); do
+		batch=()
+		for ((i = first; i < first + FUZZ_JOBS && i < ${#targets[@]}; i++)); do
+			read -r pkg dir target <<<"${targets[$i]}"
 			corpus="$dir/testdata/fuzz/$target"
 			before=$( (ls "$corpus" 2>/dev/null || true) | wc -l)
-			log="$OUT/fuzz/$target.log"
 			echo "-- $pkg $target"
+			setsid -w timeout --signal=TERM --kill-after=30 $((secs + 600)) \
+				go test "$pkg" -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZ_TIME" -parallel=1 >"$OUT/fuzz/$target.log" 2>&1 &
+			CHILDREN+=("$!")
+			batch+=("$! $before $i")
+		done
+		for job in "${batch[@]}"; do
+			read -r pid before i <<<"$job"
+			read -r pkg dir target <<<"${targets[$i]}"
+			log="$OUT/fuzz/$target.log"
 			result=ok
-			if ! run_bounded $((secs + 600)) go test "$pkg" -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZ_TIME" >"$log" 2>&1; then
+			if ! wait "$pid"; then
 				result=FAIL
 				status=1
 			fi
-			after=$( (ls "$corpus" 2>/dev/null || true) | wc -l)
+			after=$( (ls "$dir/testdata/fuzz/$target" 2>/dev/null || true) | wc -l)
 			execs=$( (grep -o 'execs: [0-9]*' "$log" || true) | tail -1 | awk '{print $2}')
 			printf '%s\t%s\t%s\t%s\t%s\t%s\n' "${pkg#github.com/agenthook/agenthook/}" "$target" "$FUZZ_TIME" "${execs:-?}" "$result" "$((after - before))" >>"$OUT/fuzz.txt"
-			tail -1 "$log" || true
+			echo "   $target: $(tail -1 "$log" || true)"
 		done
 	done
 fi

@@ -17,6 +17,10 @@ var errClosed = errors.New("badger store is closed")
 // each sync covers many requests; it bounds the latency it adds.
 const syncSpacing = 2 * time.Millisecond
 
+// writebackEvery is how often the checkpointer starts writing Badger's
+// logs out between checkpoints.
+const writebackEvery = 200 * time.Millisecond
+
 // maxBatch bounds how many operations share one transaction.
 const maxBatch = 512
 
@@ -67,7 +71,10 @@ type writer struct {
 	// syncBadger makes every write Badger has taken durable; a field so
 	// that tests can slow it down.
 	syncBadger func() error
-	dirSync    dirSyncState
+	// writeback starts writing Badger's logs out between checkpoints.
+	writeback func() error
+	dirSync   dirSyncState
+	commits   atomic.Uint64 // batches committed, so an idle store skips writeback
 }
 
 func newWriter(db *badger.DB, dir string, j *journal, now func() time.Time, logf func(string, ...any), onFail func(error)) *writer {
@@ -88,6 +95,7 @@ func newWriter(db *badger.DB, dir string, j *journal, now func() time.Time, logf
 		checkpointDone: make(chan struct{}),
 	}
 	w.syncBadger = func() error { return syncFiles(db, dir, &w.dirSync) }
+	w.writeback = func() error { return startWriteback(dir, &w.dirSync) }
 	go w.run()
 	go w.syncer()
 	go w.checkpointer()
@@ -236,6 +244,7 @@ func (w *writer) commit(batch []*op) {
 		}
 		return
 	}
+	w.commits.Add(1)
 	var durable []*op
 	for i, o := range batch {
 		if o.sync && results[i] == nil {
@@ -336,19 +345,43 @@ func (w *writer) maybeCheckpoint() {
 
 // checkpointer syncs Badger's files and then removes the journal
 // segments whose records they now hold. A failed checkpoint keeps its
-// segments for the next one.
+// segments for the next one. Between checkpoints it starts the writeback
+// of Badger's logs, so that neither a checkpoint nor Badger's own msync
+// when it moves to a new value-log file finds seconds of dirty pages.
 func (w *writer) checkpointer() {
 	defer close(w.checkpointDone)
-	for names := range w.checkpoints {
-		w.unreleased = append(w.unreleased, names...)
-		if err := w.syncBadger(); err != nil {
-			w.logf("checkpoint: syncing badger: %v", err)
-		} else if err := removeSegments(w.unreleased); err != nil {
-			w.logf("checkpoint: removing journal segments: %v", err)
-		} else {
-			w.unreleased = w.unreleased[:0]
+	tick := time.NewTicker(writebackEvery)
+	defer tick.Stop()
+	var wroteBack uint64
+	for {
+		select {
+		case names, ok := <-w.checkpoints:
+			if !ok {
+				return
+			}
+			w.checkpoint(names)
+		case <-tick.C:
+			n := w.commits.Load()
+			if w.journal == nil || n == wroteBack {
+				continue
+			}
+			wroteBack = n
+			if err := w.writeback(); err != nil {
+				w.logf("writing back badger's logs: %v", err)
+			}
 		}
-		w.checkpointing.Store(false)
+	}
+}
+
+func (w *writer) checkpoint(names []string) {
+	defer w.checkpointing.Store(false)
+	w.unreleased = append(w.unreleased, names...)
+	if err := w.syncBadger(); err != nil {
+		w.logf("checkpoint: syncing badger: %v", err)
+	} else if err := removeSegments(w.unreleased); err != nil {
+		w.logf("checkpoint: removing journal segments: %v", err)
+	} else {
+		w.unreleased = w.unreleased[:0]
 	}
 }
 

@@ -469,11 +469,31 @@ func (e *env) p3Fanout() error {
 		if missing > 0 {
 			e.note("P3 repeat %d: %d accepted tasks had no delivery within 30 s of the end of the run", r+1, missing)
 		}
-		e.add("P3.p50", "202 → callback received, p50", "ms", from202.P50)
-		e.add("P3.p99", "202 → callback received, p99", "ms", from202.P99)
-		e.add("P3.max_lat", "202 → callback received, max", "ms", from202.Max)
-		e.add("P3.p99sched", "scheduled send → callback received, p99", "ms", fromSched.P99)
+		e.add("P3.p50", "202 → callback received, p50 (right after the drain)", "ms", from202.P50)
+		e.add("P3.p99", "202 → callback received, p99 (right after the drain)", "ms", from202.P99)
+		e.add("P3.max_lat", "202 → callback received, max (right after the drain)", "ms", from202.Max)
+		e.add("P3.p99sched", "scheduled send → callback received, p99 (right after the drain)", "ms", fromSched.P99)
 		e.logf("  latency 202→callback p50 %.2fms p99 %.2fms max %.2fms (missing %d)", from202.P50, from202.P99, from202.Max, missing)
+
+		// The same rate on a new instance: the steady state, without the
+		// compactions that the drained backlog leaves behind.
+		c, err = e.startCaddy("p3-steady", p3Config(agent.addr, sink.addr, 0, "", ""))
+		if err != nil {
+			return err
+		}
+		from202, fromSched, missing, err = e.latencyAt("p3-steady-latency", c, sink, rate)
+		c.kill()
+		if err != nil {
+			return err
+		}
+		if missing > 0 {
+			e.note("P3 steady repeat %d: %d accepted tasks had no delivery within 30 s of the end of the run", r+1, missing)
+		}
+		e.add("P3.steady.p50", "202 → callback received, p50 (new instance)", "ms", from202.P50)
+		e.add("P3.steady.p99", "202 → callback received, p99 (new instance)", "ms", from202.P99)
+		e.add("P3.steady.max", "202 → callback received, max (new instance)", "ms", from202.Max)
+		e.add("P3.steady.p99sched", "scheduled send → callback received, p99 (new instance)", "ms", fromSched.P99)
+		e.logf("  steady latency 202→callback p50 %.2fms p99 %.2fms max %.2fms (missing %d)", from202.P50, from202.P99, from202.Max, missing)
 	}
 	c, err := e.startCaddy("p3-prof", p3Config(agent.addr, sink.addr, 0, "", ""))
 	if err != nil {
