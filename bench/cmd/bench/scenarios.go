@@ -422,6 +422,29 @@ func (e *env) latencyAt(label string, c *caddy, sink *proc, rate float64) (Pct, 
 	}
 }
 
+// p3LatencyKeys names one latency measurement's figures.
+type p3LatencyKeys struct {
+	label, p50, p99, max, p99sched string
+	when                           string // how the instance was prepared
+}
+
+// p3Latency measures 202 → callback at rate on c and records the figures.
+func (e *env) p3Latency(c *caddy, sink *proc, rate float64, repeat int, k p3LatencyKeys) error {
+	from202, fromSched, missing, err := e.latencyAt(k.label, c, sink, rate)
+	if err != nil {
+		return err
+	}
+	if missing > 0 {
+		e.note("P3 (%s) repeat %d: %d accepted tasks had no delivery within 30 s of the end of the run", k.when, repeat+1, missing)
+	}
+	e.add(k.p50, "202 → callback received, p50 ("+k.when+")", "ms", from202.P50)
+	e.add(k.p99, "202 → callback received, p99 ("+k.when+")", "ms", from202.P99)
+	e.add(k.max, "202 → callback received, max ("+k.when+")", "ms", from202.Max)
+	e.add(k.p99sched, "scheduled send → callback received, p99 ("+k.when+")", "ms", fromSched.P99)
+	e.logf("  %s 202→callback p50 %.2fms p99 %.2fms max %.2fms (missing %d)", k.label, from202.P50, from202.P99, from202.Max, missing)
+	return nil
+}
+
 func (e *env) p3Fanout() error {
 	agent, err := e.startProc("p3-agent", true, e.agentBin)
 	if err != nil {
@@ -461,19 +484,11 @@ func (e *env) p3Fanout() error {
 		e.add("P3.checked", "signatures checked by the sink (1 in 50)", "count", float64(st.Checked))
 		rate := min(5000, mid) / 2
 		e.add("P3.halfrate", "open-loop rate for the latency test", "tasks/s", rate)
-		from202, fromSched, missing, err := e.latencyAt("p3-latency", c, sink, rate)
+		err = e.p3Latency(c, sink, rate, r, p3LatencyKeys{"p3-latency", "P3.p50", "P3.p99", "P3.max_lat", "P3.p99sched", "right after the drain"})
 		c.kill()
 		if err != nil {
 			return err
 		}
-		if missing > 0 {
-			e.note("P3 repeat %d: %d accepted tasks had no delivery within 30 s of the end of the run", r+1, missing)
-		}
-		e.add("P3.p50", "202 → callback received, p50 (right after the drain)", "ms", from202.P50)
-		e.add("P3.p99", "202 → callback received, p99 (right after the drain)", "ms", from202.P99)
-		e.add("P3.max_lat", "202 → callback received, max (right after the drain)", "ms", from202.Max)
-		e.add("P3.p99sched", "scheduled send → callback received, p99 (right after the drain)", "ms", fromSched.P99)
-		e.logf("  latency 202→callback p50 %.2fms p99 %.2fms max %.2fms (missing %d)", from202.P50, from202.P99, from202.Max, missing)
 
 		// The same rate on a new instance: the steady state, without the
 		// compactions that the drained backlog leaves behind.
@@ -481,19 +496,11 @@ func (e *env) p3Fanout() error {
 		if err != nil {
 			return err
 		}
-		from202, fromSched, missing, err = e.latencyAt("p3-steady-latency", c, sink, rate)
+		err = e.p3Latency(c, sink, rate, r, p3LatencyKeys{"p3-steady-latency", "P3.steady.p50", "P3.steady.p99", "P3.steady.max", "P3.steady.p99sched", "new instance"})
 		c.kill()
 		if err != nil {
 			return err
 		}
-		if missing > 0 {
-			e.note("P3 steady repeat %d: %d accepted tasks had no delivery within 30 s of the end of the run", r+1, missing)
-		}
-		e.add("P3.steady.p50", "202 → callback received, p50 (new instance)", "ms", from202.P50)
-		e.add("P3.steady.p99", "202 → callback received, p99 (new instance)", "ms", from202.P99)
-		e.add("P3.steady.max", "202 → callback received, max (new instance)", "ms", from202.Max)
-		e.add("P3.steady.p99sched", "scheduled send → callback received, p99 (new instance)", "ms", fromSched.P99)
-		e.logf("  steady latency 202→callback p50 %.2fms p99 %.2fms max %.2fms (missing %d)", from202.P50, from202.P99, from202.Max, missing)
 	}
 	c, err := e.startCaddy("p3-prof", p3Config(agent.addr, sink.addr, 0, "", ""))
 	if err != nil {
