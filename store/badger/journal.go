@@ -31,10 +31,12 @@ import (
 // segment, whose every record Badger then holds durably, is deleted. A
 // record is appended only after its transaction committed, so rotating
 // never strands one. The sync runs beside the appends, in its own
-// goroutine: it can take a while, and intake must not wait for it. At open, segments left by a crash are replayed: a record
-// whose first key (the task) Badger lost is written back whole; a record
-// whose task Badger kept is skipped whole, since what happened to the
-// task after (a finish deleting its index entry, say) is newer.
+// goroutine: it can take a while, and intake must not wait for it.
+//
+// At open, segments left by a crash are replayed: a record whose first
+// key (the task) Badger lost is written back whole; a record whose task
+// Badger kept is skipped whole, since what happened to the task after (a
+// finish deleting its index entry, say) is newer.
 
 const (
 	journalDir        = "journal"
