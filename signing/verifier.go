@@ -27,6 +27,11 @@ var (
 	// in the future. It is only returned once the signature has verified,
 	// so it never tells an unauthenticated caller more than ErrInvalid.
 	ErrExpired = errors.New("timestamp outside tolerance")
+
+	// ErrBusy means the credentials could not be checked now because
+	// every slot for expensive checks (password hashes) is taken. The
+	// caller should answer "try again shortly" rather than 401.
+	ErrBusy = errors.New("verifier busy")
 )
 
 // Result describes a successful verification.
