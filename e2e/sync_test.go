@@ -150,7 +150,7 @@ func TestSyncAuthSchemes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		name, value := signer.Sign(body)
+		name, value := signer.Signature(body)
 		ok(t, "/hmac-custom", map[string]string{name: value}, "X-Sig")
 		deny(t, "/hmac-custom", map[string]string{name: strings.TrimPrefix(value, "sha512=")}, 401, "unauthorized")
 	})

@@ -1,12 +1,7 @@
-// Package handler holds agenthook's HTTP logic as plain net/http code: the
-// agent endpoint (sync and async), the task status endpoint, the
-// management API, the task runner and the callback dispatcher. It does not
-// import Caddy; package caddymodule wires it into Caddy.
 package handler
 
 import (
-	"bytes"
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -75,27 +70,33 @@ func WriteError(w http.ResponseWriter, err error) {
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
-	writeJSON(w, e.Status, struct {
+	WriteJSON(w, e.Status, struct {
 		Error string `json:"error"`
 		Code  string `json:"code"`
 	}{e.Message, e.Code})
 }
 
-// writeJSON writes v as the whole answer.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	// The answers are JSON for programs, not HTML: keep < > & readable.
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		status = http.StatusInternalServerError
-		buf.Reset()
-		buf.WriteString(`{"error":"internal error","code":"internal_error"}` + "\n")
+// Unavailable turns a store failure into a 503 that callers retry.
+func Unavailable(err error) *Error {
+	return &Error{
+		Status:     http.StatusServiceUnavailable,
+		Code:       CodeUnavailable,
+		Message:    "storage is unavailable, try again shortly",
+		RetryAfter: 1,
+		Err:        err,
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+}
+
+// StoreError maps a store error to an answer. store.ErrNotFound is left
+// to the caller, which knows what was not found.
+func StoreError(err error) *Error {
+	if errors.Is(err, context.Canceled) {
+		return &Error{Status: 499, Code: CodeBadRequest, Message: "the request was canceled", Err: err}
+	}
+	return Unavailable(err)
+}
+
+// WithStoreTimeout bounds a request's wait on the store by StoreTimeout.
+func WithStoreTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, StoreTimeout)
 }

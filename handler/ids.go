@@ -15,9 +15,9 @@ func NewID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// derivedID turns a tuple into a stable 128-bit URL-safe id, for chats
+// DerivedID turns a tuple into a stable 128-bit URL-safe id, for chats
 // keyed by the caller's own session (Cognigy's userId and sessionId).
-func derivedID(parts ...string) string {
+func DerivedID(parts ...string) string {
 	h := sha256.New()
 	for _, p := range parts {
 		h.Write([]byte(p))
@@ -26,9 +26,9 @@ func derivedID(parts ...string) string {
 	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:16])
 }
 
-// validID reports whether s looks like an id we issue, so that garbage
+// ValidID reports whether s looks like an id we issue, so that garbage
 // never reaches the store.
-func validID(s string) bool {
+func ValidID(s string) bool {
 	if len(s) == 0 || len(s) > 64 {
 		return false
 	}

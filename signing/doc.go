@@ -5,8 +5,9 @@
 // HMAC of the body (UPTIQ's x-signature and its many look-alikes), Standard
 // Webhooks (and Svix, which it grew out of), GitHub and Stripe. Agent tokens
 // carried in the URL path (DocsGPT style) are looked up in a [TokenSet].
-// Outbound, [StandardWebhooksSigner] and [HMACSigner] sign callbacks, and
-// [NewKeyFile], [GenerateSecret] and [GenerateEd25519] make fresh keys.
+// Outbound, every scheme is a [Signer]: [StandardWebhooksSigner] and
+// [HMACSigner] sign callbacks. [NewKeyFile], [GenerateSecret] and
+// [GenerateEd25519] make fresh keys.
 //
 // The package imports nothing but the standard library and
 // golang.org/x/crypto, so that it can be tested and fuzzed on its own and

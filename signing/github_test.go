@@ -74,7 +74,7 @@ func TestGitHubSignerRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name, value := s.Sign([]byte(githubDocPayload))
+	name, value := s.Signature([]byte(githubDocPayload))
 	if name != "X-Hub-Signature-256" || value != githubDocSignature {
 		t.Fatalf("Sign = %q: %q, want the published signature", name, value)
 	}

@@ -242,7 +242,7 @@ func TestRoundTripEveryScheme(t *testing.T) {
 	swA, _ := NewStandardWebhooksSigner([]string{whsk})
 
 	sign := func(s *HMACSigner) *http.Request {
-		name, value := s.Sign(body)
+		name, value := s.Signature(body)
 		return request(name, value)
 	}
 	swRequest := func(s *StandardWebhooksSigner) *http.Request {

@@ -24,7 +24,8 @@ type BackendError struct {
 func (e *BackendError) Error() string { return fmt.Sprintf("backend: %d: %v", e.Status, e.Err) }
 func (e *BackendError) Unwrap() error { return e.Err }
 
-// Agent is a named backend with what agenthook keeps for it.
+// Agent is a named backend. Its callbacks are kept by package delivery,
+// by agent name.
 type Agent struct {
 	Name    string
 	Backend Backend
@@ -32,6 +33,4 @@ type Agent struct {
 	// ways: agenthook reads it from answers and sends it with the next
 	// message of the chat.
 	ConversationHeader string
-	// Callbacks are the static callbacks from the config.
-	Callbacks []*Callback
 }

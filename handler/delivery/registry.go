@@ -1,40 +1,57 @@
-package handler
+package delivery
 
 import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agenthook/agenthook/signing"
 	"github.com/agenthook/agenthook/store"
 )
 
-// Registration statuses.
-const (
-	StatusActive   = "active"
-	StatusInactive = "inactive"
-	// StatusDisabled is set by agenthook, never by callers: the callback
-	// answered 410 Gone or kept failing for too long.
-	StatusDisabled = "disabled"
-)
+// registryStore is what the registry reads from the store.
+type registryStore interface {
+	ListRegistrations(ctx context.Context, agent string) ([]*store.Registration, error)
+	GetRegistration(ctx context.Context, id string) (*store.Registration, error)
+	ListCallbackStates(ctx context.Context) ([]*store.CallbackState, error)
+}
 
-// Registry implements Callbacks over the config's static callbacks and
-// the store's registrations, with a short-lived cache: a task's fan-out
+// ErrCallbackGone means a delivery's callback was deleted or removed from
+// the config.
+var ErrCallbackGone = errors.New("the callback no longer exists")
+
+// Registry knows every callback: the config's static ones and the
+// store's registrations, with a short-lived cache, since a task's fan-out
 // must not read every registration from the store.
 type Registry struct {
-	Store store.Store
+	Store registryStore
 	// Refresh bounds how stale the cache may be when another instance
 	// changed a registration. Changes made through this instance are seen
 	// at once.
 	Refresh time.Duration
 	Now     func() time.Time
 
+	static atomic.Pointer[Static]
+
 	mu       sync.Mutex
 	loadedAt time.Time
 	regs     map[string][]*Callback // agent -> active registrations
 	byID     map[string]*Callback   // every registration, by id
 	states   map[string]*store.CallbackState
+}
+
+// Configure sets the config's static callbacks; it is called before the
+// workers start and at every reload.
+func (g *Registry) Configure(static Static) { g.static.Store(&static) }
+
+// staticOf returns the static callbacks of an agent.
+func (g *Registry) staticOf(agent string) []*Callback {
+	if s := g.static.Load(); s != nil {
+		return (*s)[agent]
+	}
+	return nil
 }
 
 // Invalidate drops the cache, after a change made through this instance.
@@ -50,7 +67,7 @@ func (g *Registry) load(ctx context.Context) (map[string][]*Callback, map[string
 	defer g.mu.Unlock()
 	refresh := g.Refresh
 	if refresh <= 0 {
-		refresh = 2 * time.Second
+		refresh = defaultRefresh
 	}
 	now := g.Now()
 	if !g.loadedAt.IsZero() && now.Sub(g.loadedAt) < refresh {
@@ -92,7 +109,7 @@ func callbackOf(r *store.Registration, prev *Callback) (*Callback, error) {
 		Agent:       r.Agent,
 		URL:         r.URL,
 		Method:      r.Method,
-		Format:      Format(r.Format),
+		Format:      r.Format,
 		Ordered:     r.Ordered,
 		status:      r.Status,
 		secret:      r.Secret,
@@ -105,52 +122,53 @@ func callbackOf(r *store.Registration, prev *Callback) (*Callback, error) {
 		cb.Format = FormatRaw
 	}
 	if prev != nil && prev.secret == r.Secret {
-		cb.Signer = prev.Signer
+		cb.Signers = prev.Signers
 		return cb, nil
 	}
 	signer, err := signing.NewStandardWebhooksSigner([]string{r.Secret})
 	if err != nil {
 		return nil, err
 	}
-	cb.Signer = signer
+	cb.Signers = []signing.Signer{signer}
 	return cb, nil
 }
 
-// Active implements Callbacks.
-func (g *Registry) Active(ctx context.Context, agent *Agent) ([]*Callback, error) {
+// Active implements Callbacks: the agent's static callbacks that
+// agenthook has not disabled, then its active registrations.
+func (g *Registry) Active(ctx context.Context, agent string) ([]*Callback, error) {
 	regs, _, states, err := g.load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*Callback, 0, len(agent.Callbacks)+len(regs[agent.Name]))
-	for _, cb := range agent.Callbacks {
+	static := g.staticOf(agent)
+	out := make([]*Callback, 0, len(static)+len(regs[agent]))
+	for _, cb := range static {
 		if st := states[cb.ID]; st != nil && st.Disabled {
 			continue
 		}
 		out = append(out, cb)
 	}
-	return append(out, regs[agent.Name]...), nil
+	return append(out, regs[agent]...), nil
 }
 
-// Lookup implements Callbacks. It returns ErrCallbackGone for a callback
-// that no longer exists, and the callback with Usable false when it is
-// inactive or disabled.
-func (g *Registry) Lookup(ctx context.Context, agent *Agent, id string) (*Callback, error) {
+// Lookup resolves a delivery's callback id at send time, so that a
+// registration changed or deleted since is honoured. It returns
+// ErrCallbackGone for a callback that no longer exists, and the callback
+// with Usable false when it is inactive or disabled.
+func (g *Registry) Lookup(ctx context.Context, agent, id string) (*Callback, error) {
 	_, byID, states, err := g.load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if agent != nil {
-		for _, cb := range agent.Callbacks {
-			if cb.ID == id {
-				if st := states[id]; st != nil && st.Disabled {
-					return cb.withStatus(StatusDisabled, st.Reason), nil
-				}
-				return cb, nil
+	for _, cb := range g.staticOf(agent) {
+		if cb.ID == id {
+			if st := states[id]; st != nil && st.Disabled {
+				return cb.withStatus(StatusDisabled, st.Reason), nil
 			}
+			return cb, nil
 		}
 	}
-	if cb := byID[id]; cb != nil && (agent == nil || cb.Agent == agent.Name) {
+	if cb := byID[id]; cb != nil && cb.Agent == agent {
 		return cb, nil
 	}
 	// A registration created on another instance a moment ago.
@@ -161,7 +179,7 @@ func (g *Registry) Lookup(ctx context.Context, agent *Agent, id string) (*Callba
 	if err != nil {
 		return nil, err
 	}
-	if agent != nil && r.Agent != agent.Name {
+	if r.Agent != agent {
 		return nil, ErrCallbackGone
 	}
 	return callbackOf(r, nil)
@@ -175,10 +193,6 @@ func (g *Registry) State(ctx context.Context, id string) (*store.CallbackState, 
 	}
 	return states[id], nil
 }
-
-// ErrCallbackGone means a delivery's callback was deleted or removed from
-// the config.
-var ErrCallbackGone = errors.New("the callback no longer exists")
 
 // Interface guard
 var _ Callbacks = (*Registry)(nil)

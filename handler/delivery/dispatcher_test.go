@@ -1,16 +1,14 @@
-package handler
+package delivery
 
 import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,26 +19,13 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"go.uber.org/zap"
 
+	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/handler/internal/handlertest"
 	"github.com/agenthook/agenthook/signing"
 	"github.com/agenthook/agenthook/store"
 	"github.com/agenthook/agenthook/store/badger"
 	"github.com/agenthook/agenthook/store/storetest"
 )
-
-// openTestStore opens a Badger store in a temporary directory on clock.
-func openTestStore(t *testing.T, clock *storetest.Clock) *badger.Store {
-	t.Helper()
-	s, err := badger.Open(badger.Options{Dir: t.TempDir(), Now: clock.Now, GCInterval: -1})
-	if err != nil {
-		t.Fatalf("badger.Open: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return s
-}
 
 // recvRequest is what the scripted receiver saw.
 type recvRequest struct {
@@ -58,18 +43,20 @@ type dispFixture struct {
 	st    *badger.Store
 	reg   *Registry
 	d     *Dispatcher
-	agent *Agent
+	agent string
 	srv   *httptest.Server
+
+	statics []*Callback
 
 	mu     sync.Mutex
 	answer func(w http.ResponseWriter, r *http.Request)
 	reqs   []recvRequest
 }
 
-func newDispFixture(t *testing.T, cfg DispatcherConfig) *dispFixture {
+func newDispFixture(t *testing.T, cfg Config) *dispFixture {
 	t.Helper()
 	f := &dispFixture{t: t, ctx: context.Background(), clock: storetest.NewClock(storetest.Start)}
-	f.st = openTestStore(t, f.clock)
+	f.st = handlertest.OpenStore(t, f.clock)
 	f.answer = func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -80,34 +67,26 @@ func newDispFixture(t *testing.T, cfg DispatcherConfig) *dispFixture {
 		answer(w, r)
 	}))
 	t.Cleanup(f.srv.Close)
-	f.agent = &Agent{Name: "agent-a"}
+	f.agent = "agent-a"
 	f.reg = &Registry{Store: f.st, Now: f.clock.Now}
 	f.d = &Dispatcher{
 		Store:    f.st,
 		Registry: f.reg,
 		Logger:   zap.NewNop(),
-		Metrics:  NopMetrics{},
+		Metrics:  handler.NopMetrics{},
 		Now:      f.clock.Now,
 		ID:       "test",
 	}
-	f.d.Configure(cfg, map[string]*Agent{f.agent.Name: f.agent})
-	// What Start sets up, without the claim loop.
-	f.d.health = make(map[string]*health)
-	var cancel context.CancelFunc
-	f.d.jobCtx, cancel = context.WithCancel(context.Background())
-	f.d.abandon = cancel
-	t.Cleanup(func() {
-		f.d.inflight.Wait()
-		cancel()
-	})
+	f.d.Configure(cfg)
+	t.Cleanup(f.d.jobs.Wait)
 	return f
 }
 
 // static adds a static callback to the agent, posting to the receiver.
 func (f *dispFixture) static(edit func(cb *Callback)) *Callback {
 	cb := &Callback{
-		ID:     fmt.Sprintf("cfg-agent-a-%d", len(f.agent.Callbacks)),
-		Agent:  f.agent.Name,
+		ID:     fmt.Sprintf("cfg-agent-a-%d", len(f.statics)),
+		Agent:  f.agent,
 		URL:    f.srv.URL + "/hook",
 		Method: http.MethodPost,
 		Format: FormatRaw,
@@ -115,7 +94,8 @@ func (f *dispFixture) static(edit func(cb *Callback)) *Callback {
 	if edit != nil {
 		edit(cb)
 	}
-	f.agent.Callbacks = append(f.agent.Callbacks, cb)
+	f.statics = append(f.statics, cb)
+	f.reg.Configure(Static{f.agent: f.statics})
 	return cb
 }
 
@@ -128,7 +108,7 @@ func (f *dispFixture) registered(status string) *store.Registration {
 	}
 	now := f.clock.Now()
 	r := &store.Registration{
-		ID: "wh_" + NewID(), Agent: f.agent.Name, URL: f.srv.URL + "/registered", Method: http.MethodPost,
+		ID: "wh_" + handler.NewID(), Agent: f.agent, URL: f.srv.URL + "/registered", Method: http.MethodPost,
 		Status: status, Secret: secret, CreatedAt: now, UpdatedAt: now,
 	}
 	if err := f.st.CreateRegistration(f.ctx, r); err != nil {
@@ -166,7 +146,7 @@ func (f *dispFixture) requests() []recvRequest {
 func (f *dispFixture) enqueue(callback string, n int) []string {
 	f.t.Helper()
 	task := &store.Task{
-		ID: NewID(), Agent: f.agent.Name, ChatID: NewID(), Principal: "p",
+		ID: handler.NewID(), Agent: f.agent, ChatID: handler.NewID(), Principal: "p",
 		Request: store.Request{Method: http.MethodPost, Path: "/x", Body: []byte("{}")},
 	}
 	if _, err := f.st.CreateTask(f.ctx, store.NewTask{Task: task}); err != nil {
@@ -180,7 +160,7 @@ func (f *dispFixture) enqueue(callback string, n int) []string {
 	var out []string
 	for range n {
 		d := &store.Delivery{
-			ID: "msg_" + NewID(), TaskID: task.ID, Agent: task.Agent, ChatID: task.ChatID,
+			ID: "msg_" + handler.NewID(), TaskID: task.ID, Agent: task.Agent, ChatID: task.ChatID,
 			CallbackID: callback, EventType: EventTaskSucceeded,
 			Payload: []byte(`{"type":"task.succeeded","task_id":"` + task.ID + `"}`),
 		}
@@ -206,7 +186,7 @@ func (f *dispFixture) step() time.Time {
 	if err != nil {
 		f.t.Fatalf("claim: %v", err)
 	}
-	f.d.inflight.Wait()
+	f.d.jobs.Wait()
 	return next
 }
 
@@ -258,7 +238,8 @@ func (f *dispFixture) wantWait(id string, step time.Duration) time.Duration {
 func inSkip(skip []string, id string) bool { return slices.Contains(skip, id) }
 
 func TestDispatchFirstAttemptImmediate(t *testing.T) {
-	f := newDispFixture(t, DispatcherConfig{})
+	t.Parallel()
+	f := newDispFixture(t, Config{})
 	cb := f.static(nil)
 	f.answerStatus(http.StatusOK)
 	id := f.enqueue(cb.ID, 1)[0]
@@ -271,7 +252,7 @@ func TestDispatchFirstAttemptImmediate(t *testing.T) {
 	if !a.At.Equal(f.clock.Now()) || a.StatusCode != 200 || a.Error != "" || a.Response != "answer 200" {
 		t.Fatalf("attempt = %+v", a)
 	}
-	if !d.ExpiresAt.Equal(f.clock.Now().Add(DefaultRetention)) {
+	if !d.ExpiresAt.Equal(f.clock.Now().Add(handler.DefaultRetention)) {
 		t.Fatalf("ExpiresAt = %v, want now + retention", d.ExpiresAt)
 	}
 	reqs := f.requests()
@@ -293,8 +274,9 @@ func TestDispatchFirstAttemptImmediate(t *testing.T) {
 }
 
 func TestDispatchJitterBounds(t *testing.T) {
+	t.Parallel()
 	schedule := []time.Duration{10 * time.Second, time.Minute}
-	f := newDispFixture(t, DispatcherConfig{Schedule: schedule, BreakerThreshold: 1 << 30, Concurrency: 1000})
+	f := newDispFixture(t, Config{Schedule: schedule, BreakerThreshold: 1 << 30, Concurrency: 1000})
 	cb := f.static(nil)
 	f.answerStatus(http.StatusInternalServerError)
 	const n = 150
@@ -327,22 +309,8 @@ func TestDispatchJitterBounds(t *testing.T) {
 	}
 }
 
-func TestJitterAndBackoffSpread(t *testing.T) {
-	const d = 100 * time.Second
-	lo, hi := time.Duration(1<<62), time.Duration(0)
-	for range 10000 {
-		j := jitter(d)
-		lo, hi = min(lo, j), max(hi, j)
-	}
-	if lo < 80*time.Second || hi >= 120*time.Second {
-		t.Fatalf("jitter(100s) spans [%v, %v], want within [80s, 120s)", lo, hi)
-	}
-	if lo > 81*time.Second || hi < 119*time.Second {
-		t.Fatalf("jitter(100s) spans only [%v, %v]", lo, hi)
-	}
-}
-
 func TestDispatchRetryAfter(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		step     time.Duration
@@ -361,7 +329,7 @@ func TestDispatchRetryAfter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newDispFixture(t, DispatcherConfig{Schedule: []time.Duration{tt.step}})
+			f := newDispFixture(t, Config{Schedule: []time.Duration{tt.step}})
 			cb := f.static(nil)
 			f.answerStatus(http.StatusServiceUnavailable, "Retry-After", tt.header(f.clock.Now()))
 			id := f.enqueue(cb.ID, 1)[0]
@@ -378,80 +346,9 @@ func TestDispatchRetryAfter(t *testing.T) {
 	}
 }
 
-func TestRetryAfterTable(t *testing.T) {
-	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	resp := func(v string) *http.Response {
-		r := &http.Response{Header: http.Header{}}
-		if v != "" {
-			r.Header.Set("Retry-After", v)
-		}
-		return r
-	}
-	tests := []struct {
-		name string
-		resp *http.Response
-		want time.Duration
-		ok   bool
-	}{
-		{"no response", nil, 0, false},
-		{"no header", resp(""), 0, false},
-		{"seconds", resp("120"), 120 * time.Second, true},
-		{"spaces", resp("  30 "), 30 * time.Second, true},
-		{"zero", resp("0"), time.Second, true},
-		{"negative", resp("-5"), 0, false},
-		{"huge", resp("99999999999"), maxRetryAfter, true},
-		{"beyond int64", resp("99999999999999999999999"), 0, false},
-		{"fraction", resp("1.5"), 0, false},
-		{"IMF date", resp(now.Add(90 * time.Minute).Format(http.TimeFormat)), 90 * time.Minute, true},
-		{"RFC 850 date", resp(now.Add(time.Hour).Format(time.RFC850)), time.Hour, true},
-		{"ANSI C date", resp(now.Add(2 * time.Hour).Format(time.ANSIC)), 2 * time.Hour, true},
-		{"past date", resp(now.Add(-time.Hour).Format(http.TimeFormat)), time.Second, true},
-		{"far date", resp(now.Add(100 * time.Hour).Format(http.TimeFormat)), maxRetryAfter, true},
-		{"garbage", resp("tomorrow"), 0, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, ok := retryAfter(tt.resp, now)
-			if got != tt.want || ok != tt.ok {
-				t.Fatalf("retryAfter = %v, %v; want %v, %v", got, ok, tt.want, tt.ok)
-			}
-		})
-	}
-}
-
-func TestAttemptsInRoundTable(t *testing.T) {
-	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	at := func(mins ...int) []store.Attempt {
-		var out []store.Attempt
-		for _, m := range mins {
-			out = append(out, store.Attempt{At: t0.Add(time.Duration(m) * time.Minute)})
-		}
-		return out
-	}
-	tests := []struct {
-		name string
-		d    store.Delivery
-		want int
-	}{
-		{"new", store.Delivery{}, 0},
-		{"never requeued", store.Delivery{AttemptCount: 3, Attempts: at(0, 1, 2)}, 3},
-		// The store may keep fewer attempts than it counts.
-		{"never requeued, log truncated", store.Delivery{AttemptCount: 60, Attempts: at(0, 1)}, 60},
-		{"requeued, nothing since", store.Delivery{AttemptCount: 8, Attempts: at(0, 1, 2, 3, 4, 5, 6, 7), RequeuedAt: t0.Add(10 * time.Minute)}, 0},
-		{"requeued, two since", store.Delivery{AttemptCount: 10, Attempts: at(0, 1, 2, 3, 4, 5, 6, 7, 11, 12), RequeuedAt: t0.Add(10 * time.Minute)}, 2},
-		{"attempt at the requeue instant counts", store.Delivery{AttemptCount: 2, Attempts: at(0, 10), RequeuedAt: t0.Add(10 * time.Minute)}, 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := attemptsInRound(&tt.d); got != tt.want {
-				t.Fatalf("attemptsInRound = %d, want %d", got, tt.want)
-			}
-		})
-	}
-}
-
 func TestDispatchGoneDisablesRegistration(t *testing.T) {
-	f := newDispFixture(t, DispatcherConfig{})
+	t.Parallel()
+	f := newDispFixture(t, Config{})
 	r := f.registered(StatusActive)
 	f.answerStatus(http.StatusGone)
 	ids := f.enqueue(r.ID, 1)
@@ -468,7 +365,7 @@ func TestDispatchGoneDisablesRegistration(t *testing.T) {
 		t.Fatalf("registration: status %q, reason %q; want disabled for 410", got.Status, got.DisabledReason)
 	}
 	st := f.states()[r.ID]
-	if st == nil || !st.Disabled || st.Agent != f.agent.Name || st.Reason != got.DisabledReason || !st.DisabledAt.Equal(f.clock.Now()) {
+	if st == nil || !st.Disabled || st.Agent != f.agent || st.Reason != got.DisabledReason || !st.DisabledAt.Equal(f.clock.Now()) {
 		t.Fatalf("callback state = %+v, want disabled now for 410", st)
 	}
 	// The next delivery to it fails without a request.
@@ -487,7 +384,8 @@ func TestDispatchGoneDisablesRegistration(t *testing.T) {
 }
 
 func TestDispatchGoneDisablesStaticCallback(t *testing.T) {
-	f := newDispFixture(t, DispatcherConfig{})
+	t.Parallel()
+	f := newDispFixture(t, Config{})
 	cb := f.static(nil)
 	other := f.static(func(c *Callback) { c.URL = f.srv.URL + "/other" })
 	f.setAnswer(func(w http.ResponseWriter, r *http.Request) {
@@ -512,7 +410,8 @@ func TestDispatchGoneDisablesStaticCallback(t *testing.T) {
 }
 
 func TestDispatchRedirectIsFailure(t *testing.T) {
-	f := newDispFixture(t, DispatcherConfig{Schedule: []time.Duration{time.Minute}})
+	t.Parallel()
+	f := newDispFixture(t, Config{Schedule: []time.Duration{time.Minute}})
 	cb := f.static(nil)
 	f.setAnswer(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/hook" {
@@ -537,9 +436,10 @@ func TestDispatchRedirectIsFailure(t *testing.T) {
 }
 
 func TestDispatchNon2xxAreFailures(t *testing.T) {
+	t.Parallel()
 	for _, code := range []int{http.StatusNoContent, http.StatusAccepted, 304, 400, 404, 429, 500, 503} {
 		t.Run(strconv.Itoa(code), func(t *testing.T) {
-			f := newDispFixture(t, DispatcherConfig{})
+			f := newDispFixture(t, Config{})
 			cb := f.static(nil)
 			f.answerStatus(code)
 			id := f.enqueue(cb.ID, 1)[0]
@@ -557,9 +457,10 @@ func TestDispatchNon2xxAreFailures(t *testing.T) {
 }
 
 func TestDispatchDeadLetterAndRetry(t *testing.T) {
+	t.Parallel()
 	schedule := []time.Duration{time.Second, 2 * time.Second, 3 * time.Second}
 	retention := 48 * time.Hour
-	f := newDispFixture(t, DispatcherConfig{Schedule: schedule, Retention: retention, BreakerThreshold: 100})
+	f := newDispFixture(t, Config{Schedule: schedule, Retention: retention, BreakerThreshold: 100})
 	cb := f.static(nil)
 	f.answerStatus(http.StatusInternalServerError)
 	id := f.enqueue(cb.ID, 1)[0]
@@ -608,7 +509,8 @@ func TestDispatchDeadLetterAndRetry(t *testing.T) {
 }
 
 func TestDispatchEmptyScheduleDeadLettersAtOnce(t *testing.T) {
-	f := newDispFixture(t, DispatcherConfig{Schedule: []time.Duration{}})
+	t.Parallel()
+	f := newDispFixture(t, Config{Schedule: []time.Duration{}})
 	cb := f.static(nil)
 	f.answerStatus(http.StatusInternalServerError)
 	id := f.enqueue(cb.ID, 1)[0]
@@ -617,8 +519,9 @@ func TestDispatchEmptyScheduleDeadLettersAtOnce(t *testing.T) {
 }
 
 func TestDispatchBreaker(t *testing.T) {
+	t.Parallel()
 	const threshold, cooldown = 3, 30 * time.Second
-	f := newDispFixture(t, DispatcherConfig{
+	f := newDispFixture(t, Config{
 		Schedule:         []time.Duration{time.Hour, time.Hour, time.Hour},
 		BreakerThreshold: threshold, BreakerCooldown: cooldown, Concurrency: 5,
 	})
@@ -665,13 +568,13 @@ func TestDispatchBreaker(t *testing.T) {
 	for i := range threshold {
 		f.enqueue(cb.ID, 1)
 		f.step()
-		if skip, _ := f.d.skipList(f.clock.Now(), f.d.config().Concurrency); inSkip(skip, cb.ID) != (i == threshold-1) {
+		if skip, _ := f.d.breaker.skipList(f.clock.Now(), f.d.config().Concurrency); inSkip(skip, cb.ID) != (i == threshold-1) {
 			t.Fatalf("after %d failures, skip list %v", i+1, skip)
 		}
 	}
 	drainGot()
 	opened := f.clock.Now()
-	skip, reopen := f.d.skipList(opened, f.d.config().Concurrency)
+	skip, reopen := f.d.breaker.skipList(opened, f.d.config().Concurrency)
 	if !inSkip(skip, cb.ID) || !reopen.Equal(opened.Add(cooldown)) {
 		t.Fatalf("skipList = %v, reopen %v; want %s until %v", skip, reopen, cb.ID, opened.Add(cooldown))
 	}
@@ -714,11 +617,11 @@ func TestDispatchBreaker(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no probe arrived")
 	}
-	if skip, _ := f.d.skipList(f.clock.Now(), f.d.config().Concurrency); !inSkip(skip, cb.ID) {
+	if skip, _ := f.d.breaker.skipList(f.clock.Now(), f.d.config().Concurrency); !inSkip(skip, cb.ID) {
 		t.Fatalf("skip list %v during the probe, want %s", skip, cb.ID)
 	}
 	close(g)
-	f.d.inflight.Wait()
+	f.d.jobs.Wait()
 	if n := hookRequests(); n != threshold+1 {
 		t.Fatalf("%d requests after the probe, want %d", n, threshold+1)
 	}
@@ -732,7 +635,7 @@ func TestDispatchBreaker(t *testing.T) {
 		t.Fatalf("%d deliveries untouched by the probe, want 3", pending)
 	}
 	reopened := f.clock.Now()
-	if skip, reopen := f.d.skipList(reopened, f.d.config().Concurrency); !inSkip(skip, cb.ID) || !reopen.Equal(reopened.Add(cooldown)) {
+	if skip, reopen := f.d.breaker.skipList(reopened, f.d.config().Concurrency); !inSkip(skip, cb.ID) || !reopen.Equal(reopened.Add(cooldown)) {
 		t.Fatalf("after a failed probe: skip %v, reopen %v; want paused until %v", skip, reopen, reopened.Add(cooldown))
 	}
 	f.step()
@@ -762,13 +665,14 @@ func TestDispatchBreaker(t *testing.T) {
 	if delivered != 3 {
 		t.Fatalf("%d delivered once the breaker closed, want 3", delivered)
 	}
-	if skip, reopen := f.d.skipList(f.clock.Now(), f.d.config().Concurrency); inSkip(skip, cb.ID) || !reopen.IsZero() {
+	if skip, reopen := f.d.breaker.skipList(f.clock.Now(), f.d.config().Concurrency); inSkip(skip, cb.ID) || !reopen.IsZero() {
 		t.Fatalf("after a successful probe: skip %v, reopen %v", skip, reopen)
 	}
 }
 
 func TestDispatchConcurrencyLimit(t *testing.T) {
-	f := newDispFixture(t, DispatcherConfig{Concurrency: 2})
+	t.Parallel()
+	f := newDispFixture(t, Config{Concurrency: 2})
 	cb := f.static(nil)
 	release := make(chan struct{})
 	arrived := make(chan struct{}, 10)
@@ -784,7 +688,7 @@ func TestDispatchConcurrencyLimit(t *testing.T) {
 	for range 2 {
 		<-arrived
 	}
-	if skip, _ := f.d.skipList(f.clock.Now(), f.d.config().Concurrency); !inSkip(skip, cb.ID) {
+	if skip, _ := f.d.breaker.skipList(f.clock.Now(), f.d.config().Concurrency); !inSkip(skip, cb.ID) {
 		t.Fatalf("skip list %v with 2 of 2 in flight", skip)
 	}
 	// A second claim while they are in flight takes nothing more.
@@ -792,7 +696,7 @@ func TestDispatchConcurrencyLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	close(release)
-	f.d.inflight.Wait()
+	f.d.jobs.Wait()
 	if n := len(f.requests()); n != 2 {
 		t.Fatalf("%d requests with a limit of 2", n)
 	}
@@ -804,8 +708,9 @@ func TestDispatchConcurrencyLimit(t *testing.T) {
 }
 
 func TestDispatchDisableAfter(t *testing.T) {
+	t.Parallel()
 	const after = time.Hour
-	f := newDispFixture(t, DispatcherConfig{
+	f := newDispFixture(t, Config{
 		Schedule:     []time.Duration{3 * time.Hour, 3 * time.Hour},
 		DisableAfter: after, BreakerThreshold: 100,
 	})
@@ -862,7 +767,8 @@ func TestDispatchDisableAfter(t *testing.T) {
 // TestDispatchFailingSinceSurvivesRestart: a new dispatcher on the same
 // store measures DisableAfter from the streak's stored start.
 func TestDispatchFailingSinceSurvivesRestart(t *testing.T) {
-	cfg := DispatcherConfig{Schedule: []time.Duration{3 * time.Hour}, DisableAfter: time.Hour, BreakerThreshold: 100}
+	t.Parallel()
+	cfg := Config{Schedule: []time.Duration{3 * time.Hour}, DisableAfter: time.Hour, BreakerThreshold: 100}
 	f := newDispFixture(t, cfg)
 	cb := f.static(nil)
 	f.answerStatus(http.StatusInternalServerError)
@@ -870,12 +776,11 @@ func TestDispatchFailingSinceSurvivesRestart(t *testing.T) {
 	f.step()
 	t0 := f.clock.Now()
 
-	d2 := &Dispatcher{Store: f.st, Registry: &Registry{Store: f.st, Now: f.clock.Now}, Logger: zap.NewNop(), Metrics: NopMetrics{}, Now: f.clock.Now, ID: "second"}
-	d2.Configure(cfg, map[string]*Agent{f.agent.Name: f.agent})
-	d2.health = make(map[string]*health)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	d2.jobCtx, d2.abandon = ctx, cancel
+	reg2 := &Registry{Store: f.st, Now: f.clock.Now}
+	reg2.Configure(Static{f.agent: f.statics})
+	d2 := &Dispatcher{Store: f.st, Registry: reg2, Logger: zap.NewNop(), Metrics: handler.NopMetrics{}, Now: f.clock.Now, ID: "second"}
+	d2.Configure(cfg)
+	t.Cleanup(d2.jobs.Wait)
 	f.d = d2
 	f.reg = d2.Registry
 
@@ -890,7 +795,8 @@ func TestDispatchFailingSinceSurvivesRestart(t *testing.T) {
 }
 
 func TestDispatchSuccessClearsFailingSince(t *testing.T) {
-	f := newDispFixture(t, DispatcherConfig{Schedule: []time.Duration{time.Minute, 3 * time.Hour}, DisableAfter: time.Hour, BreakerThreshold: 100})
+	t.Parallel()
+	f := newDispFixture(t, Config{Schedule: []time.Duration{time.Minute, 3 * time.Hour}, DisableAfter: time.Hour, BreakerThreshold: 100})
 	cb := f.static(nil)
 	f.answerStatus(http.StatusInternalServerError)
 	id := f.enqueue(cb.ID, 1)[0]
@@ -924,7 +830,8 @@ func TestDispatchSuccessClearsFailingSince(t *testing.T) {
 }
 
 func TestDispatchDeletedRegistration(t *testing.T) {
-	f := newDispFixture(t, DispatcherConfig{})
+	t.Parallel()
+	f := newDispFixture(t, Config{})
 	r := f.registered(StatusActive)
 	id := f.enqueue(r.ID, 1)[0]
 	if err := f.st.DeleteRegistration(f.ctx, r.ID); err != nil {
@@ -942,7 +849,8 @@ func TestDispatchDeletedRegistration(t *testing.T) {
 }
 
 func TestDispatchRemovedStaticCallback(t *testing.T) {
-	f := newDispFixture(t, DispatcherConfig{})
+	t.Parallel()
+	f := newDispFixture(t, Config{})
 	id := f.enqueue("cfg-agent-a-7", 1)[0]
 	f.step()
 	d := f.wantDelivery(id, store.DeliveryFailed, 1)
@@ -952,7 +860,8 @@ func TestDispatchRemovedStaticCallback(t *testing.T) {
 }
 
 func TestDispatchInactiveRegistration(t *testing.T) {
-	f := newDispFixture(t, DispatcherConfig{})
+	t.Parallel()
+	f := newDispFixture(t, Config{})
 	r := f.registered(StatusInactive)
 	id := f.enqueue(r.ID, 1)[0]
 	f.step()
@@ -966,7 +875,8 @@ func TestDispatchInactiveRegistration(t *testing.T) {
 }
 
 func TestDispatchRegistrationOfAnotherAgent(t *testing.T) {
-	f := newDispFixture(t, DispatcherConfig{})
+	t.Parallel()
+	f := newDispFixture(t, Config{})
 	r := f.registered(StatusActive)
 	r.Agent = "agent-b"
 	if err := f.st.UpdateRegistration(f.ctx, r); err != nil {
@@ -982,7 +892,8 @@ func TestDispatchRegistrationOfAnotherAgent(t *testing.T) {
 }
 
 func TestDispatchStandardWebhooksSignature(t *testing.T) {
-	f := newDispFixture(t, DispatcherConfig{Schedule: []time.Duration{10 * time.Second}})
+	t.Parallel()
+	f := newDispFixture(t, Config{Schedule: []time.Duration{10 * time.Second}})
 	r := f.registered(StatusActive)
 	f.answerStatus(http.StatusInternalServerError)
 	id := f.enqueue(r.ID, 1)[0]
@@ -1035,16 +946,17 @@ func TestDispatchStandardWebhooksSignature(t *testing.T) {
 }
 
 func TestDispatchHMACBasicAndHeaders(t *testing.T) {
-	f := newDispFixture(t, DispatcherConfig{})
+	t.Parallel()
+	f := newDispFixture(t, Config{})
 	hs, err := signing.NewHMACSigner(signing.HMACConfig{Secrets: []string{"hmac-key"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cb := f.static(func(c *Callback) {
-		c.HMAC = hs
+		c.Signers = []signing.Signer{hs}
 		c.BasicUser, c.BasicPassword = "cognigy", "p@ss:word"
 		c.Header = http.Header{"X-Custom": {"one", "two"}, "Content-Type": {"text/plain"}}
-		c.Format = FormatCognigy
+		c.Format = "cognigy"
 	})
 	id := f.enqueue(cb.ID, 1)[0]
 	f.step()
@@ -1074,6 +986,7 @@ func TestDispatchHMACBasicAndHeaders(t *testing.T) {
 }
 
 func TestDispatchErrorsHideURLToken(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, url string
 	}{
@@ -1084,7 +997,7 @@ func TestDispatchErrorsHideURLToken(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newDispFixture(t, DispatcherConfig{Schedule: []time.Duration{time.Minute}})
+			f := newDispFixture(t, Config{Schedule: []time.Duration{time.Minute}})
 			cb := f.static(func(c *Callback) { c.URL = tt.url })
 			id := f.enqueue(cb.ID, 1)[0]
 			f.step()
@@ -1100,7 +1013,8 @@ func TestDispatchErrorsHideURLToken(t *testing.T) {
 // "building the request: parse \"<url>\": ..." with the whole URL in it.
 // Config and API validation refuse such URLs, so this is hardening.
 func TestDispatchUnparsableURLHidesToken(t *testing.T) {
-	f := newDispFixture(t, DispatcherConfig{})
+	t.Parallel()
+	f := newDispFixture(t, Config{})
 	cb := f.static(func(c *Callback) { c.URL = "http://127.0.0.1:1/x?token=SECRET\x7f" })
 	id := f.enqueue(cb.ID, 1)[0]
 	f.step()
@@ -1110,7 +1024,8 @@ func TestDispatchUnparsableURLHidesToken(t *testing.T) {
 }
 
 func TestDispatchTimeout(t *testing.T) {
-	f := newDispFixture(t, DispatcherConfig{Timeout: 100 * time.Millisecond, Schedule: []time.Duration{time.Minute}})
+	t.Parallel()
+	f := newDispFixture(t, Config{Timeout: 100 * time.Millisecond, Schedule: []time.Duration{time.Minute}})
 	cb := f.static(nil)
 	f.setAnswer(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	id := f.enqueue(cb.ID, 1)[0]
@@ -1126,7 +1041,8 @@ func TestDispatchTimeout(t *testing.T) {
 // attempt's context, already past its deadline, to failingSince, whose
 // SaveCallbackState then races that deadline.
 func TestDispatchTimeoutRecordsFailingSince(t *testing.T) {
-	f := newDispFixture(t, DispatcherConfig{Timeout: 50 * time.Millisecond, Schedule: []time.Duration{time.Minute}, BreakerThreshold: 100})
+	t.Parallel()
+	f := newDispFixture(t, Config{Timeout: 50 * time.Millisecond, Schedule: []time.Duration{time.Minute}, BreakerThreshold: 100})
 	f.setAnswer(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	var cbs []*Callback
 	for range 6 {
@@ -1145,7 +1061,8 @@ func TestDispatchTimeoutRecordsFailingSince(t *testing.T) {
 }
 
 func TestDispatchPayloadAndOwnerLease(t *testing.T) {
-	f := newDispFixture(t, DispatcherConfig{Timeout: 10 * time.Second})
+	t.Parallel()
+	f := newDispFixture(t, Config{Timeout: 10 * time.Second})
 	cb := f.static(nil)
 	id := f.enqueue(cb.ID, 1)[0]
 	// The claim's lease covers two timeouts and a margin: another claim
@@ -1167,37 +1084,23 @@ func TestDispatchPayloadAndOwnerLease(t *testing.T) {
 		t.Fatalf("another owner claimed %d deliveries during the attempt (%v)", len(ds), err)
 	}
 	close(block)
-	f.d.inflight.Wait()
+	f.d.jobs.Wait()
 	f.wantDelivery(id, store.DeliveryDelivered, 1)
 }
 
 func TestDispatchResetHealth(t *testing.T) {
-	f := newDispFixture(t, DispatcherConfig{BreakerThreshold: 1, BreakerCooldown: time.Hour, Schedule: []time.Duration{time.Hour}})
+	t.Parallel()
+	f := newDispFixture(t, Config{BreakerThreshold: 1, BreakerCooldown: time.Hour, Schedule: []time.Duration{time.Hour}})
 	cb := f.static(nil)
 	f.answerStatus(http.StatusInternalServerError)
 	f.enqueue(cb.ID, 1)
 	f.step()
-	if skip, _ := f.d.skipList(f.clock.Now(), f.d.config().Concurrency); !inSkip(skip, cb.ID) {
+	if skip, _ := f.d.breaker.skipList(f.clock.Now(), f.d.config().Concurrency); !inSkip(skip, cb.ID) {
 		t.Fatalf("skip list %v, want %s paused", skip, cb.ID)
 	}
 	f.d.ResetHealth(cb.ID)
-	if skip, _ := f.d.skipList(f.clock.Now(), f.d.config().Concurrency); inSkip(skip, cb.ID) {
+	if skip, _ := f.d.breaker.skipList(f.clock.Now(), f.d.config().Concurrency); inSkip(skip, cb.ID) {
 		t.Fatalf("skip list %v after ResetHealth", skip)
-	}
-}
-
-// TestAttemptError checks the error texts recorded for transport failures.
-func TestAttemptError(t *testing.T) {
-	if got := attemptError(context.DeadlineExceeded); got != "the receiver did not answer in time" {
-		t.Fatalf("attemptError(deadline) = %q", got)
-	}
-	ue := &url.Error{Op: "Post", URL: "http://example.com/x?token=SECRET", Err: errors.New("boom")}
-	if got := attemptError(ue); got != "boom" {
-		t.Fatalf("attemptError(url.Error) = %q, want the cause without the URL", got)
-	}
-	ue.Err = fmt.Errorf("reading: %w", context.DeadlineExceeded)
-	if got := attemptError(ue); got != "the receiver did not answer in time" {
-		t.Fatalf("attemptError(url.Error deadline) = %q", got)
 	}
 }
 
@@ -1205,11 +1108,12 @@ func TestAttemptError(t *testing.T) {
 // delivery concurrency applies to callbacks already seen. reserve sets
 // health.limit only when it creates the entry, so the first limit sticks.
 func TestDispatchConcurrencyFollowsReload(t *testing.T) {
-	f := newDispFixture(t, DispatcherConfig{Concurrency: 1})
+	t.Parallel()
+	f := newDispFixture(t, Config{Concurrency: 1})
 	cb := f.static(nil)
 	f.enqueue(cb.ID, 1)
 	f.step()
-	f.d.Configure(DispatcherConfig{Concurrency: 3}, map[string]*Agent{f.agent.Name: f.agent})
+	f.d.Configure(Config{Concurrency: 3})
 	release := make(chan struct{})
 	arrived := make(chan struct{}, 10)
 	f.setAnswer(func(w http.ResponseWriter, r *http.Request) {
@@ -1232,7 +1136,7 @@ func TestDispatchConcurrencyFollowsReload(t *testing.T) {
 		break
 	}
 	close(release)
-	f.d.inflight.Wait()
+	f.d.jobs.Wait()
 	if n != 3 {
 		t.Fatalf("%d attempts in flight after raising concurrency to 3", n)
 	}
@@ -1256,7 +1160,8 @@ func (s *flakyRegs) ListRegistrations(ctx context.Context, agent string) ([]*sto
 }
 
 func TestDispatchLookupErrorRetriesSoon(t *testing.T) {
-	f := newDispFixture(t, DispatcherConfig{Schedule: []time.Duration{time.Hour}})
+	t.Parallel()
+	f := newDispFixture(t, Config{Schedule: []time.Duration{time.Hour}})
 	cb := f.static(nil)
 	flaky := &flakyRegs{Store: f.st, down: true}
 	f.reg.Store = flaky
@@ -1284,7 +1189,8 @@ func TestDispatchLookupErrorRetriesSoon(t *testing.T) {
 // attemptsInRound counts them, so a store outage of a few seconds
 // dead-letters the next real failure at once.
 func TestDispatchLookupErrorsDoNotUseTheSchedule(t *testing.T) {
-	f := newDispFixture(t, DispatcherConfig{Schedule: []time.Duration{time.Minute, time.Minute}})
+	t.Parallel()
+	f := newDispFixture(t, Config{Schedule: []time.Duration{time.Minute, time.Minute}})
 	cb := f.static(nil)
 	flaky := &flakyRegs{Store: f.st, down: true}
 	f.reg.Store = flaky

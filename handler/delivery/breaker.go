@@ -1,0 +1,156 @@
+package delivery
+
+import (
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// breaker is what this instance knows of each callback's health: the
+// attempts in flight, the circuit breaker, and the start of the current
+// failing streak as last read from or written to the store.
+type breaker struct {
+	mu     sync.Mutex
+	health map[string]*health
+}
+
+type health struct {
+	inflight int
+	// own is the callback's own concurrency setting, 0 to follow the
+	// config's default, which may change at a reload.
+	own       int
+	failures  int       // in a row
+	openUntil time.Time // breaker open until then
+	probing   bool      // half open: one attempt decides
+
+	loaded       bool // failingSince was read from the store
+	failingSince time.Time
+}
+
+// get returns a callback's entry, creating it; b.mu must be held.
+func (b *breaker) get(id string) *health {
+	if b.health == nil {
+		b.health = make(map[string]*health)
+	}
+	h := b.health[id]
+	if h == nil {
+		h = new(health)
+		b.health[id] = h
+	}
+	return h
+}
+
+// limitOr is the callback's own concurrency, or the default.
+func (h *health) limitOr(def int) int {
+	if h.own > 0 {
+		return h.own
+	}
+	return def
+}
+
+// full reports whether the callback may not take another attempt now.
+func (h *health) full(now time.Time, defaultLimit int) bool {
+	return now.Before(h.openUntil) || (h.probing && h.inflight > 0) || h.inflight >= h.limitOr(defaultLimit)
+}
+
+// skipList names the callbacks that must not get more attempts now, and
+// when the first paused one may be tried again.
+func (b *breaker) skipList(now time.Time, defaultLimit int) (skip []string, reopen time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for id, h := range b.health {
+		if now.Before(h.openUntil) && (reopen.IsZero() || h.openUntil.Before(reopen)) {
+			reopen = h.openUntil
+		}
+		if h.full(now, defaultLimit) {
+			skip = append(skip, id)
+		}
+	}
+	return skip, reopen
+}
+
+// reserve takes a slot for an attempt to a callback, or reports that the
+// callback has none free (another claim filled it).
+func (b *breaker) reserve(id string, now time.Time, defaultLimit int) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h := b.get(id)
+	if h.full(now, defaultLimit) {
+		return false
+	}
+	if !h.openUntil.IsZero() {
+		// The cooldown is over: this attempt probes the receiver.
+		h.probing, h.openUntil = true, time.Time{}
+	}
+	h.inflight++
+	return true
+}
+
+func (b *breaker) unreserve(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if h := b.health[id]; h != nil {
+		h.inflight--
+	}
+}
+
+// setLimit records the callback's own concurrency setting.
+func (b *breaker) setLimit(id string, own int) {
+	b.mu.Lock()
+	b.get(id).own = own
+	b.mu.Unlock()
+}
+
+// failed counts a failure, and opens the breaker after too many in a row
+// or when a probe fails.
+func (b *breaker) failed(id string, now time.Time, cfg Config, log *zap.Logger) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h := b.get(id)
+	h.failures++
+	if h.probing || h.failures >= cfg.BreakerThreshold {
+		if h.openUntil.IsZero() || h.probing {
+			log.Info("callback paused by the circuit breaker", zap.String("callback", id), zap.Int("failures", h.failures), zap.Duration("cooldown", cfg.BreakerCooldown))
+		}
+		h.openUntil, h.probing = now.Add(cfg.BreakerCooldown), false
+	}
+}
+
+// succeeded closes the breaker and ends the failing streak. It reports
+// whether the store may still hold a streak to clear.
+func (b *breaker) succeeded(id string) (wasFailing bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h := b.get(id)
+	wasFailing = !h.failingSince.IsZero() || !h.loaded
+	h.failures, h.openUntil, h.probing = 0, time.Time{}, false
+	h.failingSince, h.loaded = time.Time{}, true
+	return wasFailing
+}
+
+// streak returns the start of the failing streak this instance knows,
+// and whether it was read from the store yet.
+func (b *breaker) streak(id string) (since time.Time, loaded bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h := b.get(id)
+	return h.failingSince, h.loaded
+}
+
+// setStreak records the start of the failing streak.
+func (b *breaker) setStreak(id string, since time.Time) {
+	b.mu.Lock()
+	h := b.get(id)
+	h.loaded, h.failingSince = true, since
+	b.mu.Unlock()
+}
+
+// reset forgets a callback's health, but not its attempts in flight.
+func (b *breaker) reset(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if h := b.health[id]; h != nil {
+		*h = health{inflight: h.inflight, own: h.own}
+	}
+}
