@@ -1,23 +1,15 @@
-package handler
+package endpoint
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"maps"
 	"net/http"
-	"net/textproto"
 
+	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/store"
 )
-
-// maxQueuedHeaderBytes bounds the headers kept with a task.
-const maxQueuedHeaderBytes = 16 << 10
-
-// metaChatTTL is the task Meta key carrying the endpoint's chat TTL.
-const metaChatTTL = "agenthook.chat_ttl"
-
-// maxIdempotencyKey bounds the Idempotency-Key header.
-const maxIdempotencyKey = 255
 
 // hopHeaders are never stored with a task: they describe the caller's
 // connection, not the request.
@@ -35,17 +27,17 @@ type accepted struct {
 
 // serveAsync stores the task durably and answers 202.
 func (e *Endpoint) serveAsync(w http.ResponseWriter, r *http.Request, c *call) (string, error) {
-	ctx, cancel := withStoreTimeout(r.Context())
+	ctx, cancel := handler.WithStoreTimeout(r.Context())
 	defer cancel()
 	if e.MaxQueue > 0 {
 		pending, _, err := e.Store.TaskCounts(ctx)
 		if err != nil {
-			return "", storeError(err)
+			return "", handler.StoreError(err)
 		}
 		if pending >= e.MaxQueue {
-			return "", &Error{
+			return "", &handler.Error{
 				Status:     http.StatusServiceUnavailable,
-				Code:       CodeOverloaded,
+				Code:       handler.CodeOverloaded,
 				Message:    "too many tasks are waiting, try again later",
 				RetryAfter: 5,
 			}
@@ -56,7 +48,7 @@ func (e *Endpoint) serveAsync(w http.ResponseWriter, r *http.Request, c *call) (
 		return "", err
 	}
 	task := &store.Task{
-		ID:        NewID(),
+		ID:        handler.NewID(),
 		Agent:     c.agent.Name,
 		ChatID:    c.chat.ID,
 		Principal: c.principal,
@@ -71,28 +63,26 @@ func (e *Endpoint) serveAsync(w http.ResponseWriter, r *http.Request, c *call) (
 			Body:       c.body,
 		},
 		Sensitive: c.sensitive,
-		Meta:      c.meta,
+		Meta:      make(map[string]string, len(c.msg.Meta)+1),
 	}
+	maps.Copy(task.Meta, c.msg.Meta)
 	// The runner pushes the chat's expiry out when the task finishes, as a
 	// sync turn does: a chat used only through async stays alive.
-	if task.Meta == nil {
-		task.Meta = make(map[string]string, 1)
-	}
-	task.Meta[metaChatTTL] = e.ChatTTL.String()
+	task.Meta[handler.MetaChatTTL] = e.ChatTTL.String()
 	n := store.NewTask{Task: task}
 	if c.newChat {
 		n.Chat = c.chat
 	}
 	if key := r.Header.Get("Idempotency-Key"); key != "" {
 		if len(key) > maxIdempotencyKey {
-			return "", Errorf(http.StatusBadRequest, CodeBadRequest, "the Idempotency-Key header is longer than %d characters", maxIdempotencyKey)
+			return "", handler.Errorf(http.StatusBadRequest, handler.CodeBadRequest, "the Idempotency-Key header is longer than %d characters", maxIdempotencyKey)
 		}
 		n.Idempotency = &store.Idempotency{
 			Key:         hashParts("idem", c.principal, c.agent.Name, e.Name, key),
 			Fingerprint: hashParts(r.URL.Path, r.URL.RawQuery, c.chat.ID, string(c.body)),
 			ExpiresAt:   e.Now().Add(e.IdempotencyTTL),
 		}
-		if c.newChat && e.Format != FormatCognigy {
+		if c.newChat && c.msg.Session == nil {
 			// A new chat id is random, so it cannot be part of what makes
 			// two requests the same.
 			n.Idempotency.Fingerprint = hashParts(r.URL.Path, r.URL.RawQuery, "", string(c.body))
@@ -100,17 +90,17 @@ func (e *Endpoint) serveAsync(w http.ResponseWriter, r *http.Request, c *call) (
 	}
 	created, err := e.Store.CreateTask(ctx, n)
 	if errors.Is(err, store.ErrIdempotencyMismatch) {
-		return "", Errorf(http.StatusConflict, CodeIdempotency, "this Idempotency-Key was already used with a different request")
+		return "", handler.Errorf(http.StatusConflict, handler.CodeIdempotency, "this Idempotency-Key was already used with a different request")
 	}
 	if err != nil {
-		return "", storeError(err)
+		return "", handler.StoreError(err)
 	}
 	t := created.Task
 	w.Header().Set(e.ChatHeader, t.ChatID)
 	if created.Replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
-	writeJSON(w, http.StatusAccepted, accepted{TaskID: t.ID, ChatID: t.ChatID})
+	handler.WriteJSON(w, http.StatusAccepted, accepted{TaskID: t.ID, ChatID: t.ChatID})
 	return "accepted", nil
 }
 
@@ -135,7 +125,7 @@ func (e *Endpoint) queuedHeader(r *http.Request, c *call) (http.Header, error) {
 		}
 	}
 	if size > maxQueuedHeaderBytes {
-		return nil, Errorf(http.StatusRequestHeaderFieldsTooLarge, CodeBadRequest, "the request headers are too large to queue (over %d bytes)", maxQueuedHeaderBytes)
+		return nil, handler.Errorf(http.StatusRequestHeaderFieldsTooLarge, handler.CodeBadRequest, "the request headers are too large to queue (over %d bytes)", maxQueuedHeaderBytes)
 	}
 	return h, nil
 }
@@ -149,6 +139,3 @@ func hashParts(parts ...string) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
-
-// canonical is textproto's header canonicalisation, for config values.
-func canonical(name string) string { return textproto.CanonicalMIMEHeaderKey(name) }

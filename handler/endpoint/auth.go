@@ -1,4 +1,4 @@
-package handler
+package endpoint
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/signing"
 	"github.com/agenthook/agenthook/store"
 )
@@ -25,7 +26,7 @@ type Auth struct {
 	// Replay remembers message ids of schemes that name them (Standard
 	// Webhooks), so a captured request cannot be sent again.
 	Replay  store.ReplayGuard
-	Metrics Metrics
+	Metrics handler.Metrics
 }
 
 // Enabled reports whether any verification is configured.
@@ -39,18 +40,20 @@ type Identity struct {
 	ReplayKey string
 }
 
-// Authenticate returns the caller's identity, or an *Error: 401 when no
-// verifier accepts the request, 409 for a replayed message.
+// Authenticate returns the caller's identity, or a *handler.Error: 401
+// when no verifier accepts the request, 409 for a replayed message, and
+// 503 when a verifier that might have accepted it had no slot free for
+// its check.
 func (a *Auth) Authenticate(ctx context.Context, r *http.Request, body []byte, now time.Time) (Identity, error) {
 	if len(a.Verifiers) == 0 {
 		if a.None {
 			return Identity{Principal: Anonymous}, nil
 		}
 		// Unreachable with a validated config; fail closed regardless.
-		return Identity{}, Errorf(http.StatusUnauthorized, CodeUnauthorized, "authentication required")
+		return Identity{}, handler.Errorf(http.StatusUnauthorized, handler.CodeUnauthorized, "authentication required")
 	}
 	var challenge string
-	expired := false
+	expired, busy := false, false
 	for _, v := range a.Verifiers {
 		res, err := v.Verify(r, body, now)
 		if err == nil {
@@ -58,11 +61,11 @@ func (a *Auth) Authenticate(ctx context.Context, r *http.Request, body []byte, n
 			if res.ReplayKey != "" && a.Replay != nil {
 				fresh, err := a.Replay.Remember(ctx, res.ReplayKey, res.ReplayTTL)
 				if err != nil {
-					return Identity{}, unavailable(err)
+					return Identity{}, handler.Unavailable(err)
 				}
 				if !fresh {
 					a.metrics().AuthFailure(v.Scheme(), "replayed")
-					return Identity{}, Errorf(http.StatusConflict, CodeReplayed, "this signed message was already received")
+					return Identity{}, handler.Errorf(http.StatusConflict, handler.CodeReplayed, "this signed message was already received")
 				}
 				id.ReplayKey = res.ReplayKey
 			}
@@ -74,13 +77,25 @@ func (a *Auth) Authenticate(ctx context.Context, r *http.Request, body []byte, n
 			reason = "missing"
 		case errors.Is(err, signing.ErrExpired):
 			reason, expired = "expired", true
+		case errors.Is(err, signing.ErrBusy):
+			reason, busy = "busy", true
 		}
 		a.metrics().AuthFailure(v.Scheme(), reason)
 		if c, ok := v.(interface{ Challenge() string }); ok && challenge == "" {
 			challenge = c.Challenge()
 		}
 	}
-	e := Errorf(http.StatusUnauthorized, CodeUnauthorized, "authentication failed")
+	if busy {
+		// The credentials were not judged, so 401 would be a lie; the
+		// caller should try again shortly.
+		return Identity{}, &handler.Error{
+			Status:     http.StatusServiceUnavailable,
+			Code:       handler.CodeOverloaded,
+			Message:    "too many credential checks are running, try again shortly",
+			RetryAfter: 1,
+		}
+	}
+	e := handler.Errorf(http.StatusUnauthorized, handler.CodeUnauthorized, "authentication failed")
 	if expired {
 		e.Message = "the signature's timestamp is outside the allowed window"
 	}
@@ -97,29 +112,9 @@ func (a *Auth) Release(ctx context.Context, id Identity) {
 	}
 }
 
-func (a *Auth) metrics() Metrics {
+func (a *Auth) metrics() handler.Metrics {
 	if a.Metrics == nil {
-		return NopMetrics{}
+		return handler.NopMetrics{}
 	}
 	return a.Metrics
-}
-
-// unavailable turns a store failure into a 503 that callers retry.
-func unavailable(err error) *Error {
-	return &Error{
-		Status:     http.StatusServiceUnavailable,
-		Code:       CodeUnavailable,
-		Message:    "storage is unavailable, try again shortly",
-		RetryAfter: 1,
-		Err:        err,
-	}
-}
-
-// storeError maps a store error to an answer. ErrNotFound is left to the
-// caller, which knows what was not found.
-func storeError(err error) *Error {
-	if errors.Is(err, context.Canceled) {
-		return &Error{Status: 499, Code: CodeBadRequest, Message: "the request was canceled", Err: err}
-	}
-	return unavailable(err)
 }

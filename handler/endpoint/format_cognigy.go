@@ -1,14 +1,21 @@
-package handler
+package endpoint
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"strings"
+
+	"github.com/agenthook/agenthook/handler"
 )
 
-// cognigyMessage is Cognigy's Webhook Endpoint request:
-// {"userId", "sessionId", "text"?, "data"?}.
+// formatCognigy is the name of Cognigy's request format.
+const formatCognigy = "cognigy"
+
+// cognigyRequest reads Cognigy's Webhook Endpoint request:
+// {"userId", "sessionId", "text"?, "data"?}. The session ids pick the
+// chat, and are kept for the callback's Cognigy-shaped answer.
+type cognigyRequest struct{}
+
 type cognigyMessage struct {
 	UserID                  json.RawMessage `json:"userId"`
 	SessionID               json.RawMessage `json:"sessionId"`
@@ -17,16 +24,16 @@ type cognigyMessage struct {
 	DisableSensitiveLogging bool            `json:"disableSensitiveLogging"`
 }
 
-// readCognigy checks a Cognigy-shaped body and keeps the session ids.
-// userId and sessionId are required strings; text (a string) or data (an
-// object) is required. The 400 names exactly what is missing or wrong.
-func (e *Endpoint) readCognigy(c *call) error {
+// Read implements RequestFormat. userId and sessionId are required
+// strings; text (a string) or data (an object) is required. The 400 names
+// exactly what is missing or wrong.
+func (cognigyRequest) Read(body []byte) (Message, error) {
 	var m cognigyMessage
-	if err := json.Unmarshal(c.body, &m); err != nil {
-		return Errorf(http.StatusBadRequest, CodeInvalidJSON, "the body is not a JSON object with userId, sessionId and text or data")
+	if err := json.Unmarshal(body, &m); err != nil {
+		return Message{}, handler.Errorf(http.StatusBadRequest, handler.CodeInvalidJSON, "the body is not a JSON object with userId, sessionId and text or data")
 	}
-	userID, uOK := jsonString(m.UserID)
-	sessionID, sOK := jsonString(m.SessionID)
+	userID, uOK := handler.JSONString(m.UserID)
+	sessionID, sOK := handler.JSONString(m.SessionID)
 	var missing []string
 	if !uOK || userID == "" {
 		missing = append(missing, "userId")
@@ -34,34 +41,25 @@ func (e *Endpoint) readCognigy(c *call) error {
 	if !sOK || sessionID == "" {
 		missing = append(missing, "sessionId")
 	}
-	text, tOK := jsonString(m.Text)
+	text, tOK := handler.JSONString(m.Text)
 	hasText := tOK && text != ""
-	hasData := isJSONObject(m.Data)
+	hasData := handler.IsJSONObject(m.Data)
 	if !hasText && !hasData {
 		missing = append(missing, "text or data")
 	}
 	if len(missing) > 0 {
-		return Errorf(http.StatusBadRequest, CodeMissingFields, "missing or invalid: %s (userId and sessionId must be non-empty strings, and text a string or data an object)", strings.Join(missing, ", "))
+		return Message{}, handler.Errorf(http.StatusBadRequest, handler.CodeMissingFields, "missing or invalid: %s (userId and sessionId must be non-empty strings, and text a string or data an object)", strings.Join(missing, ", "))
 	}
-	c.meta = map[string]string{"format": string(FormatCognigy), "userId": userID, "sessionId": sessionID}
+	msg := Message{
+		Meta:    map[string]string{"format": formatCognigy, "userId": userID, "sessionId": sessionID},
+		Session: &Session{Kind: formatCognigy, IDs: []string{userID, sessionID}},
+	}
 	if m.DisableSensitiveLogging {
-		c.sensitive = true
-		c.meta["disableSensitiveLogging"] = "true"
+		msg.Sensitive = true
+		msg.Meta["disableSensitiveLogging"] = "true"
 	}
-	return nil
+	return msg, nil
 }
 
-// jsonString reads a JSON string; null and other types are not strings.
-func jsonString(raw json.RawMessage) (string, bool) {
-	raw = bytes.TrimSpace(raw)
-	var s string
-	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
-		return "", false
-	}
-	return s, true
-}
-
-func isJSONObject(raw json.RawMessage) bool {
-	raw = bytes.TrimSpace(raw)
-	return len(raw) > 0 && raw[0] == '{' && json.Valid(raw)
-}
+// Interface guard
+var _ RequestFormat = cognigyRequest{}

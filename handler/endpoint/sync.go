@@ -1,4 +1,4 @@
-package handler
+package endpoint
 
 import (
 	"bytes"
@@ -9,16 +9,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/agenthook/agenthook/handler"
 )
-
-// chatRefresh is how stale a chat's record may get before a sync call
-// rewrites it just to push its expiry out. Without it, every turn of a
-// chat would cost a write.
-const chatRefresh = time.Hour
-
-func withStoreTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, storeTimeout)
-}
 
 // prepareForward turns the caller's request into the backend's: the exact
 // body, no caller credentials, and the chat's conversation id.
@@ -72,9 +65,9 @@ func (e *Endpoint) serveSync(w http.ResponseWriter, r *http.Request, c *call) (s
 }
 
 // backendError turns a failed backend call into 502 or 504.
-func backendError(ctx context.Context, err error) *Error {
+func backendError(ctx context.Context, err error) *handler.Error {
 	status := http.StatusBadGateway
-	var be *BackendError
+	var be *handler.BackendError
 	if errors.As(err, &be) && be.Status == http.StatusGatewayTimeout {
 		status = http.StatusGatewayTimeout
 	}
@@ -82,12 +75,12 @@ func backendError(ctx context.Context, err error) *Error {
 		status = http.StatusGatewayTimeout
 	}
 	if errors.Is(ctx.Err(), context.Canceled) {
-		return &Error{Status: 499, Code: CodeBadRequest, Message: "the request was canceled", Err: err}
+		return &handler.Error{Status: 499, Code: handler.CodeBadRequest, Message: "the request was canceled", Err: err}
 	}
 	if status == http.StatusGatewayTimeout {
-		return &Error{Status: status, Code: CodeGatewayTimeout, Message: "the agent backend did not answer in time", Err: err}
+		return &handler.Error{Status: status, Code: handler.CodeGatewayTimeout, Message: "the agent backend did not answer in time", Err: err}
 	}
-	return &Error{Status: status, Code: CodeBadGateway, Message: "the agent backend could not be reached", Err: err}
+	return &handler.Error{Status: status, Code: handler.CodeBadGateway, Message: "the agent backend could not be reached", Err: err}
 }
 
 // attachChat runs just before the backend's status line goes out: it
@@ -114,7 +107,7 @@ func (e *Endpoint) attachChat(r *http.Request, h http.Header, status int, c *cal
 		}
 		saved.UpdatedAt = now
 		saved.ExpiresAt = now.Add(e.ChatTTL)
-		ctx, cancel := withStoreTimeout(context.WithoutCancel(r.Context()))
+		ctx, cancel := handler.WithStoreTimeout(context.WithoutCancel(r.Context()))
 		err := e.Store.SaveChat(ctx, &saved)
 		cancel()
 		if err != nil {
@@ -125,47 +118,4 @@ func (e *Endpoint) attachChat(r *http.Request, h http.Header, status int, c *cal
 		}
 	}
 	h.Set(e.ChatHeader, chat.ID)
-}
-
-// chatWriter calls beforeHeader once, right before the status line is
-// written, when the backend's headers are known and can still change.
-type chatWriter struct {
-	http.ResponseWriter
-	beforeHeader func(status int)
-	wroteHeader  bool
-	status       int
-}
-
-func (w *chatWriter) WriteHeader(status int) {
-	if w.wroteHeader {
-		return
-	}
-	if status >= 100 && status < 200 && status != http.StatusSwitchingProtocols {
-		// Informational answers (103 Early Hints) pass through as they are.
-		w.ResponseWriter.WriteHeader(status)
-		return
-	}
-	w.wroteHeader, w.status = true, status
-	w.beforeHeader(status)
-	w.ResponseWriter.WriteHeader(status)
-}
-
-func (w *chatWriter) Write(b []byte) (int, error) {
-	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the real writer's other
-// features.
-func (w *chatWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// FlushError sends what is buffered, so streamed answers (SSE) go out as
-// they come; a flush before any write still gets the chat id header.
-func (w *chatWriter) FlushError() error {
-	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
-	}
-	return http.NewResponseController(w.ResponseWriter).Flush()
 }

@@ -1,0 +1,26 @@
+package endpoint
+
+import "time"
+
+// Defaults, also documented in the README.
+const (
+	DefaultChatHeader     = "X-Chat-Id"
+	DefaultContinueHeader = "X-Continue-Chat-Id"
+	DefaultMaxBody        = 1 << 20
+	DefaultChatTTL        = 30 * 24 * time.Hour
+	DefaultIdempotencyTTL = 24 * time.Hour
+)
+
+const (
+	// chatRefresh is how stale a chat's record may get before a sync call
+	// rewrites it just to push its expiry out. Without it, every turn of
+	// a chat would cost a write.
+	chatRefresh = time.Hour
+	// maxQueuedHeaderBytes bounds the headers kept with a task.
+	maxQueuedHeaderBytes = 16 << 10
+	// maxIdempotencyKey bounds the Idempotency-Key header.
+	maxIdempotencyKey = 255
+	// readChunk is the most a request body buffer grows at once before
+	// the body proves that large.
+	readChunk = 64 << 10
+)

@@ -1,0 +1,102 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/store"
+)
+
+// run makes one attempt at a task and records what came of it.
+func (r *Runner) run(t *store.Task, owner string) {
+	cfg := r.config()
+	log := r.Logger.With(zap.String("task_id", t.ID), zap.String("chat_id", t.ChatID), zap.String("agent", t.Agent), zap.Int("attempt", t.Attempts))
+	agent := (*r.agents.Load())[t.Agent]
+	if agent == nil {
+		// The config changed under the task; leave it to an instance (or
+		// a later config) that has the agent.
+		r.retry(t, owner, r.Now().Add(unknownAgentDelay), fmt.Sprintf("agent %q is not configured on this instance", t.Agent), log)
+		return
+	}
+	jobCtx := r.jobs.JobContext()
+	conv := ""
+	if chat, err := r.Store.GetChat(jobCtx, t.ChatID); err == nil {
+		conv = chat.ConversationID
+	}
+	ctx, cancel := context.WithTimeout(jobCtx, cfg.Timeout)
+	req, err := backendRequest(ctx, t, agent, conv)
+	if err != nil {
+		cancel()
+		r.finish(t, owner, agent, store.TaskFailure, nil, "the stored request could not be rebuilt: "+err.Error(), "", log)
+		return
+	}
+	rec := newRecorder(cfg.MaxResult)
+	start := time.Now()
+	err = agent.Backend.Forward(rec, req)
+	ctxErr := ctx.Err()
+	cancel()
+	r.Metrics.BackendLatency(agent.Name, "async", time.Since(start))
+	if r.jobs.Abandoned() {
+		// Abandoned by a shutdown: not the task's fault, so not an attempt.
+		rctx, rcancel := context.WithTimeout(context.Background(), handler.StoreTimeout)
+		defer rcancel()
+		if err := r.Store.ReleaseTask(rctx, t.ID, owner); err != nil {
+			log.Warn("releasing task at shutdown", zap.Error(err))
+		}
+		return
+	}
+
+	var res *store.Result
+	retryable, msg := false, ""
+	switch {
+	case err != nil || rec.status == 0:
+		retryable = true
+		msg = "the agent backend could not be reached"
+		if errors.Is(ctxErr, context.DeadlineExceeded) || isTimeout(err) {
+			msg = fmt.Sprintf("the agent backend did not answer within %s", cfg.Timeout)
+		}
+	case rec.overflow:
+		msg = fmt.Sprintf("the agent backend's answer is larger than %d bytes", cfg.MaxResult)
+		res = rec.result()
+		res.Body = nil
+	default:
+		res = rec.result()
+		if rec.status >= 400 {
+			msg = fmt.Sprintf("the agent backend answered %d %s", rec.status, http.StatusText(rec.status))
+		}
+		retryable = rec.status >= 500 || rec.status == http.StatusTooManyRequests || rec.status == http.StatusRequestTimeout
+	}
+	if retryable && t.Attempts < cfg.Attempts {
+		r.Metrics.TaskRetried(agent.Name)
+		log.Info("task attempt failed, will retry", zap.String("error", msg), zap.NamedError("cause", err))
+		r.retry(t, owner, r.Now().Add(backoff(cfg.Backoff, t.Attempts)), msg, log)
+		return
+	}
+	status := store.TaskSuccess
+	if msg != "" {
+		status = store.TaskFailure
+		if t.Attempts > 1 {
+			msg = fmt.Sprintf("%s (after %d attempts)", msg, t.Attempts)
+		}
+	}
+	convOut := ""
+	if agent.ConversationHeader != "" && rec.header != nil {
+		convOut = rec.header.Get(agent.ConversationHeader)
+	}
+	r.finish(t, owner, agent, status, res, msg, convOut, log)
+}
+
+func isTimeout(err error) bool {
+	var be *handler.BackendError
+	if errors.As(err, &be) && be.Status == http.StatusGatewayTimeout {
+		return true
+	}
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
+}
