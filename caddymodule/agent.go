@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/handler/delivery"
 	"github.com/agenthook/agenthook/signing"
 )
 
@@ -33,7 +34,8 @@ type AgentConfig struct {
 	// Callbacks receive the agent's task results.
 	Callbacks []*CallbackConfig `json:"callbacks,omitempty"`
 
-	tokens []string // hashed, after placeholders
+	tokens    []string             // hashed, after placeholders
+	callbacks []*delivery.Callback // provisioned
 }
 
 func (c *AgentConfig) provision(ctx caddy.Context, name string, eg *egress) (*handler.Agent, error) {
@@ -53,6 +55,7 @@ func (c *AgentConfig) provision(ctx caddy.Context, name string, eg *egress) (*ha
 		Backend:            &proxyBackend{handler: rp},
 		ConversationHeader: c.ConversationHeader,
 	}
+	c.callbacks = c.callbacks[:0]
 	repl := caddy.NewReplacer()
 	c.tokens = c.tokens[:0]
 	for i, tok := range c.WebhookTokens {
@@ -70,9 +73,20 @@ func (c *AgentConfig) provision(ctx caddy.Context, name string, eg *egress) (*ha
 		if err != nil {
 			return nil, fmt.Errorf("callback %d: %w", i+1, err)
 		}
-		ag.Callbacks = append(ag.Callbacks, hc)
+		c.callbacks = append(c.callbacks, hc)
 	}
 	return ag, nil
+}
+
+// staticCallbacks returns the provisioned callbacks of every agent.
+func (a *App) staticCallbacks() delivery.Static {
+	static := make(delivery.Static, len(a.Agents))
+	for name, ag := range a.Agents {
+		if len(ag.callbacks) > 0 {
+			static[name] = ag.callbacks
+		}
+	}
+	return static
 }
 
 // resolveSecret replaces placeholders such as {env.X} and {file./path}.

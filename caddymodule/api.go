@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/handler/api"
 	"github.com/agenthook/agenthook/signing"
 )
 
@@ -30,7 +31,7 @@ type APIHandler struct {
 	// Prefix is the path the API lives under. Default /api.
 	Prefix string `json:"prefix,omitempty"`
 
-	api *handler.API
+	api *api.API
 }
 
 // CaddyModule returns the Caddy module information.
@@ -63,12 +64,13 @@ func (a *APIHandler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	rt := app.rt
-	a.api = &handler.API{
+	a.api = &api.API{
 		Prefix:   a.Prefix,
 		Keys:     bearer,
 		Store:    rt.store,
 		Registry: rt.registry,
 		Agents:   func() map[string]*handler.Agent { return app.agents },
+		Static:   app.staticCallbacks(),
 		CheckURL: app.egress.checkURL,
 		Changed:  rt.dispatcher.ResetHealth,
 		Logger:   ctx.Logger(),
@@ -115,11 +117,14 @@ func (a *APIHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				a.Keys = append(a.Keys, h)
 			}
 		case "prefix":
-			if a.Prefix != "" {
-				return d.Err("prefix already specified")
-			}
-			if !d.AllArgs(&a.Prefix) || !strings.HasPrefix(a.Prefix, "/") || a.Prefix == "/" {
-				return d.Err("prefix must be a path such as /api")
+			err := setOnce(d, "prefix", a.Prefix != "", func() error {
+				if !d.AllArgs(&a.Prefix) || !strings.HasPrefix(a.Prefix, "/") || a.Prefix == "/" {
+					return d.Err("prefix must be a path such as /api")
+				}
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 		default:
 			return d.Errf("unrecognized agenthook_api option '%s'", d.Val())

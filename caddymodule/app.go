@@ -13,6 +13,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/handler/delivery"
+	"github.com/agenthook/agenthook/handler/runner"
 )
 
 func init() {
@@ -187,8 +189,8 @@ func (a *App) maxQueue() int {
 	return a.Queue.MaxDepth
 }
 
-func (a *App) runnerConfig() handler.RunnerConfig {
-	return handler.RunnerConfig{
+func (a *App) runnerConfig() runner.Config {
+	return runner.Config{
 		Workers:   a.Workers,
 		Attempts:  a.Queue.Attempts,
 		Backoff:   time.Duration(a.Queue.Backoff),
@@ -199,9 +201,9 @@ func (a *App) runnerConfig() handler.RunnerConfig {
 	}.WithDefaults()
 }
 
-func (a *App) dispatcherConfig() handler.DispatcherConfig {
+func (a *App) dispatcherConfig() delivery.Config {
 	d := a.Delivery
-	cfg := handler.DispatcherConfig{
+	cfg := delivery.Config{
 		Client:           a.egress.client,
 		Workers:          d.Workers,
 		Concurrency:      d.Concurrency,

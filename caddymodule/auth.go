@@ -8,7 +8,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/handler/endpoint"
 	"github.com/agenthook/agenthook/signing"
 )
 
@@ -54,7 +54,7 @@ const authSchemes = "none, basic, bearer, hmac, standard_webhooks, github, strip
 
 // buildAuth turns auth configs into verifiers, plus the request headers
 // that carry credentials (stripped before forwarding).
-func buildAuth(cfgs []AuthConfig) (auth handler.Auth, strip []string, err error) {
+func buildAuth(cfgs []AuthConfig) (auth endpoint.Auth, strip []string, err error) {
 	repl := caddy.NewReplacer()
 	for i, c := range cfgs {
 		secrets := make([]string, 0, len(c.Secrets))

@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"github.com/dustin/go-humanize"
 
+	"github.com/agenthook/agenthook/handler/delivery"
 	"github.com/agenthook/agenthook/signing"
 )
 
@@ -82,57 +83,27 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		switch d.Val() {
+		opt := d.Val()
+		var err error
+		switch opt {
 		case "storage":
-			if a.Storage != nil {
-				return d.Err("storage already specified")
-			}
-			if err := a.parseStorage(d); err != nil {
-				return err
-			}
+			err = setOnce(d, opt, a.Storage != nil, func() error { return a.parseStorage(d) })
 		case "workers":
-			if a.Workers != 0 {
-				return d.Err("workers already specified")
-			}
-			n, err := positiveInt(d)
-			if err != nil {
-				return err
-			}
-			a.Workers = n
+			err = setOnce(d, opt, a.Workers != 0, func() (e error) { a.Workers, e = positiveInt(d); return })
 		case "retention":
-			if a.Retention != 0 {
-				return d.Err("retention already specified")
-			}
-			v, err := durationArg(d)
-			if err != nil {
-				return err
-			}
-			a.Retention = v
+			err = setOnce(d, opt, a.Retention != 0, func() (e error) { a.Retention, e = durationArg(d); return })
 		case "grace_period":
-			if a.GracePeriod != 0 {
-				return d.Err("grace_period already specified")
-			}
-			v, err := durationArg(d)
-			if err != nil {
-				return err
-			}
-			a.GracePeriod = v
+			err = setOnce(d, opt, a.GracePeriod != 0, func() (e error) { a.GracePeriod, e = durationArg(d); return })
 		case "queue":
-			if a.Queue != nil {
-				return d.Err("queue already specified")
-			}
-			a.Queue = new(QueueConfig)
-			if err := a.Queue.unmarshal(d); err != nil {
-				return err
-			}
+			err = setOnce(d, opt, a.Queue != nil, func() error {
+				a.Queue = new(QueueConfig)
+				return a.Queue.unmarshal(d)
+			})
 		case "delivery":
-			if a.Delivery != nil {
-				return d.Err("delivery already specified")
-			}
-			a.Delivery = new(DeliveryConfig)
-			if err := a.Delivery.unmarshal(d); err != nil {
-				return err
-			}
+			err = setOnce(d, opt, a.Delivery != nil, func() error {
+				a.Delivery = new(DeliveryConfig)
+				return a.Delivery.unmarshal(d)
+			})
 		case "agent":
 			if !d.NextArg() {
 				return d.ArgErr()
@@ -156,7 +127,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			a.Agents[name] = ag
 		default:
-			return d.Errf("unrecognized agenthook option '%s'", d.Val())
+			return d.Errf("unrecognized agenthook option '%s'", opt)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -185,16 +159,11 @@ func (a *App) parseStorage(d *caddyfile.Dispenser) error {
 			return d.Err("storage postgres takes one connection string; quote it if it has spaces")
 		}
 		for nesting := d.Nesting(); d.NextBlock(nesting); {
-			switch d.Val() {
+			switch opt := d.Val(); opt {
 			case "max_conns":
-				if s.MaxConns != 0 {
-					return d.Err("max_conns already specified")
-				}
-				n, err := positiveInt(d)
-				if err != nil {
+				if err := setOnce(d, opt, s.MaxConns != 0, func() (e error) { s.MaxConns, e = positiveInt(d); return }); err != nil {
 					return err
 				}
-				s.MaxConns = n
 			default:
 				return d.Errf("unrecognized storage postgres option '%s'", d.Val())
 			}
@@ -215,7 +184,7 @@ func (q *QueueConfig) unmarshal(d *caddyfile.Dispenser) error {
 		var err error
 		switch opt {
 		case "max_depth":
-			err = setOnce(d, q.MaxDepth != 0, func() (e error) {
+			err = setOnce(d, opt, q.MaxDepth != 0, func() (e error) {
 				if d.NextArg() && d.Val() == "unlimited" {
 					q.MaxDepth = -1
 					return nil
@@ -225,15 +194,15 @@ func (q *QueueConfig) unmarshal(d *caddyfile.Dispenser) error {
 				return
 			})
 		case "attempts":
-			err = setOnce(d, q.Attempts != 0, func() (e error) { q.Attempts, e = positiveInt(d); return })
+			err = setOnce(d, opt, q.Attempts != 0, func() (e error) { q.Attempts, e = positiveInt(d); return })
 		case "backoff":
-			err = setOnce(d, q.Backoff != 0, func() (e error) { q.Backoff, e = durationArg(d); return })
+			err = setOnce(d, opt, q.Backoff != 0, func() (e error) { q.Backoff, e = durationArg(d); return })
 		case "timeout":
-			err = setOnce(d, q.Timeout != 0, func() (e error) { q.Timeout, e = durationArg(d); return })
+			err = setOnce(d, opt, q.Timeout != 0, func() (e error) { q.Timeout, e = durationArg(d); return })
 		case "lease":
-			err = setOnce(d, q.Lease != 0, func() (e error) { q.Lease, e = durationArg(d); return })
+			err = setOnce(d, opt, q.Lease != 0, func() (e error) { q.Lease, e = durationArg(d); return })
 		case "max_result":
-			err = setOnce(d, q.MaxResult != 0, func() (e error) { q.MaxResult, e = sizeArg(d); return })
+			err = setOnce(d, opt, q.MaxResult != 0, func() (e error) { q.MaxResult, e = sizeArg(d); return })
 		default:
 			return d.Errf("unrecognized queue option '%s'", opt)
 		}
@@ -253,22 +222,22 @@ func (c *DeliveryConfig) unmarshal(d *caddyfile.Dispenser) error {
 		var err error
 		switch opt {
 		case "timeout":
-			err = setOnce(d, c.Timeout != 0, func() (e error) { c.Timeout, e = durationArg(d); return })
+			err = setOnce(d, opt, c.Timeout != 0, func() (e error) { c.Timeout, e = durationArg(d); return })
 		case "retry_schedule":
-			if c.RetrySchedule != nil {
-				return d.Err("retry_schedule already specified")
-			}
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return d.ArgErr()
-			}
-			for _, arg := range args {
-				v, err := caddy.ParseDuration(arg)
-				if err != nil || v < 0 {
-					return d.Errf("retry_schedule: invalid duration '%s'", arg)
+			err = setOnce(d, opt, c.RetrySchedule != nil, func() error {
+				args := d.RemainingArgs()
+				if len(args) == 0 {
+					return d.ArgErr()
 				}
-				c.RetrySchedule = append(c.RetrySchedule, caddy.Duration(v))
-			}
+				for _, arg := range args {
+					v, err := caddy.ParseDuration(arg)
+					if err != nil || v < 0 {
+						return d.Errf("retry_schedule: invalid duration '%s'", arg)
+					}
+					c.RetrySchedule = append(c.RetrySchedule, caddy.Duration(v))
+				}
+				return nil
+			})
 		case "allow_networks":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
@@ -281,21 +250,19 @@ func (c *DeliveryConfig) unmarshal(d *caddyfile.Dispenser) error {
 			}
 			c.AllowNetworks = append(c.AllowNetworks, args...)
 		case "concurrency":
-			err = setOnce(d, c.Concurrency != 0, func() (e error) { c.Concurrency, e = positiveInt(d); return })
+			err = setOnce(d, opt, c.Concurrency != 0, func() (e error) { c.Concurrency, e = positiveInt(d); return })
 		case "workers":
-			err = setOnce(d, c.Workers != 0, func() (e error) { c.Workers, e = positiveInt(d); return })
+			err = setOnce(d, opt, c.Workers != 0, func() (e error) { c.Workers, e = positiveInt(d); return })
 		case "disable_after":
-			err = setOnce(d, c.DisableAfter != 0, func() (e error) { c.DisableAfter, e = durationArg(d); return })
+			err = setOnce(d, opt, c.DisableAfter != 0, func() (e error) { c.DisableAfter, e = durationArg(d); return })
 		case "breaker":
-			if c.BreakerThreshold != 0 {
-				return d.Err("breaker already specified")
-			}
-			if c.BreakerThreshold, err = positiveInt(d); err != nil {
-				return err
-			}
-			if c.BreakerCooldown, err = durationArg(d); err != nil {
-				return err
-			}
+			err = setOnce(d, opt, c.BreakerThreshold != 0, func() (e error) {
+				if c.BreakerThreshold, e = positiveInt(d); e != nil {
+					return e
+				}
+				c.BreakerCooldown, e = durationArg(d)
+				return e
+			})
 		default:
 			return d.Errf("unrecognized delivery option '%s'", opt)
 		}
@@ -308,38 +275,18 @@ func (c *DeliveryConfig) unmarshal(d *caddyfile.Dispenser) error {
 
 func (ag *AgentConfig) unmarshal(d *caddyfile.Dispenser) error {
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		switch d.Val() {
+		opt := d.Val()
+		var err error
+		switch opt {
 		case "reverse_proxy":
-			if ag.ReverseProxyRaw != nil {
-				return d.Err("reverse_proxy already specified")
-			}
-			seg := d.NextSegment()
-			// Errors name the segment's own lines: d has moved past it.
-			at := func(i int) *caddyfile.Dispenser {
-				e := caddyfile.NewDispenser(seg[i:])
-				e.Next()
-				return e
-			}
-			for i, tok := range seg {
-				if tok.Text == "handle_response" && i > 0 && seg[i-1].Line != tok.Line {
-					return at(i).Err("handle_response is not supported in an agent's reverse_proxy")
-				}
-			}
-			rp := new(reverseproxy.Handler)
-			if err := rp.UnmarshalCaddyfile(caddyfile.NewDispenser(seg)); err != nil {
-				return err
-			}
-			if len(rp.Upstreams) == 0 && rp.DynamicUpstreamsRaw == nil {
-				return at(0).Err("reverse_proxy needs at least one upstream")
-			}
-			ag.ReverseProxyRaw = caddyconfig.JSONModuleObject(rp, "handler", "reverse_proxy", nil)
+			err = setOnce(d, opt, ag.ReverseProxyRaw != nil, func() error { return ag.unmarshalReverseProxy(d) })
 		case "conversation_header":
-			if ag.ConversationHeader != "" {
-				return d.Err("conversation_header already specified")
-			}
-			if !d.AllArgs(&ag.ConversationHeader) || ag.ConversationHeader == "" {
-				return d.Err("conversation_header needs one header name")
-			}
+			err = setOnce(d, opt, ag.ConversationHeader != "", func() error {
+				if !d.AllArgs(&ag.ConversationHeader) || ag.ConversationHeader == "" {
+					return d.Err("conversation_header needs one header name")
+				}
+				return nil
+			})
 		case "webhook_token":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
@@ -359,12 +306,40 @@ func (ag *AgentConfig) unmarshal(d *caddyfile.Dispenser) error {
 			}
 			ag.Callbacks = append(ag.Callbacks, cb)
 		default:
-			return d.Errf("unrecognized agent option '%s'", d.Val())
+			return d.Errf("unrecognized agent option '%s'", opt)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	if ag.ReverseProxyRaw == nil {
 		return d.Err("an agent needs a reverse_proxy to its backend")
 	}
+	return nil
+}
+
+// unmarshalReverseProxy reads an agent's reverse_proxy segment.
+func (ag *AgentConfig) unmarshalReverseProxy(d *caddyfile.Dispenser) error {
+	seg := d.NextSegment()
+	// Errors name the segment's own lines: d has moved past it.
+	at := func(i int) *caddyfile.Dispenser {
+		e := caddyfile.NewDispenser(seg[i:])
+		e.Next()
+		return e
+	}
+	for i, tok := range seg {
+		if tok.Text == "handle_response" && i > 0 && seg[i-1].Line != tok.Line {
+			return at(i).Err("handle_response is not supported in an agent's reverse_proxy")
+		}
+	}
+	rp := new(reverseproxy.Handler)
+	if err := rp.UnmarshalCaddyfile(caddyfile.NewDispenser(seg)); err != nil {
+		return err
+	}
+	if len(rp.Upstreams) == 0 && rp.DynamicUpstreamsRaw == nil {
+		return at(0).Err("reverse_proxy needs at least one upstream")
+	}
+	ag.ReverseProxyRaw = caddyconfig.JSONModuleObject(rp, "handler", "reverse_proxy", nil)
 	return nil
 }
 
@@ -402,48 +377,49 @@ func unmarshalCallback(d *caddyfile.Dispenser) (*CallbackConfig, error) {
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
+		var err error
 		switch opt {
 		case "sign":
 			if !d.NextArg() {
 				return nil, d.ArgErr()
 			}
-			switch d.Val() {
+			switch kind := d.Val(); kind {
 			case "standard_webhooks":
-				if cb.StandardWebhooks != nil {
-					return nil, d.Err("sign standard_webhooks already specified")
-				}
-				cb.StandardWebhooks = d.RemainingArgs()
-				if len(cb.StandardWebhooks) == 0 {
-					return nil, d.ArgErr()
-				}
+				err = setOnce(d, "sign "+kind, cb.StandardWebhooks != nil, func() error {
+					cb.StandardWebhooks = d.RemainingArgs()
+					if len(cb.StandardWebhooks) == 0 {
+						return d.ArgErr()
+					}
+					return nil
+				})
 			case "hmac":
-				if cb.HMAC != nil {
-					return nil, d.Err("sign hmac already specified")
-				}
-				h := new(HMACSignConfig)
-				if !d.NextArg() {
-					return nil, d.ArgErr()
-				}
-				h.Secret = d.Val()
-				if d.NextArg() {
-					return nil, d.Err("sign hmac takes one secret")
-				}
-				if err := unmarshalHMACOptions(d, &h.Header, &h.Algorithm, &h.Encoding, &h.Prefix); err != nil {
-					return nil, err
-				}
-				cb.HMAC = h
+				err = setOnce(d, "sign "+kind, cb.HMAC != nil, func() error {
+					h := new(HMACSignConfig)
+					if !d.NextArg() {
+						return d.ArgErr()
+					}
+					h.Secret = d.Val()
+					if d.NextArg() {
+						return d.Err("sign hmac takes one secret")
+					}
+					if err := unmarshalHMACOptions(d, &h.Header, &h.Algorithm, &h.Encoding, &h.Prefix); err != nil {
+						return err
+					}
+					cb.HMAC = h
+					return nil
+				})
 			default:
-				return nil, d.Errf("unknown signature '%s': use standard_webhooks or hmac", d.Val())
+				return nil, d.Errf("unknown signature '%s': use standard_webhooks or hmac", kind)
 			}
 		case "basic_auth":
-			if cb.BasicAuth != nil {
-				return nil, d.Err("basic_auth already specified")
-			}
-			var user, pass string
-			if !d.AllArgs(&user, &pass) {
-				return nil, d.Err("basic_auth needs a user and a password")
-			}
-			cb.BasicAuth = &BasicAuthConfig{Username: user, Password: pass}
+			err = setOnce(d, opt, cb.BasicAuth != nil, func() error {
+				var user, pass string
+				if !d.AllArgs(&user, &pass) {
+					return d.Err("basic_auth needs a user and a password")
+				}
+				cb.BasicAuth = &BasicAuthConfig{Username: user, Password: pass}
+				return nil
+			})
 		case "header":
 			var name, value string
 			if !d.AllArgs(&name, &value) {
@@ -454,42 +430,38 @@ func unmarshalCallback(d *caddyfile.Dispenser) (*CallbackConfig, error) {
 			}
 			cb.Headers.Add(name, value)
 		case "format":
-			if cb.Format != "" {
-				return nil, d.Err("format already specified")
-			}
-			if !d.AllArgs(&cb.Format) || (cb.Format != "raw" && cb.Format != "cognigy") {
-				return nil, d.Err("format must be raw or cognigy")
-			}
+			err = setOnce(d, opt, cb.Format != "", func() error {
+				if !d.AllArgs(&cb.Format) || !knownPayloadFormat(cb.Format) {
+					return d.Errf("format must be %s", strings.Join(delivery.FormatNames(), " or "))
+				}
+				return nil
+			})
 		case "method":
-			if cb.Method != "" {
-				return nil, d.Err("method already specified")
-			}
-			if !d.AllArgs(&cb.Method) {
-				return nil, d.ArgErr()
-			}
-			cb.Method = strings.ToUpper(cb.Method)
-			if cb.Method != "POST" && cb.Method != "PUT" {
-				return nil, d.Err("method must be POST or PUT")
-			}
+			err = setOnce(d, opt, cb.Method != "", func() error {
+				if !d.AllArgs(&cb.Method) {
+					return d.ArgErr()
+				}
+				cb.Method = strings.ToUpper(cb.Method)
+				if cb.Method != "POST" && cb.Method != "PUT" {
+					return d.Err("method must be POST or PUT")
+				}
+				return nil
+			})
 		case "ordered":
-			if cb.Ordered {
-				return nil, d.Err("ordered already specified")
-			}
-			if d.NextArg() {
-				return nil, d.ArgErr()
-			}
-			cb.Ordered = true
+			err = setOnce(d, opt, cb.Ordered, func() error {
+				if d.NextArg() {
+					return d.ArgErr()
+				}
+				cb.Ordered = true
+				return nil
+			})
 		case "concurrency":
-			if cb.Concurrency != 0 {
-				return nil, d.Err("concurrency already specified")
-			}
-			n, err := positiveInt(d)
-			if err != nil {
-				return nil, err
-			}
-			cb.Concurrency = n
+			err = setOnce(d, opt, cb.Concurrency != 0, func() (e error) { cb.Concurrency, e = positiveInt(d); return })
 		default:
 			return nil, d.Errf("unrecognized callback option '%s'", opt)
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	return cb, nil
@@ -512,29 +484,39 @@ func unmarshalHMACOptions(d *caddyfile.Dispenser, header, algorithm, encoding, p
 		default:
 			return d.Errf("unrecognized hmac option '%s'", opt)
 		}
-		if *target != "" {
-			return d.Errf("%s already specified", opt)
-		}
-		if !d.NextArg() {
-			return d.ArgErr()
-		}
-		*target = d.Val()
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-		if opt != "prefix" && *target == "" {
-			return d.Errf("%s must not be empty", opt)
+		err := setOnce(d, opt, *target != "", func() error {
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			*target = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if opt != "prefix" && *target == "" {
+				return d.Errf("%s must not be empty", opt)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// setOnce rejects a repeated setting, else parses it.
-func setOnce(d *caddyfile.Dispenser, already bool, parse func() error) error {
+// setOnce parses an option that may be given once: if it was already
+// set, the error names it, such as "workers already specified".
+func setOnce(d *caddyfile.Dispenser, name string, already bool, parse func() error) error {
 	if already {
-		return d.Errf("%s already specified", d.Val())
+		return d.Errf("%s already specified", name)
 	}
 	return parse()
+}
+
+// knownPayloadFormat reports whether a callback format name exists.
+func knownPayloadFormat(name string) bool {
+	_, ok := delivery.Format(name)
+	return ok && name != ""
 }
 
 func positiveInt(d *caddyfile.Dispenser) (int, error) {

@@ -1,6 +1,9 @@
 package caddymodule
 
 import (
+	"strings"
+
+	"github.com/agenthook/agenthook/handler/endpoint"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -70,15 +73,16 @@ func (e *Endpoint) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
+		var err error
 		switch opt {
 		case "agent_from_token":
-			if e.AgentFromToken {
-				return d.Err("agent_from_token already specified")
-			}
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			e.AgentFromToken = true
+			err = setOnce(d, opt, e.AgentFromToken, func() error {
+				if d.NextArg() {
+					return d.ArgErr()
+				}
+				e.AgentFromToken = true
+				return nil
+			})
 		case "auth":
 			a, err := unmarshalAuth(d)
 			if err != nil {
@@ -86,65 +90,44 @@ func (e *Endpoint) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			e.Auth = append(e.Auth, a)
 		case "mode":
-			if e.Mode != "" {
-				return d.Err("mode already specified")
-			}
-			if !d.AllArgs(&e.Mode) || (e.Mode != "sync" && e.Mode != "async") {
-				return d.Err("mode must be sync or async")
-			}
+			err = setOnce(d, opt, e.Mode != "", func() error {
+				if !d.AllArgs(&e.Mode) || (e.Mode != "sync" && e.Mode != "async") {
+					return d.Err("mode must be sync or async")
+				}
+				return nil
+			})
 		case "format":
-			if e.Format != "" {
-				return d.Err("format already specified")
-			}
-			if !d.AllArgs(&e.Format) || (e.Format != "raw" && e.Format != "cognigy") {
-				return d.Err("format must be raw or cognigy")
-			}
+			err = setOnce(d, opt, e.Format != "", func() error {
+				if !d.AllArgs(&e.Format) || !knownRequestFormat(e.Format) {
+					return d.Errf("format must be %s", strings.Join(endpoint.FormatNames(), " or "))
+				}
+				return nil
+			})
 		case "chat_header":
-			if e.ChatHeader != "" {
-				return d.Err("chat_header already specified")
-			}
-			if !d.AllArgs(&e.ChatHeader) || e.ChatHeader == "" {
-				return d.Err("chat_header needs one non-empty value")
-			}
+			err = setOnce(d, opt, e.ChatHeader != "", func() error { return oneValue(d, &e.ChatHeader) })
 		case "continue_header":
-			if e.ContinueHeader != "" {
-				return d.Err("continue_header already specified")
-			}
-			if !d.AllArgs(&e.ContinueHeader) || e.ContinueHeader == "" {
-				return d.Err("continue_header needs one non-empty value")
-			}
+			err = setOnce(d, opt, e.ContinueHeader != "", func() error { return oneValue(d, &e.ContinueHeader) })
 		case "max_body":
-			err := setOnce(d, e.MaxBody != 0, func() (err error) { e.MaxBody, err = sizeArg(d); return })
-			if err != nil {
-				return err
-			}
+			err = setOnce(d, opt, e.MaxBody != 0, func() (err error) { e.MaxBody, err = sizeArg(d); return })
 		case "chat_ttl":
-			err := setOnce(d, e.ChatTTL != 0, func() (err error) { e.ChatTTL, err = durationArg(d); return })
-			if err != nil {
-				return err
-			}
+			err = setOnce(d, opt, e.ChatTTL != 0, func() (err error) { e.ChatTTL, err = durationArg(d); return })
 		case "timeout":
-			err := setOnce(d, e.Timeout != 0, func() (err error) { e.Timeout, err = durationArg(d); return })
-			if err != nil {
-				return err
-			}
+			err = setOnce(d, opt, e.Timeout != 0, func() (err error) { e.Timeout, err = durationArg(d); return })
 		case "sensitive":
-			if e.Sensitive {
-				return d.Err("sensitive already specified")
-			}
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			e.Sensitive = true
+			err = setOnce(d, opt, e.Sensitive, func() error {
+				if d.NextArg() {
+					return d.ArgErr()
+				}
+				e.Sensitive = true
+				return nil
+			})
 		case "name":
-			if e.Name != "" {
-				return d.Err("name already specified")
-			}
-			if !d.AllArgs(&e.Name) || e.Name == "" {
-				return d.Err("name needs one non-empty value")
-			}
+			err = setOnce(d, opt, e.Name != "", func() error { return oneValue(d, &e.Name) })
 		default:
 			return d.Errf("unrecognized agenthook option '%s'", opt)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	if err := e.validate(); err != nil {
@@ -217,7 +200,7 @@ func unmarshalAuth(d *caddyfile.Dispenser) (AuthConfig, error) {
 				if d.Val() != "tolerance" {
 					return a, d.Errf("unrecognized auth %s option '%s'", a.Scheme, d.Val())
 				}
-				err := setOnce(d, a.Tolerance != 0, func() (err error) { a.Tolerance, err = durationArg(d); return })
+				err := setOnce(d, d.Val(), a.Tolerance != 0, func() (err error) { a.Tolerance, err = durationArg(d); return })
 				if err != nil {
 					return a, err
 				}
@@ -227,6 +210,21 @@ func unmarshalAuth(d *caddyfile.Dispenser) (AuthConfig, error) {
 		return a, d.Errf("unknown auth scheme '%s': use one of %s", a.Scheme, authSchemes)
 	}
 	return a, nil
+}
+
+// knownRequestFormat reports whether an endpoint format name exists.
+func knownRequestFormat(name string) bool {
+	_, ok := endpoint.Format(name)
+	return ok && name != ""
+}
+
+// oneValue reads an option's single, non-empty argument.
+func oneValue(d *caddyfile.Dispenser, v *string) error {
+	opt := d.Val()
+	if !d.AllArgs(v) || *v == "" {
+		return d.Errf("%s needs one non-empty value", opt)
+	}
+	return nil
 }
 
 func parseAPI(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {

@@ -9,11 +9,10 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/handler/delivery"
 	"github.com/agenthook/agenthook/signing"
 )
 
@@ -55,7 +54,7 @@ type BasicAuthConfig struct {
 	Password string `json:"password"`
 }
 
-func (c *CallbackConfig) provision(repl *caddy.Replacer, agent string, index int, eg *egress) (*handler.Callback, error) {
+func (c *CallbackConfig) provision(repl *caddy.Replacer, agent string, index int, eg *egress) (*delivery.Callback, error) {
 	u, err := repl.ReplaceOrErr(c.URL, true, true)
 	if err != nil {
 		return nil, fmt.Errorf("url: %w", err)
@@ -66,12 +65,12 @@ func (c *CallbackConfig) provision(repl *caddy.Replacer, agent string, index int
 	if err := checkStaticHost(u, eg); err != nil {
 		return nil, err
 	}
-	cb := &handler.Callback{
+	cb := &delivery.Callback{
 		ID:          fmt.Sprintf("cfg-%s-%d", agent, index+1),
 		Agent:       agent,
 		URL:         u,
 		Method:      strings.ToUpper(c.Method),
-		Format:      handler.Format(c.Format),
+		Format:      c.Format,
 		Ordered:     c.Ordered,
 		Concurrency: c.Concurrency,
 		Header:      c.Headers.Clone(),
@@ -82,12 +81,11 @@ func (c *CallbackConfig) provision(repl *caddy.Replacer, agent string, index int
 	if cb.Method != http.MethodPost && cb.Method != http.MethodPut {
 		return nil, fmt.Errorf("method %s: use POST or PUT", c.Method)
 	}
-	switch cb.Format {
-	case "":
-		cb.Format = handler.FormatRaw
-	case handler.FormatRaw, handler.FormatCognigy:
-	default:
-		return nil, fmt.Errorf("format %q: use raw or cognigy", c.Format)
+	if cb.Format == "" {
+		cb.Format = delivery.FormatRaw
+	}
+	if _, ok := delivery.Format(cb.Format); !ok {
+		return nil, fmt.Errorf("format %q: use %s", c.Format, strings.Join(delivery.FormatNames(), " or "))
 	}
 	if len(c.StandardWebhooks) > 0 {
 		secrets := make([]string, len(c.StandardWebhooks))
@@ -96,18 +94,22 @@ func (c *CallbackConfig) provision(repl *caddy.Replacer, agent string, index int
 				return nil, fmt.Errorf("standard_webhooks secret %d: %w", i+1, err)
 			}
 		}
-		if cb.Signer, err = signing.NewStandardWebhooksSigner(secrets); err != nil {
+		signer, err := signing.NewStandardWebhooksSigner(secrets)
+		if err != nil {
 			return nil, err
 		}
+		cb.Signers = append(cb.Signers, signer)
 	}
 	if h := c.HMAC; h != nil {
 		secret, err := resolveSecret(repl, h.Secret)
 		if err != nil {
 			return nil, fmt.Errorf("hmac secret: %w", err)
 		}
-		if cb.HMAC, err = signing.NewHMACSigner(signing.HMACConfig{Secrets: []string{secret}, Header: h.Header, Algorithm: h.Algorithm, Encoding: h.Encoding, Prefix: h.Prefix}); err != nil {
+		signer, err := signing.NewHMACSigner(signing.HMACConfig{Secrets: []string{secret}, Header: h.Header, Algorithm: h.Algorithm, Encoding: h.Encoding, Prefix: h.Prefix})
+		if err != nil {
 			return nil, err
 		}
+		cb.Signers = append(cb.Signers, signer)
 	}
 	if b := c.BasicAuth; b != nil {
 		if cb.BasicUser, err = repl.ReplaceOrErr(b.Username, true, true); err != nil {
@@ -176,11 +178,6 @@ type DeliveryConfig struct {
 	BreakerCooldown  caddy.Duration `json:"breaker_cooldown,omitempty"`
 
 	allowed []netip.Prefix
-}
-
-// DefaultRetrySchedule is Standard Webhooks' suggested schedule.
-var DefaultRetrySchedule = []time.Duration{
-	5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour,
 }
 
 func (d *DeliveryConfig) provision() error {

@@ -4,12 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/handler/endpoint"
 	"github.com/agenthook/agenthook/signing"
 )
 
@@ -56,7 +57,7 @@ type Endpoint struct {
 	// name and the mode.
 	Name string `json:"name,omitempty"`
 
-	ep *handler.Endpoint
+	ep *endpoint.Endpoint
 }
 
 // CaddyModule returns the Caddy module information.
@@ -83,16 +84,17 @@ func (e *Endpoint) Provision(ctx caddy.Context) error {
 	}
 	auth.Replay = app.rt.store
 	auth.Metrics = app.metrics
-	ep := &handler.Endpoint{
+	format, _ := endpoint.Format(e.Format) // validate checked the name
+	ep := &endpoint.Endpoint{
 		Auth:           auth,
-		Mode:           handler.Mode(e.Mode),
-		Format:         handler.Format(e.Format),
-		ChatHeader:     or(e.ChatHeader, handler.DefaultChatHeader),
-		ContinueHeader: or(e.ContinueHeader, handler.DefaultContinueHeader),
+		Mode:           endpoint.Mode(e.Mode),
+		Format:         format,
+		ChatHeader:     or(e.ChatHeader, endpoint.DefaultChatHeader),
+		ContinueHeader: or(e.ContinueHeader, endpoint.DefaultContinueHeader),
 		MaxBody:        e.MaxBody,
 		ChatTTL:        time.Duration(e.ChatTTL),
 		Timeout:        time.Duration(e.Timeout),
-		IdempotencyTTL: handler.DefaultIdempotencyTTL,
+		IdempotencyTTL: endpoint.DefaultIdempotencyTTL,
 		MaxQueue:       app.maxQueue(),
 		Sensitive:      e.Sensitive,
 		StripHeaders:   strip,
@@ -102,16 +104,13 @@ func (e *Endpoint) Provision(ctx caddy.Context) error {
 		Now:            nowFunc,
 	}
 	if ep.Mode == "" {
-		ep.Mode = handler.ModeSync
-	}
-	if ep.Format == "" {
-		ep.Format = handler.FormatRaw
+		ep.Mode = endpoint.ModeSync
 	}
 	if ep.MaxBody == 0 {
-		ep.MaxBody = handler.DefaultMaxBody
+		ep.MaxBody = endpoint.DefaultMaxBody
 	}
 	if ep.ChatTTL == 0 {
-		ep.ChatTTL = handler.DefaultChatTTL
+		ep.ChatTTL = endpoint.DefaultChatTTL
 	}
 	if e.AgentFromToken {
 		ep.Tokens = signing.NewTokenSet()
@@ -165,10 +164,8 @@ func (e *Endpoint) validate() error {
 	default:
 		return fmt.Errorf("mode %q: use sync or async", e.Mode)
 	}
-	switch e.Format {
-	case "", "raw", "cognigy":
-	default:
-		return fmt.Errorf("format %q: use raw or cognigy", e.Format)
+	if _, ok := endpoint.Format(e.Format); !ok {
+		return fmt.Errorf("format %q: use %s", e.Format, strings.Join(endpoint.FormatNames(), " or "))
 	}
 	if e.MaxBody < 0 {
 		return errors.New("max_body must be positive")

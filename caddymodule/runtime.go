@@ -14,7 +14,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
-	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/handler/delivery"
+	"github.com/agenthook/agenthook/handler/runner"
 	"github.com/agenthook/agenthook/store"
 	badgerstore "github.com/agenthook/agenthook/store/badger"
 	pgstore "github.com/agenthook/agenthook/store/postgres"
@@ -44,9 +45,9 @@ type StorageConfig struct {
 type runtime struct {
 	key        string
 	store      store.Store
-	registry   *handler.Registry
-	runner     *handler.Runner
-	dispatcher *handler.Dispatcher
+	registry   *delivery.Registry
+	runner     *runner.Runner
+	dispatcher *delivery.Dispatcher
 	logger     *zap.Logger
 
 	mu       sync.Mutex
@@ -126,8 +127,8 @@ func loadRuntime(cfg *StorageConfig, logger *zap.Logger, m *metrics) (*runtime, 
 func newRuntime(key string, s store.Store, logger *zap.Logger, m *metrics) *runtime {
 	id := instanceID()
 	rt := &runtime{key: key, store: s, logger: logger}
-	rt.registry = &handler.Registry{Store: s, Now: nowFunc}
-	rt.runner = &handler.Runner{
+	rt.registry = &delivery.Registry{Store: s, Now: nowFunc}
+	rt.runner = &runner.Runner{
 		Store:     s,
 		Callbacks: rt.registry,
 		Logger:    logger.Named("tasks"),
@@ -135,7 +136,7 @@ func newRuntime(key string, s store.Store, logger *zap.Logger, m *metrics) *runt
 		Now:       nowFunc,
 		ID:        id,
 	}
-	rt.dispatcher = &handler.Dispatcher{
+	rt.dispatcher = &delivery.Dispatcher{
 		Store:    s,
 		Registry: rt.registry,
 		Logger:   logger.Named("deliveries"),
@@ -179,8 +180,9 @@ func (rt *runtime) detach(a *App) {
 
 func (rt *runtime) configure(a *App) {
 	rt.grace = a.gracePeriod()
+	rt.registry.Configure(a.staticCallbacks())
 	rt.runner.Configure(a.runnerConfig(), a.agents)
-	rt.dispatcher.Configure(a.dispatcherConfig(), a.agents)
+	rt.dispatcher.Configure(a.dispatcherConfig())
 }
 
 // current returns the config in charge, or nil.

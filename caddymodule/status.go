@@ -7,7 +7,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/handler/endpoint"
 )
 
 func init() {
@@ -22,7 +22,7 @@ func init() {
 type StatusHandler struct {
 	Auth []AuthConfig `json:"auth,omitempty"`
 
-	h *handler.Status
+	h *endpoint.Status
 }
 
 // CaddyModule returns the Caddy module information.
@@ -46,7 +46,7 @@ func (s *StatusHandler) Provision(ctx caddy.Context) error {
 	}
 	auth.Replay = app.rt.store
 	auth.Metrics = app.metrics
-	s.h = &handler.Status{Auth: auth, Store: app.rt.store, Logger: ctx.Logger(), Metrics: app.metrics, Now: nowFunc}
+	s.h = &endpoint.Status{Auth: auth, Store: app.rt.store, Logger: ctx.Logger(), Metrics: app.metrics, Now: nowFunc}
 	return nil
 }
 
