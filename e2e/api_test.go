@@ -208,13 +208,6 @@ func (c *apiClient) noLeaks(secrets ...string) {
 	}
 }
 
-// knownIssue fails the test with a discrepancy found in review (they are
-// all fixed now; the checks stay).
-func knownIssue(t *testing.T, format string, args ...any) {
-	t.Helper()
-	t.Errorf(format, args...)
-}
-
 func jsonBody(t *testing.T, b []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(b, v); err != nil {
@@ -441,7 +434,7 @@ func TestAPIWebhooks(t *testing.T) {
 		t.Fatalf("static callback %+v", static)
 	}
 	if !static.CreatedAt.IsZero() || !static.UpdatedAt.IsZero() {
-		knownIssue(t, "a static callback shows created_at/updated_at %s; it has none", static.CreatedAt.Format(time.RFC3339))
+		t.Errorf("a static callback shows created_at/updated_at %s; it has none", static.CreatedAt.Format(time.RFC3339))
 	}
 	ids := map[string]bool{}
 	for _, w := range list.Data {
@@ -554,7 +547,7 @@ func TestAPIWebhooks(t *testing.T) {
 	// Trailing data after the JSON object.
 	resp, b = c.call(http.MethodPost, hooks, `{"url":"http://127.0.0.1:9/trailing"} {"status":"inactive"}`, apiAuth)
 	if resp.StatusCode == http.StatusCreated {
-		knownIssue(t, "a body with trailing data after the JSON object is accepted (201)")
+		t.Errorf("a body with trailing data after the JSON object is accepted (201)")
 		var w webhookJSON
 		jsonBody(t, b, &w)
 		secrets = append(secrets, w.Secret)
@@ -580,7 +573,7 @@ func TestAPIWebhooks(t *testing.T) {
 		t.Errorf("the 405 should say where to remove it: %s", b)
 	}
 	if allow := resp.Header.Get("Allow"); allow != "GET, PATCH" {
-		knownIssue(t, "DELETE of a static callback is a 405 with Allow %q; RFC 9110 requires an Allow header (GET, PATCH)", allow)
+		t.Errorf("DELETE of a static callback is a 405 with Allow %q; RFC 9110 requires an Allow header (GET, PATCH)", allow)
 	}
 
 	// 404s.
@@ -651,7 +644,7 @@ func TestAPIWebhooks(t *testing.T) {
 	// The scheme name is case-insensitive (RFC 9110).
 	resp, b = c.call(http.MethodGet, hooks, "", map[string]string{"Authorization": "bearer " + apiKey})
 	if resp.StatusCode != http.StatusOK {
-		knownIssue(t, "a lower-case \"bearer\" scheme is refused (%d)", resp.StatusCode)
+		t.Errorf("a lower-case \"bearer\" scheme is refused (%d)", resp.StatusCode)
 	}
 
 	// 405s with Allow.
@@ -678,7 +671,7 @@ func TestAPIWebhooks(t *testing.T) {
 	}
 	resp, _ = c.do(http.MethodHead, hooks, "", apiAuth)
 	if resp.StatusCode != http.StatusOK {
-		knownIssue(t, "HEAD on a GET route of the management API is a %d, not 200", resp.StatusCode)
+		t.Errorf("HEAD on a GET route of the management API is a %d, not 200", resp.StatusCode)
 	}
 
 	// DELETE: 204, then 404, and gone from the list.
@@ -835,7 +828,7 @@ func TestAPIDeliveries(t *testing.T) {
 		t.Fatalf("unknown task: %d %s", resp.StatusCode, b)
 	}
 	if !strings.Contains(string(b), `"task_not_found"`) {
-		knownIssue(t, "GET /api/tasks/{unknown} answers code %s; the status endpoint says task_not_found for the same thing", b)
+		t.Errorf("GET /api/tasks/{unknown} answers code %s; the status endpoint says task_not_found for the same thing", b)
 	}
 	for _, id := range []string{"nope", "a.b", strings.Repeat("a", 100)} {
 		c.call(http.MethodGet, "/api/tasks/"+id, "", apiAuth)
@@ -1044,7 +1037,7 @@ func TestAPIDeliveries(t *testing.T) {
 		t.Fatalf("paused %s", b)
 	}
 	if paused.DisabledReason != "" {
-		knownIssue(t, "an inactive registration still shows disabled_reason %q", paused.DisabledReason)
+		t.Errorf("an inactive registration still shows disabled_reason %q", paused.DisabledReason)
 	}
 	resp, b = c.call(http.MethodPatch, "/api/agents/gone/webhooks/"+reg.ID, `{"status":"active"}`, apiAuth)
 	wantStatus(t, resp, b, http.StatusOK, "")

@@ -1,6 +1,6 @@
 package e2e
 
-// The fault suite of issue 7 (F1–F6). Each test drives a real Caddy built
+// The fault suite (F1–F6). Each test drives a real Caddy built
 // from this checkout, at a reduced size by default, so that CI runs the
 // whole file in a few minutes, and at full size with AGENTHOOK_FAULTS=full
 // (bench/run.sh sets it and puts the results in BENCHMARKS.md). Every

@@ -2,7 +2,6 @@ package delivery
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/agenthook/agenthook/signing"
 )
@@ -46,8 +45,6 @@ type Callback struct {
 	status      string
 	secret      string
 	registered  bool
-	createdAt   time.Time
-	updatedAt   time.Time
 	disabledWhy string
 }
 

@@ -114,8 +114,6 @@ func callbackOf(r *store.Registration, prev *Callback) (*Callback, error) {
 		status:      r.Status,
 		secret:      r.Secret,
 		registered:  true,
-		createdAt:   r.CreatedAt,
-		updatedAt:   r.UpdatedAt,
 		disabledWhy: r.DisabledReason,
 	}
 	if cb.Format == "" {
