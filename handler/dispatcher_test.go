@@ -23,16 +23,16 @@ import (
 
 	"github.com/agenthook/agenthook/signing"
 	"github.com/agenthook/agenthook/store"
-	"github.com/agenthook/agenthook/store/badger"
+	"github.com/agenthook/agenthook/store/badgerstore"
 	"github.com/agenthook/agenthook/store/storetest"
 )
 
 // openTestStore opens a Badger store in a temporary directory on clock.
-func openTestStore(t *testing.T, clock *storetest.Clock) *badger.Store {
+func openTestStore(t *testing.T, clock *storetest.Clock) *badgerstore.Store {
 	t.Helper()
-	s, err := badger.Open(badger.Options{Dir: t.TempDir(), Now: clock.Now, GCInterval: -1})
+	s, err := badgerstore.Open(badgerstore.Options{Dir: t.TempDir(), Now: clock.Now, GCInterval: -1})
 	if err != nil {
-		t.Fatalf("badger.Open: %v", err)
+		t.Fatalf("badgerstore.Open: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := s.Close(); err != nil {
@@ -55,7 +55,7 @@ type dispFixture struct {
 	t     *testing.T
 	ctx   context.Context
 	clock *storetest.Clock
-	st    *badger.Store
+	st    *badgerstore.Store
 	reg   *Registry
 	d     *Dispatcher
 	agent *Agent

@@ -2,8 +2,8 @@
 // engine gives: chats, tasks and their queue, deliveries and their outbox,
 // callback registrations, idempotency keys and replay keys.
 //
-// Two engines implement it: store/badger (embedded, the default) and
-// store/postgres (shared by several Caddy instances). Both pass the same
+// Two engines implement it: store/badgerstore (embedded, the default) and
+// store/pgstore (shared by several Caddy instances). Both pass the same
 // conformance suite in store/storetest, so callers never depend on which
 // one is underneath.
 //

@@ -1,0 +1,72 @@
+package badgerstore
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/agenthook/agenthook/store"
+)
+
+// GetChat implements store.Chats.
+func (s *Store) GetChat(ctx context.Context, id string) (*store.Chat, error) {
+	var c store.Chat
+	err := s.db.View(func(txn *badger.Txn) error { return getJSON(txn, key(pChat, id), &c) })
+	if err != nil {
+		return nil, err
+	}
+	// Badger's TTLs have a resolution of seconds; the record's own expiry
+	// is exact.
+	if expired(c.ExpiresAt, s.now()) {
+		return nil, store.ErrNotFound
+	}
+	return &c, nil
+}
+
+// SaveChat implements store.Chats.
+func (s *Store) SaveChat(ctx context.Context, c *store.Chat) error {
+	if c == nil || c.ID == "" {
+		return errors.New("a chat needs an id")
+	}
+	if c.ExpiresAt.IsZero() {
+		return errors.New("a chat needs an expiry")
+	}
+	saved := *c
+	return s.w.do(ctx, false, 1024+len(c.ConversationID)+len(c.Principal), func(txn *badger.Txn) error {
+		return setJSON(txn, key(pChat, saved.ID), &saved, saved.ExpiresAt, s.now())
+	})
+}
+
+// Remember implements store.ReplayGuard.
+func (s *Store) Remember(ctx context.Context, k string, ttlFor time.Duration) (bool, error) {
+	fresh := false
+	err := s.w.do(ctx, false, 256+len(k), func(txn *badger.Txn) error {
+		now := s.now()
+		var exp time.Time
+		err := getJSON(txn, key(pReplay, k), &exp)
+		if err == nil && exp.After(now) {
+			fresh = false
+			return nil
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		exp = now.Add(ttlFor)
+		fresh = true
+		return setJSON(txn, key(pReplay, k), exp, exp, now)
+	})
+	return fresh, err
+}
+
+// expired reports whether a record with this expiry is gone at now. Badger
+// drops expired entries itself, but only to the second; this is exact.
+func expired(exp, now time.Time) bool { return !exp.IsZero() && !exp.After(now) }
+
+// Forget implements store.ReplayGuard.
+func (s *Store) Forget(ctx context.Context, k string) error {
+	return s.w.do(ctx, false, 256+len(k), func(txn *badger.Txn) error {
+		return txn.Delete(key(pReplay, k))
+	})
+}
