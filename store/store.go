@@ -2,10 +2,11 @@
 // engine gives: chats, tasks and their queue, deliveries and their outbox,
 // callback registrations, idempotency keys and replay keys.
 //
-// Two engines implement it: store/badgerstore (embedded, the default) and
-// store/pgstore (shared by several Caddy instances). Both pass the same
-// conformance suite in store/storetest, so callers never depend on which
-// one is underneath.
+// Three engines implement it: store/badgerstore (embedded, the default),
+// store/pgstore (shared by several Caddy instances) and store/memstore (in
+// memory: the reference to read before writing an engine, and the fake for
+// unit tests). All pass the same conformance suite in store/storetest, so
+// callers never depend on which one is underneath.
 //
 // The contract is written from the caller's side:
 //
@@ -42,6 +43,10 @@ var (
 	// ErrUnavailable wraps failures of the engine itself (a database that
 	// cannot be reached). Handlers turn it into 503 so callers retry.
 	ErrUnavailable = errors.New("store unavailable")
+
+	// ErrInvalid wraps input that breaks the contract: a record without
+	// its id, an unknown status, an id already used. Nothing was written.
+	ErrInvalid = errors.New("invalid input")
 )
 
 // Store is the whole persistence contract.
