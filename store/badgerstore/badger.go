@@ -182,6 +182,26 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
+// usable returns nil while the store can serve.
+func (s *Store) usable() error { return nil }
+
+// write runs fn in the writer (see writer.do), unless the store cannot
+// serve.
+func (s *Store) write(ctx context.Context, sync bool, size int, fn func(tx *wtxn) error) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
+	return s.w.do(ctx, sync, size, fn)
+}
+
+// writeJournaled is write for an operation whose writes are journaled.
+func (s *Store) writeJournaled(ctx context.Context, size int, fn func(tx *wtxn) error) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
+	return s.w.doJournaled(ctx, size, fn)
+}
+
 // DB exposes the database for maintenance tools and tests.
 func (s *Store) DB() *badger.DB { return s.db }
 
@@ -256,27 +276,22 @@ func key(prefix string, parts ...string) []byte {
 
 // getJSON reads and decodes one value; badger.ErrKeyNotFound becomes
 // store.ErrNotFound.
-func getJSON(txn *badger.Txn, k []byte, v any) error {
-	it, err := txn.Get(k)
+func getJSON(r reader, k []byte, v any) error {
+	err := r.value(k, func(b []byte) error { return json.Unmarshal(b, v) })
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return store.ErrNotFound
 	}
-	if err != nil {
-		return err
-	}
-	return it.Value(func(b []byte) error { return json.Unmarshal(b, v) })
+	return err
 }
 
 // getBytes reads one value, or nil if it is missing.
-func getBytes(txn *badger.Txn, k []byte) ([]byte, error) {
-	it, err := txn.Get(k)
+func getBytes(r reader, k []byte) ([]byte, error) {
+	var out []byte
+	err := r.value(k, func(b []byte) error { out = append([]byte{}, b...); return nil })
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	return it.ValueCopy(nil)
+	return out, err
 }
 
 // setEntry writes k=v, expiring at exp (zero: never).
@@ -288,27 +303,20 @@ func setEntry(txn *badger.Txn, k, v []byte, exp, now time.Time) error {
 	return txn.SetEntry(e)
 }
 
-func setJSON(txn *badger.Txn, k []byte, v any, exp, now time.Time) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return setEntry(txn, k, b, exp, now)
-}
-
 // rebuild loads the indexes of pending work from the database.
 func (s *Store) rebuild() error {
 	tasks, deliv := newSched(), newSched()
 	var lastSeq int64
 	err := s.db.View(func(txn *badger.Txn) error {
 		if err := scan(txn, pTaskActive, func(id string, b []byte) error {
+			// Errors name no id: an id is a key, and errors print none.
 			meta, _, err := unrecord(b)
 			if err != nil {
-				return fmt.Errorf("task %s: %w", id, err)
+				return fmt.Errorf("an unfinished task: %w", err)
 			}
 			var a store.Task
 			if err := json.Unmarshal(meta, &a); err != nil {
-				return fmt.Errorf("task %s: %w", id, err)
+				return fmt.Errorf("an unfinished task: %w", err)
 			}
 			tasks.add(id, a.ChatID, a.Agent, a.Seq, a.RunAfter)
 			lastSeq = max(lastSeq, a.Seq)
@@ -319,7 +327,7 @@ func (s *Store) rebuild() error {
 		return scan(txn, pDelivAct, func(id string, b []byte) error {
 			var a activeDelivery
 			if err := json.Unmarshal(b, &a); err != nil {
-				return fmt.Errorf("delivery index %s: %w", id, err)
+				return fmt.Errorf("a pending delivery: %w", err)
 			}
 			deliv.add(id, a.OrderKey, a.Callback, a.Seq, a.NextAttemptAt)
 			lastSeq = max(lastSeq, a.Seq)

@@ -12,10 +12,13 @@ import (
 
 // GetChat implements store.Chats.
 func (s *Store) GetChat(ctx context.Context, id string) (*store.Chat, error) {
-	var c store.Chat
-	err := s.db.View(func(txn *badger.Txn) error { return getJSON(txn, key(pChat, id), &c) })
-	if err != nil {
+	if err := s.usable(); err != nil {
 		return nil, err
+	}
+	var c store.Chat
+	err := s.db.View(func(txn *badger.Txn) error { return getJSON(view{txn}, key(pChat, id), &c) })
+	if err != nil {
+		return nil, store.Safe("reading chat", err)
 	}
 	// Badger's TTLs have a resolution of seconds; the record's own expiry
 	// is exact.
@@ -28,24 +31,28 @@ func (s *Store) GetChat(ctx context.Context, id string) (*store.Chat, error) {
 // SaveChat implements store.Chats.
 func (s *Store) SaveChat(ctx context.Context, c *store.Chat) error {
 	if c == nil || c.ID == "" {
-		return errors.New("a chat needs an id")
+		return store.Invalid("a chat needs an id")
 	}
 	if c.ExpiresAt.IsZero() {
-		return errors.New("a chat needs an expiry")
+		return store.Invalid("a chat needs an expiry")
+	}
+	if err := store.CheckSize("a chat", c.RecordBytes()); err != nil {
+		return err
 	}
 	saved := *c
-	return s.w.do(ctx, false, 1024+len(c.ConversationID)+len(c.Principal), func(txn *badger.Txn) error {
-		return setJSON(txn, key(pChat, saved.ID), &saved, saved.ExpiresAt, s.now())
+	err := s.write(ctx, false, 1024+len(c.ConversationID)+len(c.Principal), func(tx *wtxn) error {
+		return tx.setJSON(key(pChat, saved.ID), &saved, saved.ExpiresAt)
 	})
+	return store.Safe("saving chat", err)
 }
 
 // Remember implements store.ReplayGuard.
 func (s *Store) Remember(ctx context.Context, k string, ttlFor time.Duration) (bool, error) {
 	fresh := false
-	err := s.w.do(ctx, false, 256+len(k), func(txn *badger.Txn) error {
+	err := s.write(ctx, false, 256+len(k), func(tx *wtxn) error {
 		now := s.now()
 		var exp time.Time
-		err := getJSON(txn, key(pReplay, k), &exp)
+		err := getJSON(tx, key(pReplay, k), &exp)
 		if err == nil && exp.After(now) {
 			fresh = false
 			return nil
@@ -55,9 +62,9 @@ func (s *Store) Remember(ctx context.Context, k string, ttlFor time.Duration) (b
 		}
 		exp = now.Add(ttlFor)
 		fresh = true
-		return setJSON(txn, key(pReplay, k), exp, exp, now)
+		return tx.setJSON(key(pReplay, k), exp, exp)
 	})
-	return fresh, err
+	return fresh, store.Safe("remembering a message id", err)
 }
 
 // expired reports whether a record with this expiry is gone at now. Badger
@@ -66,7 +73,9 @@ func expired(exp, now time.Time) bool { return !exp.IsZero() && !exp.After(now) 
 
 // Forget implements store.ReplayGuard.
 func (s *Store) Forget(ctx context.Context, k string) error {
-	return s.w.do(ctx, false, 256+len(k), func(txn *badger.Txn) error {
-		return txn.Delete(key(pReplay, k))
+	err := s.write(ctx, false, 256+len(k), func(tx *wtxn) error {
+		tx.delete(key(pReplay, k))
+		return nil
 	})
+	return store.Safe("forgetting a message id", err)
 }

@@ -58,19 +58,15 @@ func decodeDelivery(b []byte, withPayload bool) (*store.Delivery, error) {
 	return &d, nil
 }
 
-func getDelivery(txn *badger.Txn, id string, withPayload bool) (*store.Delivery, error) {
-	it, err := txn.Get(key(pDeliv, id))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, store.ErrNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
+func getDelivery(r reader, id string, withPayload bool) (*store.Delivery, error) {
 	var d *store.Delivery
-	err = it.Value(func(b []byte) error {
+	err := r.value(key(pDeliv, id), func(b []byte) (err error) {
 		d, err = decodeDelivery(b, withPayload)
 		return err
 	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, store.ErrNotFound
+	}
 	return d, err
 }
 
@@ -80,30 +76,30 @@ func stamp(t time.Time) string { return fmt.Sprintf("%016x", t.UnixNano()) }
 func listKey(d *store.Delivery) []byte { return key(pDelivAgent, d.Agent, stamp(d.CreatedAt), d.ID) }
 func deadKey(d *store.Delivery) []byte { return key(pDelivDead, d.Agent, stamp(d.UpdatedAt), d.ID) }
 
-// putPending writes a pending delivery and indexes it. Callers hold no
-// lock; it takes s.mu for the index.
-func (s *Store) putPending(txn *badger.Txn, d *store.Delivery, now time.Time) error {
+// putPending stages a pending delivery and its index entries.
+func (s *Store) putPending(tx *wtxn, d *store.Delivery) error {
 	b, err := encodeDelivery(d)
 	if err != nil {
 		return err
 	}
-	if err := txn.Set(key(pDeliv, d.ID), b); err != nil {
+	tx.set(key(pDeliv, d.ID), b, time.Time{})
+	tx.set(listKey(d), nil, time.Time{})
+	if err := tx.setJSON(key(pDelivAct, d.ID), activeDelivery{d.CallbackID, d.OrderKey, d.Seq, d.NextAttemptAt}, time.Time{}); err != nil {
 		return err
 	}
-	if err := txn.Set(listKey(d), nil); err != nil {
-		return err
-	}
-	if err := setJSON(txn, key(pDelivAct, d.ID), activeDelivery{d.CallbackID, d.OrderKey, d.Seq, d.NextAttemptAt}, time.Time{}, now); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.deliv.add(d.ID, d.OrderKey, d.CallbackID, d.Seq, d.NextAttemptAt)
-	s.mu.Unlock()
+	id, group, cb, seq, at := d.ID, d.OrderKey, d.CallbackID, d.Seq, d.NextAttemptAt
+	tx.onApply(func() {
+		s.mu.Lock()
+		s.deliv.add(id, group, cb, seq, at)
+		s.mu.Unlock()
+	})
 	return nil
 }
 
-// insertDelivery queues a new delivery, inside FinishTask's transaction.
-func (s *Store) insertDelivery(txn *badger.Txn, d *store.Delivery, now time.Time) error {
+// insertDelivery queues a new delivery, inside FinishTask's operation. The
+// caller's struct is copied, not changed.
+func (s *Store) insertDelivery(tx *wtxn, in *store.Delivery, now time.Time) error {
+	d := *in
 	s.mu.Lock()
 	d.Seq = s.nextSeq(now)
 	s.mu.Unlock()
@@ -113,7 +109,7 @@ func (s *Store) insertDelivery(txn *badger.Txn, d *store.Delivery, now time.Time
 		d.NextAttemptAt = now
 	}
 	d.LeaseOwner, d.LeaseUntil, d.ExpiresAt = "", time.Time{}, time.Time{}
-	return s.putPending(txn, d, now)
+	return s.putPending(tx, &d)
 }
 
 // ClaimDeliveries implements store.Deliveries. Leases live only in memory:
@@ -124,6 +120,9 @@ func (s *Store) ClaimDeliveries(ctx context.Context, c store.DeliveryClaim) ([]*
 	}
 	if c.Lease <= 0 {
 		c.Lease = time.Minute
+	}
+	if err := s.usable(); err != nil {
+		return nil, time.Time{}, err
 	}
 	var skip func(string) bool
 	if len(c.Skip) > 0 {
@@ -137,7 +136,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, c store.DeliveryClaim) ([]*
 	var next, now time.Time
 	// The claim runs in the writer so that it sees only committed
 	// deliveries: the writer adds to the index before its commit.
-	err := s.w.do(ctx, false, 0, func(*badger.Txn) error {
+	err := s.w.do(ctx, false, 0, func(*wtxn) error {
 		now = s.now()
 		s.mu.Lock()
 		ids, next = s.deliv.claimCapped(now, c.Limit, c.PerCallback, c.Lease, c.Owner, skip)
@@ -145,12 +144,12 @@ func (s *Store) ClaimDeliveries(ctx context.Context, c store.DeliveryClaim) ([]*
 		return nil
 	})
 	if err != nil || len(ids) == 0 {
-		return nil, next, err
+		return nil, next, store.Safe("claiming deliveries", err)
 	}
 	out := make([]*store.Delivery, 0, len(ids))
 	err = s.db.View(func(txn *badger.Txn) error {
 		for _, id := range ids {
-			d, err := getDelivery(txn, id, true)
+			d, err := getDelivery(view{txn}, id, true)
 			if errors.Is(err, store.ErrNotFound) {
 				continue
 			}
@@ -162,7 +161,10 @@ func (s *Store) ClaimDeliveries(ctx context.Context, c store.DeliveryClaim) ([]*
 		}
 		return nil
 	})
-	return out, next, err
+	if err != nil {
+		return nil, time.Time{}, store.Safe("claiming deliveries", err)
+	}
+	return out, next, nil
 }
 
 // RecordAttempt implements store.Deliveries.
@@ -170,10 +172,10 @@ func (s *Store) RecordAttempt(ctx context.Context, o store.DeliveryOutcome) erro
 	switch o.Status {
 	case store.DeliveryPending, store.DeliveryDelivered, store.DeliveryFailed:
 	default:
-		return fmt.Errorf("unknown delivery status %q", o.Status)
+		return store.Invalid("unknown delivery status")
 	}
 	var final bool
-	err := s.w.do(ctx, false, 8192+len(o.Attempt.Response)+len(o.Attempt.Error), func(txn *badger.Txn) error {
+	err := s.write(ctx, false, 8192+len(o.Attempt.Response)+len(o.Attempt.Error), func(tx *wtxn) error {
 		now := s.now()
 		s.mu.Lock()
 		held := s.deliv.heldBy(o.ID, o.Owner)
@@ -181,7 +183,7 @@ func (s *Store) RecordAttempt(ctx context.Context, o store.DeliveryOutcome) erro
 		if !held {
 			return store.ErrLeaseLost
 		}
-		d, err := getDelivery(txn, o.ID, true)
+		d, err := getDelivery(tx, o.ID, true)
 		if err != nil {
 			return err
 		}
@@ -191,6 +193,9 @@ func (s *Store) RecordAttempt(ctx context.Context, o store.DeliveryOutcome) erro
 		}
 		d.AttemptCount++
 		d.LastError = o.Attempt.Error
+		if err := store.CheckSize("the delivery", d.RecordBytes()); err != nil {
+			return err
+		}
 		d.Status, d.UpdatedAt = o.Status, now
 		if o.Status == store.DeliveryPending {
 			d.NextAttemptAt = o.NextAttemptAt
@@ -201,88 +206,102 @@ func (s *Store) RecordAttempt(ctx context.Context, o store.DeliveryOutcome) erro
 			if err != nil {
 				return err
 			}
-			if err := txn.Set(key(pDeliv, d.ID), b); err != nil {
+			tx.set(key(pDeliv, d.ID), b, time.Time{})
+			if err := tx.setJSON(key(pDelivAct, d.ID), activeDelivery{d.CallbackID, d.OrderKey, d.Seq, d.NextAttemptAt}, time.Time{}); err != nil {
 				return err
 			}
-			if err := setJSON(txn, key(pDelivAct, d.ID), activeDelivery{d.CallbackID, d.OrderKey, d.Seq, d.NextAttemptAt}, time.Time{}, now); err != nil {
-				return err
-			}
-			s.mu.Lock()
-			s.deliv.release(d.ID, d.NextAttemptAt)
-			s.mu.Unlock()
+			tx.onApply(func() {
+				s.mu.Lock()
+				s.deliv.release(d.ID, d.NextAttemptAt)
+				s.mu.Unlock()
+			})
 			return nil
 		}
 		final = true
 		d.NextAttemptAt, d.ExpiresAt = time.Time{}, o.ExpiresAt
-		if err := s.putFinal(txn, d, now); err != nil {
+		if err := s.putFinal(tx, d); err != nil {
 			return err
 		}
-		s.mu.Lock()
-		s.deliv.remove(d.ID)
-		s.mu.Unlock()
+		tx.onApply(func() {
+			s.mu.Lock()
+			s.deliv.remove(d.ID)
+			s.mu.Unlock()
+		})
 		return nil
 	})
 	if err == nil && final {
 		// An ordered delivery behind this one may be due now.
 		wake(s.delivWake)
 	}
-	return err
+	return store.Safe("recording delivery attempt", err)
 }
 
-// putFinal writes a delivered or failed delivery with its expiry.
-func (s *Store) putFinal(txn *badger.Txn, d *store.Delivery, now time.Time) error {
+// putFinal stages a delivered or failed delivery with its expiry.
+func (s *Store) putFinal(tx *wtxn, d *store.Delivery) error {
 	b, err := encodeDelivery(d)
 	if err != nil {
 		return err
 	}
-	if err := setEntry(txn, key(pDeliv, d.ID), b, d.ExpiresAt, now); err != nil {
-		return err
-	}
-	if err := setEntry(txn, listKey(d), nil, d.ExpiresAt, now); err != nil {
-		return err
-	}
-	if err := txn.Delete(key(pDelivAct, d.ID)); err != nil {
-		return err
-	}
+	tx.set(key(pDeliv, d.ID), b, d.ExpiresAt)
+	tx.set(listKey(d), nil, d.ExpiresAt)
+	tx.delete(key(pDelivAct, d.ID))
 	if d.Status == store.DeliveryFailed {
-		if err := setEntry(txn, deadKey(d), nil, d.ExpiresAt, now); err != nil {
-			return err
-		}
-		s.mu.Lock()
-		s.nFailed++
-		s.mu.Unlock()
+		tx.set(deadKey(d), nil, d.ExpiresAt)
+		tx.onApply(func() {
+			s.mu.Lock()
+			s.nFailed++
+			s.mu.Unlock()
+		})
 	}
 	return nil
 }
 
 // ReleaseDelivery implements store.Deliveries.
 func (s *Store) ReleaseDelivery(ctx context.Context, id, owner string) error {
-	return s.w.do(ctx, false, 0, func(*badger.Txn) error {
+	err := s.write(ctx, false, 0, func(tx *wtxn) error {
 		s.mu.Lock()
-		defer s.mu.Unlock()
-		if !s.deliv.heldBy(id, owner) {
+		held := s.deliv.heldBy(id, owner)
+		s.mu.Unlock()
+		if !held {
 			return store.ErrLeaseLost
 		}
-		s.deliv.unclaim(id)
+		tx.onApply(func() {
+			s.mu.Lock()
+			s.deliv.unclaim(id)
+			s.mu.Unlock()
+		})
 		return nil
 	})
+	if err == nil {
+		wake(s.delivWake)
+	}
+	return store.Safe("releasing delivery", err)
 }
 
 // GetDelivery implements store.Deliveries.
 func (s *Store) GetDelivery(ctx context.Context, id string) (*store.Delivery, error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
 	var d *store.Delivery
 	err := s.db.View(func(txn *badger.Txn) (err error) {
-		d, err = getDelivery(txn, id, true)
+		d, err = getDelivery(view{txn}, id, true)
 		return err
 	})
-	if err == nil && expired(d.ExpiresAt, s.now()) {
+	if err != nil {
+		return nil, store.Safe("reading delivery", err)
+	}
+	if expired(d.ExpiresAt, s.now()) {
 		return nil, store.ErrNotFound
 	}
-	return d, err
+	return d, nil
 }
 
 // ListDeliveries implements store.Deliveries.
 func (s *Store) ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]*store.Delivery, error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 100
@@ -303,7 +322,7 @@ func (s *Store) ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]*
 		for it.Seek(append(append([]byte(nil), prefix...), 0xff)); it.Valid() && len(out) < limit; it.Next() {
 			k := it.Item().Key()
 			id := string(k[len(prefix)+17:]) // after "<stamp>/"
-			d, err := getDelivery(txn, id, false)
+			d, err := getDelivery(view{txn}, id, false)
 			if errors.Is(err, store.ErrNotFound) {
 				continue
 			}
@@ -317,15 +336,18 @@ func (s *Store) ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]*
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, store.Safe("listing deliveries", err)
+	}
+	return out, nil
 }
 
 // RetryDelivery implements store.Deliveries.
 func (s *Store) RetryDelivery(ctx context.Context, id string) (*store.Delivery, error) {
 	var out *store.Delivery
-	err := s.w.do(ctx, false, 8192, func(txn *badger.Txn) error {
+	err := s.write(ctx, false, 8192, func(tx *wtxn) error {
 		now := s.now()
-		d, err := getDelivery(txn, id, true)
+		d, err := getDelivery(tx, id, true)
 		if err != nil {
 			return err
 		}
@@ -333,38 +355,39 @@ func (s *Store) RetryDelivery(ctx context.Context, id string) (*store.Delivery, 
 			// Badger drops it on its own clock; the record's expiry is exact.
 			return store.ErrNotFound
 		}
-		if err := s.requeueDelivery(txn, d, now); err != nil {
+		if err := s.requeueDelivery(tx, d, now); err != nil {
 			return err
 		}
 		out = d
 		return nil
 	})
-	if err == nil {
-		wake(s.delivWake)
+	if err != nil {
+		return nil, store.Safe("retrying delivery", err)
 	}
-	return out, err
+	wake(s.delivWake)
+	return out, nil
 }
 
 // requeueDelivery makes a final delivery pending again, due now. It goes
 // to the back of its order group: a replay is a new send.
-func (s *Store) requeueDelivery(txn *badger.Txn, d *store.Delivery, now time.Time) error {
+func (s *Store) requeueDelivery(tx *wtxn, d *store.Delivery, now time.Time) error {
 	if d.Status == store.DeliveryPending {
 		return nil
 	}
 	if d.Status == store.DeliveryFailed {
-		if err := txn.Delete(deadKey(d)); err != nil {
-			return err
-		}
-		s.mu.Lock()
-		s.nFailed--
-		s.mu.Unlock()
+		tx.delete(deadKey(d))
+		tx.onApply(func() {
+			s.mu.Lock()
+			s.nFailed--
+			s.mu.Unlock()
+		})
 	}
 	s.mu.Lock()
 	d.Seq = s.nextSeq(now)
 	s.mu.Unlock()
 	d.Status, d.UpdatedAt, d.NextAttemptAt, d.ExpiresAt = store.DeliveryPending, now, now, time.Time{}
 	d.RequeuedAt = now
-	return s.putPending(txn, d, now)
+	return s.putPending(tx, d)
 }
 
 // RecoverDeliveries implements store.Deliveries.
@@ -375,20 +398,20 @@ func (s *Store) RecoverDeliveries(ctx context.Context, agent string, since time.
 	until := stamp(s.now())
 	for {
 		n := 0
-		err := s.w.do(ctx, false, chunk*8192, func(txn *badger.Txn) error {
+		err := s.write(ctx, false, chunk*8192, func(tx *wtxn) error {
 			now := s.now()
 			prefix := key(pDelivDead, agent, "")
 			var ds []*store.Delivery
 			opt := badger.DefaultIteratorOptions
 			opt.PrefetchValues = false
 			opt.Prefix = prefix
-			it := txn.NewIterator(opt)
+			it := tx.txn.NewIterator(opt)
 			for it.Seek(append(append([]byte(nil), prefix...), stamp(since)...)); it.Valid() && len(ds) < chunk; it.Next() {
 				rest := string(it.Item().Key()[len(prefix):])
 				if rest[:16] > until {
 					break
 				}
-				d, err := getDelivery(txn, rest[17:], true)
+				d, err := getDelivery(tx, rest[17:], true)
 				if errors.Is(err, store.ErrNotFound) {
 					continue
 				}
@@ -403,7 +426,7 @@ func (s *Store) RecoverDeliveries(ctx context.Context, agent string, since time.
 			}
 			it.Close()
 			for _, d := range ds {
-				if err := s.requeueDelivery(txn, d, now); err != nil {
+				if err := s.requeueDelivery(tx, d, now); err != nil {
 					return err
 				}
 			}
@@ -411,7 +434,10 @@ func (s *Store) RecoverDeliveries(ctx context.Context, agent string, since time.
 			return nil
 		})
 		if err != nil {
-			return total, err
+			if total > 0 {
+				wake(s.delivWake)
+			}
+			return total, store.Safe("recovering deliveries", err)
 		}
 		total += n
 		if n < chunk {
@@ -426,6 +452,9 @@ func (s *Store) RecoverDeliveries(ctx context.Context, agent string, since time.
 
 // DeliveryCounts implements store.Deliveries.
 func (s *Store) DeliveryCounts(ctx context.Context) (pending, failed int, err error) {
+	if err := s.usable(); err != nil {
+		return 0, 0, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	total, _ := s.deliv.len()

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -32,11 +31,19 @@ const chatTouch = time.Hour
 // again (at least once), which a lost 202 would not allow.
 func (s *Store) FinishTask(ctx context.Context, f store.TaskFinish) error {
 	if !f.Status.Final() {
-		return fmt.Errorf("finishing a task needs a final status, not %q", f.Status)
+		return store.Invalid("finishing a task needs a final status")
 	}
+	ids := make(map[string]bool, len(f.Deliveries))
 	for _, d := range f.Deliveries {
-		if d.ID == "" || d.CallbackID == "" {
-			return errors.New("a delivery needs an id and a callback id")
+		if d == nil || d.ID == "" || d.CallbackID == "" {
+			return store.Invalid("a delivery needs an id and a callback id")
+		}
+		if ids[d.ID] {
+			return store.Invalid("a delivery id is listed twice")
+		}
+		ids[d.ID] = true
+		if err := store.CheckSize("a delivery", d.RecordBytes()); err != nil {
+			return err
 		}
 	}
 	resultSize := 0
@@ -56,7 +63,7 @@ func (s *Store) FinishTask(ctx context.Context, f store.TaskFinish) error {
 		size += 256 * len(chunks)
 	}
 	var taskID string
-	err := s.w.do(ctx, false, size, func(txn *badger.Txn) error {
+	err := s.write(ctx, false, size, func(tx *wtxn) error {
 		now := s.now()
 		s.mu.Lock()
 		it, t, err := s.heldTask(f.ID, f.Owner)
@@ -64,16 +71,18 @@ func (s *Store) FinishTask(ctx context.Context, f store.TaskFinish) error {
 		if err != nil {
 			return err
 		}
+		if err := store.CheckSize("the finished task", f.RecordBytes(t)); err != nil {
+			return err
+		}
 		taskID = t.ID
 		var chat store.Chat
 		chatErr := store.ErrNotFound
 		if f.ConversationID != "" || !f.ChatExpiresAt.IsZero() {
-			chatErr = getJSON(txn, key(pChat, t.ChatID), &chat)
+			chatErr = getJSON(tx, key(pChat, t.ChatID), &chat)
 			if chatErr != nil && !errors.Is(chatErr, store.ErrNotFound) {
 				return chatErr
 			}
 		}
-		// Checks are done; from here on, only writes.
 		t.Status, t.Error = f.Status, f.Error
 		t.Attempts = max(t.Attempts, it.attempts)
 		t.LeaseOwner, t.LeaseUntil = "", time.Time{}
@@ -89,18 +98,12 @@ func (s *Store) FinishTask(ctx context.Context, f store.TaskFinish) error {
 		if err != nil {
 			return err
 		}
-		if err := setEntry(txn, key(pTask, t.ID), v, f.ExpiresAt, now); err != nil {
-			return err
-		}
+		tx.set(key(pTask, t.ID), v, f.ExpiresAt)
 		if t.Result != nil {
-			if err := setEntry(txn, key(pTaskResult, t.ID), resultBody, f.ExpiresAt, now); err != nil {
-				return err
-			}
+			tx.set(key(pTaskResult, t.ID), resultBody, f.ExpiresAt)
 		}
-		if err := txn.Delete(key(pTaskActive, t.ID)); err != nil {
-			return err
-		}
-		if chatErr == nil && chatChanged(&chat, f) {
+		tx.delete(key(pTaskActive, t.ID))
+		if chatErr == nil && !expired(chat.ExpiresAt, now) && chatChanged(&chat, f) {
 			if f.ConversationID != "" {
 				chat.ConversationID = f.ConversationID
 			}
@@ -108,13 +111,16 @@ func (s *Store) FinishTask(ctx context.Context, f store.TaskFinish) error {
 				chat.ExpiresAt = f.ChatExpiresAt
 			}
 			chat.UpdatedAt = now
-			if err := setJSON(txn, key(pChat, chat.ID), &chat, chat.ExpiresAt, now); err != nil {
+			if err := store.CheckSize("the chat", chat.RecordBytes()); err != nil {
+				return err
+			}
+			if err := tx.setJSON(key(pChat, chat.ID), &chat, chat.ExpiresAt); err != nil {
 				return err
 			}
 		}
 		if chunks == nil {
 			for _, d := range f.Deliveries {
-				if err := s.insertDelivery(txn, d, now); err != nil {
+				if err := s.insertDelivery(tx, d, now); err != nil {
 					return err
 				}
 			}
@@ -124,24 +130,25 @@ func (s *Store) FinishTask(ctx context.Context, f store.TaskFinish) error {
 				if err != nil {
 					return err
 				}
-				if err := txn.Set(key(pFanout, t.ID, fmt.Sprintf("%08d", i)), b); err != nil {
-					return err
-				}
+				tx.set(key(pFanout, t.ID, fmt.Sprintf("%08d", i)), b, time.Time{})
 			}
 		}
-		s.mu.Lock()
-		s.tasks.remove(t.ID)
-		s.mu.Unlock()
+		tx.onApply(func() {
+			s.mu.Lock()
+			s.tasks.remove(t.ID)
+			s.mu.Unlock()
+		})
 		return nil
 	})
 	if err != nil {
-		return err
+		return store.Safe("finishing task", err)
 	}
 	wake(s.taskWake) // the chat's next task may be claimable now
 	if chunks != nil {
 		if err := s.unpackFanout(ctx, taskID); err != nil {
 			// The final status is recorded; a restart finishes the job.
-			return fmt.Errorf("queueing deliveries (they are saved and will be queued on restart): %w", err)
+			return &store.Error{Op: "finishing task", Kind: store.ErrUnavailable,
+				Detail: "the deliveries are saved but not yet queued; they will be on restart", Err: err}
 		}
 	}
 	if len(f.Deliveries) > 0 {
@@ -205,6 +212,9 @@ func (s *Store) unpackFanout(ctx context.Context, taskID string) error {
 	if taskID != "" {
 		prefix = string(key(pFanout, taskID, ""))
 	}
+	if err := s.usable(); err != nil {
+		return err
+	}
 	var keys [][]byte
 	err := s.db.View(func(txn *badger.Txn) error {
 		opt := badger.DefaultIteratorOptions
@@ -222,31 +232,32 @@ func (s *Store) unpackFanout(ctx context.Context, taskID string) error {
 	}
 	for _, k := range keys {
 		var packed []packedDelivery
-		err := s.db.View(func(txn *badger.Txn) error { return getJSON(txn, k, &packed) })
+		err := s.db.View(func(txn *badger.Txn) error { return getJSON(view{txn}, k, &packed) })
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("reading fan-out %s: %w", strings.TrimPrefix(string(k), pFanout), err)
+			return fmt.Errorf("reading saved deliveries: %w", err)
 		}
 		size := 256
 		for _, p := range packed {
 			p.Delivery.Payload = p.Payload
 			size += deliverySize(p.Delivery)
 		}
-		err = s.w.do(ctx, false, size, func(txn *badger.Txn) error {
-			if _, err := txn.Get(k); errors.Is(err, badger.ErrKeyNotFound) {
+		err = s.write(ctx, false, size, func(tx *wtxn) error {
+			if err := tx.value(k, func([]byte) error { return nil }); errors.Is(err, badger.ErrKeyNotFound) {
 				return nil // another caller unpacked it
 			} else if err != nil {
 				return err
 			}
 			now := s.now()
 			for _, p := range packed {
-				if err := s.insertDelivery(txn, p.Delivery, now); err != nil {
+				if err := s.insertDelivery(tx, p.Delivery, now); err != nil {
 					return err
 				}
 			}
-			return txn.Delete(k)
+			tx.delete(k)
+			return nil
 		})
 		if err != nil {
 			return err

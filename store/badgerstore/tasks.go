@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
@@ -63,22 +62,31 @@ func encodeTask(t *store.Task, body []byte) ([]byte, error) {
 
 // readTask loads a task record, unfinished or finished; withBody also
 // copies the request body.
-func readTask(txn *badger.Txn, id string, withBody bool) (*store.Task, error) {
-	it, err := txn.Get(key(pTaskActive, id))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		it, err = txn.Get(key(pTask, id))
+func readTask(r reader, id string, withBody bool) (*store.Task, error) {
+	t, err := readRecord(r, key(pTaskActive, id), withBody)
+	if errors.Is(err, store.ErrNotFound) {
+		t, err = readRecord(r, key(pTask, id), withBody)
 	}
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	return t, err
+}
+
+// readActive loads the record of an unfinished task, with its body. A
+// task that is missing, or whose record says it is final, is
+// ErrNotFound: it must never be handed out again.
+func readActive(r reader, id string) (*store.Task, error) {
+	t, err := readRecord(r, key(pTaskActive, id), true)
+	if err == nil && t.Status.Final() {
 		return nil, store.ErrNotFound
 	}
-	if err != nil {
-		return nil, err
-	}
+	return t, err
+}
+
+func readRecord(r reader, k []byte, withBody bool) (*store.Task, error) {
 	var t store.Task
-	err = it.Value(func(b []byte) error {
+	err := r.value(k, func(b []byte) error {
 		meta, body, err := unrecord(b)
 		if err != nil {
-			return fmt.Errorf("task %s: %w", id, err)
+			return err
 		}
 		if err := json.Unmarshal(meta, &t); err != nil {
 			return err
@@ -88,7 +96,13 @@ func readTask(txn *badger.Txn, id string, withBody bool) (*store.Task, error) {
 		}
 		return nil
 	})
-	return &t, err
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
 }
 
 // metaSize bounds a task's record, for the writer's budget.
@@ -115,24 +129,35 @@ func valueSize(n int) int { return min(n, 1<<10) + 64 }
 // CreateTask implements store.Tasks.
 func (s *Store) CreateTask(ctx context.Context, n store.NewTask) (store.Created, error) {
 	if n.Task == nil || n.Task.ID == "" || n.Task.Agent == "" || n.Task.ChatID == "" {
-		return store.Created{}, errors.New("a task needs an id, an agent and a chat id")
+		return store.Created{}, store.Invalid("a task needs an id, an agent and a chat id")
+	}
+	if err := store.CheckSize("a task", n.Task.RecordBytes()); err != nil {
+		return store.Created{}, err
+	}
+	if c := n.Chat; c != nil {
+		if c.ID == "" {
+			return store.Created{}, store.Invalid("a chat needs an id")
+		}
+		if err := store.CheckSize("a chat", c.RecordBytes()); err != nil {
+			return store.Created{}, err
+		}
 	}
 	t := *n.Task
 	body := t.Request.Body
 	t.Request.Body = nil
 	var out store.Created
 	size := valueSize(metaSize(&t)+len(body)) + 1024
-	err := s.w.doJournaled(ctx, size, func(txn *badger.Txn, rec *[]journalEntry) error {
+	err := s.writeJournaled(ctx, size, func(tx *wtxn) error {
 		now := s.now()
 		out = store.Created{}
 		if idem := n.Idempotency; idem != nil {
 			var rec idemRecord
-			err := getJSON(txn, key(pIdem, idem.Key), &rec)
+			err := getJSON(tx, key(pIdem, idem.Key), &rec)
 			if err == nil && rec.ExpiresAt.After(now) {
 				if rec.Fingerprint != idem.Fingerprint {
 					return store.ErrIdempotencyMismatch
 				}
-				first, err := readTask(txn, rec.TaskID, false)
+				first, err := readTask(tx, rec.TaskID, false)
 				if errors.Is(err, store.ErrNotFound) {
 					first, err = &store.Task{ID: rec.TaskID, ChatID: rec.ChatID}, nil
 				}
@@ -161,36 +186,29 @@ func (s *Store) CreateTask(ctx context.Context, n store.NewTask) (store.Created,
 		}
 		// The task's key comes first: the journal replays a record only
 		// if the store lost it (see replayJournal).
-		*rec = append(*rec, journalEntry{key: key(pTaskActive, t.ID), value: v})
+		tx.set(key(pTaskActive, t.ID), v, time.Time{})
 		if c := n.Chat; c != nil {
-			b, err := json.Marshal(c)
-			if err != nil {
+			if err := tx.setJSON(key(pChat, c.ID), c, c.ExpiresAt); err != nil {
 				return err
 			}
-			*rec = append(*rec, journalEntry{key: key(pChat, c.ID), value: b, expiresAt: c.ExpiresAt})
 		}
 		if idem := n.Idempotency; idem != nil {
-			b, err := json.Marshal(idemRecord{idem.Fingerprint, t.ID, t.ChatID, idem.ExpiresAt})
-			if err != nil {
-				return err
-			}
-			*rec = append(*rec, journalEntry{key: key(pIdem, idem.Key), value: b, expiresAt: idem.ExpiresAt})
-		}
-		for _, e := range *rec {
-			if err := setEntry(txn, e.key, e.value, e.expiresAt, now); err != nil {
+			if err := tx.setJSON(key(pIdem, idem.Key), idemRecord{idem.Fingerprint, t.ID, t.ChatID, idem.ExpiresAt}, idem.ExpiresAt); err != nil {
 				return err
 			}
 		}
-		s.mu.Lock()
-		s.tasks.add(t.ID, t.ChatID, t.Agent, t.Seq, t.RunAfter)
-		s.mu.Unlock()
+		tx.onApply(func() {
+			s.mu.Lock()
+			s.tasks.add(t.ID, t.ChatID, t.Agent, t.Seq, t.RunAfter)
+			s.mu.Unlock()
+		})
 		created := t
 		created.Request.Body = body
 		out = store.Created{Task: &created}
 		return nil
 	})
 	if err != nil {
-		return store.Created{}, err
+		return store.Created{}, store.Safe("creating task", err)
 	}
 	if !out.Replayed {
 		wake(s.taskWake)
@@ -200,21 +218,24 @@ func (s *Store) CreateTask(ctx context.Context, n store.NewTask) (store.Created,
 
 // GetTask implements store.Tasks.
 func (s *Store) GetTask(ctx context.Context, id string) (*store.Task, error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
 	var t *store.Task
 	err := s.db.View(func(txn *badger.Txn) (err error) {
-		if t, err = readTask(txn, id, true); err != nil {
+		if t, err = readTask(view{txn}, id, true); err != nil {
 			return err
 		}
 		if expired(t.ExpiresAt, s.now()) {
 			return store.ErrNotFound
 		}
 		if t.Result != nil {
-			t.Result.Body, err = getBytes(txn, key(pTaskResult, id))
+			t.Result.Body, err = getBytes(view{txn}, key(pTaskResult, id))
 		}
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, store.Safe("reading task", err)
 	}
 	s.overlay(t)
 	return t, nil
@@ -247,6 +268,9 @@ func (s *Store) ClaimTasks(ctx context.Context, c store.Claim) ([]*store.Task, t
 	if c.Lease <= 0 {
 		c.Lease = time.Minute
 	}
+	if err := s.usable(); err != nil {
+		return nil, time.Time{}, err
+	}
 	var skip func(string) bool
 	if c.Agents != nil {
 		skip = func(agent string) bool { return !slices.Contains(c.Agents, agent) }
@@ -255,7 +279,7 @@ func (s *Store) ClaimTasks(ctx context.Context, c store.Claim) ([]*store.Task, t
 	var next, now time.Time
 	// The claim runs in the writer so that it sees only committed tasks:
 	// the writer adds to the index before its commit.
-	err := s.w.do(ctx, false, 0, func(*badger.Txn) error {
+	err := s.w.do(ctx, false, 0, func(*wtxn) error {
 		now = s.now()
 		s.mu.Lock()
 		ids, next = s.tasks.claim(now, c.Limit, c.Lease, c.Owner, skip)
@@ -263,13 +287,16 @@ func (s *Store) ClaimTasks(ctx context.Context, c store.Claim) ([]*store.Task, t
 		return nil
 	})
 	if err != nil || len(ids) == 0 {
-		return nil, next, err
+		return nil, next, store.Safe("claiming tasks", err)
 	}
 	claimed := make([]*store.Task, 0, len(ids))
 	var gone []string
 	err = s.db.View(func(txn *badger.Txn) error {
 		for _, id := range ids {
-			t, err := readTask(txn, id, true)
+			// Only the record of an unfinished task is ever handed out:
+			// it is the one with the request body, and a final task
+			// must not run again, whatever the index says.
+			t, err := readActive(view{txn}, id)
 			if errors.Is(err, store.ErrNotFound) {
 				gone = append(gone, id)
 				continue
@@ -292,7 +319,7 @@ func (s *Store) ClaimTasks(ctx context.Context, c store.Claim) ([]*store.Task, t
 		for _, id := range ids {
 			s.tasks.unclaim(id)
 		}
-		return nil, time.Time{}, err
+		return nil, time.Time{}, store.Safe("claiming tasks", err)
 	}
 	for _, t := range claimed {
 		it := s.tasks.items[t.ID]
@@ -327,7 +354,7 @@ func (s *Store) heldTask(id, owner string) (*item, *store.Task, error) {
 
 // RetryTask implements store.Tasks.
 func (s *Store) RetryTask(ctx context.Context, id, owner string, runAfter time.Time, lastError string) error {
-	err := s.w.do(ctx, false, 4096+len(lastError), func(txn *badger.Txn) error {
+	err := s.write(ctx, false, 4096+len(lastError), func(tx *wtxn) error {
 		now := s.now()
 		s.mu.Lock()
 		it, held, err := s.heldTask(id, owner)
@@ -336,7 +363,10 @@ func (s *Store) RetryTask(ctx context.Context, id, owner string, runAfter time.T
 			return err
 		}
 		// The body is only in the record; read it to write it back.
-		t, err := readTask(txn, id, true)
+		t, err := readActive(tx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return store.ErrLeaseLost
+		}
 		if err != nil {
 			return err
 		}
@@ -351,47 +381,57 @@ func (s *Store) RetryTask(ctx context.Context, id, owner string, runAfter time.T
 		if lastError != "" {
 			t.Error = lastError
 		}
+		if err := store.CheckSize("the task", t.RecordBytes()+len(body)); err != nil {
+			return err
+		}
 		v, err := encodeTask(t, body)
 		if err != nil {
 			return err
 		}
-		if err := txn.Set(key(pTaskActive, id), v); err != nil {
-			return err
-		}
-		s.mu.Lock()
-		it.attempts = t.Attempts
-		s.tasks.release(id, runAfter)
-		s.mu.Unlock()
+		tx.set(key(pTaskActive, id), v, time.Time{})
+		tx.onApply(func() {
+			s.mu.Lock()
+			it.attempts = t.Attempts
+			s.tasks.release(id, runAfter)
+			s.mu.Unlock()
+		})
 		return nil
 	})
 	if err == nil {
 		wake(s.taskWake)
 	}
-	return err
+	return store.Safe("retrying task", err)
 }
 
 // ReleaseTask implements store.Tasks. Nothing was written for the claim,
 // so nothing is written to undo it.
 func (s *Store) ReleaseTask(ctx context.Context, id, owner string) error {
-	err := s.w.do(ctx, false, 0, func(*badger.Txn) error {
+	err := s.write(ctx, false, 0, func(tx *wtxn) error {
 		s.mu.Lock()
-		defer s.mu.Unlock()
 		it, _, err := s.heldTask(id, owner)
+		s.mu.Unlock()
 		if err != nil {
 			return err
 		}
-		it.attempts--
-		s.tasks.release(id, s.now())
+		tx.onApply(func() {
+			s.mu.Lock()
+			it.attempts--
+			s.tasks.release(id, s.now())
+			s.mu.Unlock()
+		})
 		return nil
 	})
 	if err == nil {
 		wake(s.taskWake)
 	}
-	return err
+	return store.Safe("releasing task", err)
 }
 
 // TaskCounts implements store.Tasks.
 func (s *Store) TaskCounts(ctx context.Context) (pending, started int, err error) {
+	if err := s.usable(); err != nil {
+		return 0, 0, err
+	}
 	s.mu.Lock()
 	total, leased := s.tasks.len()
 	s.mu.Unlock()

@@ -2,16 +2,18 @@ package badgerstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/agenthook/agenthook/store"
 )
 
-// errClosed is returned for writes attempted after Close.
-var errClosed = errors.New("badger store is closed")
+// errClosed is returned for writes attempted after Close. It wraps
+// ErrUnavailable: to a caller, a closed store is one it cannot reach.
+var errClosed = store.Unavailable("the store is closed", nil)
 
 // syncSpacing is the least time between two syncs, so that under load
 // each sync covers many requests; it bounds the latency it adds.
@@ -24,20 +26,23 @@ const writebackEvery = 200 * time.Millisecond
 // maxBatch bounds how many operations share one transaction.
 const maxBatch = 512
 
-// op is one logical write. fn runs in the writer goroutine inside a
-// transaction shared with the other ops of its batch; it sees their writes.
-// fn must do every check that can fail before its first write, so that a
-// failed op leaves nothing behind in the shared transaction. fn may update
-// the in-memory indexes, which only the writer goroutine touches.
+// op is one logical write. fn runs in the writer goroutine, in a batch of
+// operations that share one transaction; it reads and stages its writes
+// through a wtxn, which sees the writes of the operations before it. The
+// staged writes reach the transaction only if fn returns nil (see
+// stage.go). fn changes the in-memory indexes through wtxn.onApply; an fn
+// that writes nothing and cannot fail after changing them (a claim) may
+// change them directly.
 type op struct {
-	fn func(txn *badger.Txn) error
-	// jfn replaces fn for operations whose writes are journaled: it lists
-	// them, and they are durable once the journal is synced.
-	jfn     func(txn *badger.Txn, rec *[]journalEntry) error
-	journal []byte // the encoded record, after a successful jfn
-	size    int    // upper bound of the bytes fn adds to the transaction
-	sync    bool   // durable before reporting success
-	done    chan error
+	fn func(tx *wtxn) error
+	// journaled ops' writes are also appended to the intake journal, and
+	// are durable once it is synced.
+	journaled bool
+	journal   []byte // the encoded record, once fn succeeded
+	size      int    // upper bound of the bytes fn adds to the transaction
+	sync      bool   // durable before reporting success
+	err       error  // fn's result, answered once the transaction committed
+	done      chan error
 }
 
 // writer serialises every write through one goroutine. That gives the
@@ -48,6 +53,9 @@ type op struct {
 type writer struct {
 	db     *badger.DB
 	budget int // bytes per transaction, well under Badger's limit
+	// Badger's own limits, which stage.go checks before applying writes.
+	maxSize, maxCount, valueLimit, threshold int64
+
 	ops    chan *op
 	stop   chan struct{}
 	done   chan struct{}
@@ -78,14 +86,19 @@ type writer struct {
 }
 
 func newWriter(db *badger.DB, dir string, j *journal, now func() time.Time, logf func(string, ...any), onFail func(error)) *writer {
+	opts := db.Opts()
 	w := &writer{
-		db:     db,
-		budget: int(db.MaxBatchSize() / 2),
-		ops:    make(chan *op, 4*maxBatch),
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
-		onFail: onFail,
-		syncs:  make(chan []*op, 64),
+		db:         db,
+		budget:     int(db.MaxBatchSize() / 2),
+		maxSize:    db.MaxBatchSize(),
+		maxCount:   db.MaxBatchCount(),
+		valueLimit: opts.ValueLogFileSize,
+		threshold:  opts.ValueThreshold,
+		ops:        make(chan *op, 4*maxBatch),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
+		onFail:     onFail,
+		syncs:      make(chan []*op, 64),
 
 		syncerDone:     make(chan struct{}),
 		journal:        j,
@@ -108,14 +121,14 @@ func newWriter(db *badger.DB, dir string, j *journal, now func() time.Time, logf
 //
 // size is an upper bound of what fn writes (keys plus values below the
 // value threshold), so that a batch never outgrows one transaction.
-func (w *writer) do(ctx context.Context, sync bool, size int, fn func(txn *badger.Txn) error) error {
+func (w *writer) do(ctx context.Context, sync bool, size int, fn func(tx *wtxn) error) error {
 	return w.submit(ctx, &op{fn: fn, size: size, sync: sync})
 }
 
-// doJournaled is do for a durable op whose writes fn lists in rec: they
-// are journaled, and the journal's sync makes them durable.
-func (w *writer) doJournaled(ctx context.Context, size int, fn func(txn *badger.Txn, rec *[]journalEntry) error) error {
-	return w.submit(ctx, &op{jfn: fn, size: size, sync: true})
+// doJournaled is do for a durable op whose writes are journaled: the
+// journal's sync makes them durable. Its writes must all be sets.
+func (w *writer) doJournaled(ctx context.Context, size int, fn func(tx *wtxn) error) error {
+	return w.submit(ctx, &op{fn: fn, size: size, sync: true, journaled: true})
 }
 
 func (w *writer) submit(ctx context.Context, o *op) error {
@@ -199,63 +212,121 @@ func (w *writer) run() {
 	}
 }
 
-// commit applies a batch in one transaction and answers every op, except
+// segment is a transaction under way and the ops it holds.
+type segment struct {
+	txn   *badger.Txn
+	used  cost
+	ops   []*op // answered when txn commits, failed ones included
+	wrote bool
+}
+
+// commit runs a batch of ops in one transaction and answers them, except
 // those that wait for an fsync: the syncer answers them.
+//
+// Each op's staged writes are checked before they are applied, so a
+// failed op leaves nothing in the transaction and the others commit. If
+// an op's writes do not fit in what is left of the transaction (an op's
+// size estimate was wrong), the ops before it are committed first and it
+// goes on in a new transaction; an op too big for any transaction fails
+// alone with ErrTooLarge.
 func (w *writer) commit(batch []*op) {
-	results := make([]error, len(batch))
-	txn := w.db.NewTransaction(true)
-	var commitErr error
+	seg := &segment{txn: w.db.NewTransaction(true)}
 	for i, o := range batch {
-		var err error
-		if o.jfn != nil {
-			var rec []journalEntry
-			err = o.jfn(txn, &rec)
-			// An op that wrote nothing (an idempotent replay) has
-			// nothing to make durable.
-			o.sync = err == nil && len(rec) > 0
-			if o.sync {
-				o.journal = encodeJournal(rec)
+		tx := newWtxn(seg.txn)
+		err := o.fn(tx)
+		var c cost
+		if err == nil {
+			c, err = tx.check(w.valueLimit, w.threshold)
+		}
+		var rec []journalEntry
+		if err == nil && o.journaled {
+			rec, err = tx.journal()
+		}
+		if err == nil && !w.fits(seg.used.plus(c)) && len(seg.ops) > 0 {
+			// The op read the writes of the ops before it; once they
+			// are committed, what it read still holds. If they cannot
+			// be, it cannot go on, nor can the rest of the batch, whose
+			// reads may have seen the same writes.
+			if cerr := w.finish(seg); cerr != nil {
+				for _, o := range batch[i:] {
+					o.done <- cerr
+				}
+				return
 			}
-		} else {
-			err = o.fn(txn)
+			seg = &segment{txn: w.db.NewTransaction(true)}
 		}
-		if errors.Is(err, badger.ErrTxnTooBig) {
-			// A size estimate was wrong. Nothing of the batch is kept,
-			// and every op fails rather than being half applied.
-			commitErr = err
-			break
+		if err == nil && !w.fits(seg.used.plus(c)) {
+			err = store.TooLarge("an operation is over what one transaction holds")
 		}
-		results[i] = err
+		if err == nil {
+			if aerr := tx.apply(seg.txn, w.now()); aerr != nil {
+				// check and fits mirror Badger's own checks, so this
+				// does not happen. If it does anyway, the transaction
+				// may hold part of this op, so none of it may commit.
+				seg.txn.Discard()
+				aerr = &store.Error{Kind: store.ErrInternal, Detail: "badger refused a checked write", Err: aerr}
+				if w.onFail != nil {
+					w.onFail(aerr) // earlier ops changed the indexes
+				}
+				for _, x := range append(seg.ops, o) {
+					x.done <- aerr
+				}
+				seg = &segment{txn: w.db.NewTransaction(true)}
+				continue
+			}
+			seg.used = seg.used.plus(c)
+			seg.wrote = seg.wrote || len(tx.writes) > 0
+			for _, fn := range tx.after {
+				fn()
+			}
+			if o.journaled {
+				// An op that wrote nothing (an idempotent replay) has
+				// nothing to make durable.
+				o.sync = len(rec) > 0
+				if o.sync {
+					o.journal = encodeJournal(rec)
+				}
+			}
+		}
+		o.err = err
+		seg.ops = append(seg.ops, o)
 	}
-	if commitErr == nil {
-		commitErr = txn.Commit()
-	} else {
-		txn.Discard()
-	}
-	if commitErr != nil {
-		commitErr = fmt.Errorf("committing to badger: %w", commitErr)
+	_ = w.finish(seg)
+}
+
+// fits reports whether a transaction that cost c is one Badger accepts.
+func (w *writer) fits(c cost) bool { return c.size < w.maxSize && c.count < w.maxCount }
+
+// finish commits a segment and answers its ops; those that wait for a
+// sync go to the syncer. A failed commit fails every op of the segment.
+func (w *writer) finish(seg *segment) error {
+	if err := seg.txn.Commit(); err != nil {
+		err = store.Unavailable("committing to badger failed", err)
 		// The indexes may now be ahead of the database; the store
 		// rebuilds them before the next batch.
 		if w.onFail != nil {
-			w.onFail(commitErr)
+			w.onFail(err)
 		}
-		for _, o := range batch {
-			o.done <- commitErr
+		for _, o := range seg.ops {
+			o.done <- err
 		}
-		return
+		return err
 	}
-	w.commits.Add(1)
+	if seg.wrote {
+		w.commits.Add(1)
+	}
 	var durable []*op
-	for i, o := range batch {
-		if o.sync && results[i] == nil {
+	for _, o := range seg.ops {
+		if o.err == nil && o.sync {
 			durable = append(durable, o)
 			continue
 		}
-		o.done <- results[i]
+		o.done <- o.err
 	}
 	if len(durable) > 0 {
 		w.syncs <- durable
 	}
+	return nil
 }
 
 // syncer makes durable every op committed since its last sync, with one

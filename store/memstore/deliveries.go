@@ -152,11 +152,18 @@ func (s *Store) recordAttempt(o store.DeliveryOutcome) error {
 	if err != nil {
 		return err
 	}
-	now := s.now()
-	d.Attempts = append(d.Attempts, o.Attempt)
-	if len(d.Attempts) > maxAttemptsKept {
-		d.Attempts = append(d.Attempts[:1], d.Attempts[len(d.Attempts)-maxAttemptsKept+1:]...)
+	// The record as it will be, checked before anything changes.
+	attempts := append(slices.Clone(d.Attempts), o.Attempt)
+	if len(attempts) > maxAttemptsKept {
+		attempts = append(attempts[:1], attempts[len(attempts)-maxAttemptsKept+1:]...)
 	}
+	after := *d
+	after.Attempts, after.LastError = attempts, o.Attempt.Error
+	if err := store.CheckSize("the delivery", after.RecordBytes()); err != nil {
+		return err
+	}
+	now := s.now()
+	d.Attempts = attempts
 	d.AttemptCount++
 	d.LastError = o.Attempt.Error
 	d.Status, d.UpdatedAt = o.Status, now

@@ -17,6 +17,8 @@
 //   - Atomic operations: every method takes the one mutex, checks
 //     everything that can fail, and only then writes (see FinishTask). A
 //     failed call leaves nothing behind.
+//   - Record sizes: the same checks include store.MaxRecordBytes, counted
+//     by the records' RecordBytes methods, before anything is written.
 //   - Per-chat order: claimTasks hands out only the head of a chat, the
 //     unfinished task with the lowest Seq; Seq grows with every write.
 //   - Leases: a claim sets LeaseOwner and LeaseUntil. A lease that ran out
@@ -32,7 +34,6 @@
 package memstore
 
 import (
-	"fmt"
 	"sync"
 	"time"
 
@@ -105,11 +106,11 @@ func New(o Options) *Store {
 
 // errClosed answers calls made after Close. It wraps ErrUnavailable: to a
 // caller, a closed store is one it cannot reach.
-var errClosed = fmt.Errorf("memstore is closed: %w", store.ErrUnavailable)
+var errClosed = store.Unavailable("the store is closed", nil)
 
-// invalid reports input that breaks the contract. The text is fixed: it
-// never quotes the caller's values.
-func invalid(what string) error { return fmt.Errorf("%w: %s", store.ErrInvalid, what) }
+// invalid reports input that breaks the contract. Like every error of
+// this package, its text is fixed: it never quotes the caller's values.
+func invalid(what string) error { return store.Invalid(what) }
 
 // lock takes the mutex, or fails after Close. Callers defer s.mu.Unlock
 // only when lock returned nil.

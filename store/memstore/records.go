@@ -45,6 +45,9 @@ func (s *Store) SaveChat(ctx context.Context, c *store.Chat) error {
 	if c.ExpiresAt.IsZero() {
 		return invalid("a chat needs an expiry")
 	}
+	if err := store.CheckSize("a chat", c.RecordBytes()); err != nil {
+		return err
+	}
 	if err := s.lock(); err != nil {
 		return err
 	}
@@ -85,6 +88,9 @@ func (s *Store) Forget(ctx context.Context, key string) error {
 func (s *Store) CreateRegistration(ctx context.Context, r *store.Registration) error {
 	if r == nil || r.ID == "" || r.Agent == "" {
 		return invalid("a registration needs an id and an agent")
+	}
+	if err := store.CheckSize("a registration", r.RecordBytes()); err != nil {
+		return err
 	}
 	if err := s.lock(); err != nil {
 		return err
@@ -137,6 +143,9 @@ func (s *Store) UpdateRegistration(ctx context.Context, r *store.Registration) e
 	if r == nil || r.ID == "" || r.Agent == "" {
 		return invalid("a registration needs an id and an agent")
 	}
+	if err := store.CheckSize("a registration", r.RecordBytes()); err != nil {
+		return err
+	}
 	if err := s.lock(); err != nil {
 		return err
 	}
@@ -181,6 +190,9 @@ func (s *Store) ListCallbackStates(ctx context.Context) ([]*store.CallbackState,
 func (s *Store) SaveCallbackState(ctx context.Context, cs *store.CallbackState) error {
 	if cs == nil || cs.ID == "" {
 		return invalid("a callback state needs an id")
+	}
+	if err := store.CheckSize("a callback state", cs.RecordBytes()); err != nil {
+		return err
 	}
 	if err := s.lock(); err != nil {
 		return err

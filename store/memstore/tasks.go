@@ -33,6 +33,14 @@ func (s *Store) createTask(n store.NewTask) (store.Created, error) {
 	if n.Chat != nil && n.Chat.ID == "" {
 		return store.Created{}, invalid("a chat needs an id")
 	}
+	if err := store.CheckSize("a task", t.RecordBytes()); err != nil {
+		return store.Created{}, err
+	}
+	if n.Chat != nil {
+		if err := store.CheckSize("a chat", n.Chat.RecordBytes()); err != nil {
+			return store.Created{}, err
+		}
+	}
 	if err := s.lock(); err != nil {
 		return store.Created{}, err
 	}
@@ -282,6 +290,9 @@ func (s *Store) finishTask(f store.TaskFinish) error {
 			return invalid("a delivery id is listed twice")
 		}
 		ids[d.ID] = true
+		if err := store.CheckSize("a delivery", d.RecordBytes()); err != nil {
+			return err
+		}
 	}
 	if err := s.lock(); err != nil {
 		return err
@@ -294,6 +305,17 @@ func (s *Store) finishTask(f store.TaskFinish) error {
 	for id := range ids {
 		if _, taken := s.deliveries[id]; taken {
 			return invalid("a delivery id is already used")
+		}
+	}
+	if err := store.CheckSize("the finished task", f.RecordBytes(t)); err != nil {
+		return err
+	}
+	chat := s.liveChat(t.ChatID)
+	if chat != nil && f.ConversationID != "" {
+		c := *chat
+		c.ConversationID = f.ConversationID
+		if err := store.CheckSize("the chat", c.RecordBytes()); err != nil {
+			return err
 		}
 	}
 
@@ -314,7 +336,7 @@ func (s *Store) finishTask(f store.TaskFinish) error {
 
 	if f.ConversationID != "" || !f.ChatExpiresAt.IsZero() {
 		// An expired chat stays expired rather than come back.
-		if c := s.liveChat(t.ChatID); c != nil {
+		if c := chat; c != nil {
 			if f.ConversationID != "" {
 				c.ConversationID = f.ConversationID
 			}

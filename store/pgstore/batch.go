@@ -71,7 +71,7 @@ func (b *batcher) submit(r *createReq) error {
 	select {
 	case b.reqs <- r:
 	case <-r.ctx.Done():
-		return fmt.Errorf("creating task: %w", r.ctx.Err())
+		return wrapErr("creating task", r.ctx.Err())
 	case <-b.s.ctx.Done():
 		return errClosed
 	}
@@ -81,7 +81,7 @@ func (b *batcher) submit(r *createReq) error {
 	case <-r.ctx.Done():
 		// The task may still be committed; the caller, like any caller
 		// that loses its answer, cannot tell.
-		return fmt.Errorf("creating task: %w", r.ctx.Err())
+		return wrapErr("creating task", r.ctx.Err())
 	case <-b.s.ctx.Done():
 		// Close lets the batcher finish what it took; wait for it.
 		<-b.exited
@@ -133,7 +133,7 @@ func (b *batcher) write(batch []*createReq) {
 	live := make([]*createReq, 0, len(batch))
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
-			r.done <- fmt.Errorf("creating task: %w", err)
+			r.done <- wrapErr("creating task", err)
 			continue
 		}
 		live = append(live, r)
@@ -195,13 +195,13 @@ func (s *Store) insertTasks(ctx context.Context, q batchSender, reqs []*createRe
 		principals[i], bodies[i] = append([]byte{}, t.Principal...), t.Request.Body
 		req, err := json.Marshal(&t.Request)
 		if err != nil {
-			return fmt.Errorf("encoding request of task %s: %w", t.ID, err)
+			return fmt.Errorf("encoding a task's request: %w", err)
 		}
 		requests[i], errs[i] = string(req), cleanText(t.Error)
 		if len(t.Meta) > 0 {
 			meta, err := json.Marshal(t.Meta)
 			if err != nil {
-				return fmt.Errorf("encoding meta of task %s: %w", t.ID, err)
+				return fmt.Errorf("encoding a task's meta: %w", err)
 			}
 			metas[i] = pgtype.Text{String: string(meta), Valid: true}
 		}
@@ -261,7 +261,7 @@ func (s *Store) insertTasks(ctx context.Context, q batchSender, reqs []*createRe
 		err = cerr
 	}
 	if isUniqueViolation(err) {
-		return fmt.Errorf("creating task: a task with id %s already exists", ids[0])
+		return &store.Error{Op: "creating task", Kind: store.ErrInvalid, Detail: "the task id is already used", Err: err}
 	}
 	return wrapErr("creating task", err)
 }

@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -37,13 +36,13 @@ func (s *Store) GetChat(ctx context.Context, id string) (*store.Chat, error) {
 func checkChat(c *store.Chat) error {
 	switch {
 	case c == nil || c.ID == "":
-		return errors.New("a chat needs an id")
+		return store.Invalid("a chat needs an id")
 	case !validID(c.ID) || !validText(c.Agent):
-		return errors.New("a chat id and agent must be valid UTF-8 without NUL")
+		return store.Invalid("a chat id and agent must be valid UTF-8 without NUL")
 	case c.ExpiresAt.IsZero():
-		return errors.New("a chat needs an expiry")
+		return store.Invalid("a chat needs an expiry")
 	}
-	return nil
+	return store.CheckSize("a chat", c.RecordBytes())
 }
 
 // upsertChatSQL creates or replaces chats given as parallel arrays.

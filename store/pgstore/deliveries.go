@@ -47,7 +47,7 @@ func scanDelivery(row pgx.Row) (*store.Delivery, error) {
 	d.Status = store.DeliveryStatus(status)
 	if len(attempts) > 0 {
 		if err := json.Unmarshal(attempts, &d.Attempts); err != nil {
-			return nil, fmt.Errorf("decoding attempts of delivery %s: %w", d.ID, err)
+			return nil, fmt.Errorf("decoding a delivery's attempts: %w", err)
 		}
 		if len(d.Attempts) == 0 {
 			d.Attempts = nil
@@ -67,7 +67,7 @@ func (s *Store) RecordAttempt(ctx context.Context, o store.DeliveryOutcome) erro
 	switch o.Status {
 	case store.DeliveryPending, store.DeliveryDelivered, store.DeliveryFailed:
 	default:
-		return fmt.Errorf("unknown delivery status %q", o.Status)
+		return store.Invalid("unknown delivery status")
 	}
 	if !validID(o.ID) || !validID(o.Owner) {
 		return store.ErrLeaseLost
@@ -75,10 +75,14 @@ func (s *Store) RecordAttempt(ctx context.Context, o store.DeliveryOutcome) erro
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		now := s.clock()
 		var raw []byte
+		var fixed int // what the delivery's other counted fields weigh
 		// A lease that ran out still counts until someone else claims the
 		// delivery, as in the Badger engine.
-		err := tx.QueryRow(ctx, `SELECT attempts FROM agenthook_deliveries
-			WHERE id = $1 AND status = 'pending' AND lease_owner = $2 FOR UPDATE`, o.ID, o.Owner).Scan(&raw)
+		err := tx.QueryRow(ctx, `SELECT attempts, octet_length(id) + octet_length(task_id) + octet_length(agent)
+				+ octet_length(chat_id) + octet_length(callback_id) + octet_length(order_key)
+				+ octet_length(event_type) + coalesce(octet_length(payload), 0)
+			FROM agenthook_deliveries
+			WHERE id = $1 AND status = 'pending' AND lease_owner = $2 FOR UPDATE`, o.ID, o.Owner).Scan(&raw, &fixed)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return store.ErrLeaseLost
 		}
@@ -87,11 +91,18 @@ func (s *Store) RecordAttempt(ctx context.Context, o store.DeliveryOutcome) erro
 		}
 		var attempts []store.Attempt
 		if err := json.Unmarshal(raw, &attempts); err != nil {
-			return fmt.Errorf("decoding attempts of delivery %s: %w", o.ID, err)
+			return fmt.Errorf("decoding a delivery's attempts: %w", err)
 		}
 		attempts = append(attempts, o.Attempt)
 		if len(attempts) > maxAttemptsKept {
 			attempts = append(attempts[:1], attempts[len(attempts)-maxAttemptsKept+1:]...)
+		}
+		weight := fixed + len(o.Attempt.Error)
+		for i := range attempts {
+			weight += attempts[i].RecordBytes()
+		}
+		if err := store.CheckSize("the delivery", weight); err != nil {
+			return err
 		}
 		enc, err := json.Marshal(attempts)
 		if err != nil {

@@ -18,19 +18,30 @@ import (
 	"github.com/agenthook/agenthook/store"
 )
 
-// wrapErr adds what was being done to err, and store.ErrUnavailable when
-// err means the database could not be reached, so that handlers answer
-// 503 and callers retry. The store's own sentinel errors pass through
-// unchanged for errors.Is.
+// wrapErr turns err into what the store returns for the operation what:
+// store.ErrUnavailable when err means the database could not be reached,
+// so that handlers answer 503 and callers retry, and in any case an error
+// that prints no data (store.Safe): PostgreSQL's messages may quote values.
+// The store's own sentinel errors come back bare, for errors.Is.
 func wrapErr(what string, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrLeaseLost),
-		errors.Is(err, store.ErrIdempotencyMismatch), errors.Is(err, store.ErrUnavailable):
-		return err
-	case unavailable(err):
+	case !errors.Is(err, store.ErrUnavailable) && unavailable(err):
 		lastOutage.Store(time.Now().UnixNano())
+		return &store.Error{Op: what, Kind: store.ErrUnavailable, Err: err}
+	}
+	return store.Safe(what, err)
+}
+
+// openErr describes a failure of Open. Unlike the errors of operations on
+// records, it keeps the driver's text: it is about reaching the server (an
+// address, a user name, "connection refused", a password that failed) and
+// about the schema, which is what an operator needs to fix the config, and
+// pgx leaves the password out of it. It wraps store.ErrUnavailable when
+// the database could not be reached.
+func openErr(what string, err error) error {
+	if unavailable(err) {
 		return fmt.Errorf("%s: %w: %w", what, store.ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -55,6 +56,25 @@ func TestWrapErr(t *testing.T) {
 	}
 	if err := notFound(pgx.ErrNoRows); err != store.ErrNotFound {
 		t.Errorf("notFound(ErrNoRows) = %v", err)
+	}
+}
+
+// TestWrapErrPrintsNoData: PostgreSQL's messages may quote values; the
+// store's errors print none of them.
+func TestWrapErrPrintsNoData(t *testing.T) {
+	const secret = "s3cr3t-row-value"
+	for _, cause := range []error{
+		&pgconn.PgError{Code: "22P02", Message: `invalid input syntax for type json: "` + secret + `"`, Detail: secret},
+		&pgconn.PgError{Code: "08006", Message: "lost " + secret},
+		fmt.Errorf("decoding a task's request: %w", errors.New("invalid character in "+secret)),
+	} {
+		err := wrapErr("finishing task", cause)
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("wrapErr(%v) prints the data: %q", cause, err)
+		}
+		if !strings.HasPrefix(err.Error(), "finishing task: ") || !errors.Is(err, cause) {
+			t.Errorf("wrapErr(%v) = %q, want the operation and the cause kept", cause, err)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -18,17 +19,20 @@ func checkDeliveries(ds []*store.Delivery) error {
 	seen := make(map[string]bool, len(ds))
 	for _, d := range ds {
 		if d == nil || d.ID == "" || d.CallbackID == "" {
-			return errors.New("a delivery needs an id and a callback id")
+			return store.Invalid("a delivery needs an id and a callback id")
 		}
 		for _, f := range []string{d.ID, d.TaskID, d.Agent, d.ChatID, d.CallbackID, d.OrderKey, d.EventType} {
 			if !validText(f) {
-				return errors.New("delivery fields must be valid UTF-8 without NUL")
+				return store.Invalid("delivery fields must be valid UTF-8 without NUL")
 			}
 		}
 		if seen[d.ID] {
-			return fmt.Errorf("delivery %s is listed twice", d.ID)
+			return store.Invalid("a delivery id is listed twice")
 		}
 		seen[d.ID] = true
+		if err := store.CheckSize("a delivery", d.RecordBytes()); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -40,7 +44,7 @@ func (s *Store) FinishTask(ctx context.Context, f store.TaskFinish) error {
 		return err
 	}
 	if !f.Status.Final() {
-		return fmt.Errorf("finishing a task needs a final status, not %q", f.Status)
+		return store.Invalid("finishing a task needs a final status")
 	}
 	if err := checkDeliveries(f.Deliveries); err != nil {
 		return err
@@ -56,36 +60,73 @@ func (s *Store) FinishTask(ctx context.Context, f store.TaskFinish) error {
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		now := s.clock()
-		var chatID string
-		// The request body is not needed once the task is final.
+		// The request body is not needed once the task is final. The
+		// fields the final record is weighed by come back, so that the
+		// size limit is checked before the commit, without a round trip
+		// of its own.
+		var t store.Task
+		var principal, request, meta []byte
 		err := tx.QueryRow(ctx, `
 			UPDATE agenthook_tasks SET status = $3, error = $4, lease_owner = '', lease_until = NULL,
 				due_at = NULL, updated_at = $5, finished_at = $5, expires_at = $6,
 				result_code = $7, result_type = $8, result_body = $9, body = NULL
 			WHERE id = $1 AND status = 'STARTED' AND lease_owner = $2
-			RETURNING chat_id`,
-			f.ID, f.Owner, string(f.Status), cleanText(f.Error), now, ts(f.ExpiresAt), code, ctype, body).Scan(&chatID)
+			RETURNING id, agent, chat_id, principal, endpoint, request, meta`,
+			f.ID, f.Owner, string(f.Status), cleanText(f.Error), now, ts(f.ExpiresAt), code, ctype, body).
+			Scan(&t.ID, &t.Agent, &t.ChatID, &principal, &t.Endpoint, &request, &meta)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return store.ErrLeaseLost
 		}
 		if err != nil {
 			return err
 		}
+		t.Principal = string(principal)
+		if err := json.Unmarshal(request, &t.Request); err != nil {
+			return fmt.Errorf("decoding a task's request: %w", err)
+		}
+		if len(meta) > 0 {
+			if err := json.Unmarshal(meta, &t.Meta); err != nil {
+				return fmt.Errorf("decoding a task's meta: %w", err)
+			}
+		}
+		if err := store.CheckSize("the finished task", f.RecordBytes(&t)); err != nil {
+			return err // the transaction rolls back: nothing is written
+		}
 		b := &pgx.Batch{}
-		if f.ConversationID != "" || !f.ChatExpiresAt.IsZero() {
+		chat := f.ConversationID != "" || !f.ChatExpiresAt.IsZero()
+		if chat {
 			// An expired chat stays expired rather than come back.
 			b.Queue(`UPDATE agenthook_chats SET
 					conversation_id = CASE WHEN length($2::bytea) > 0 THEN $2::bytea ELSE conversation_id END,
 					expires_at = coalesce($3, expires_at), updated_at = $4
-				WHERE id = $1 AND expires_at > $4`,
-				chatID, []byte(f.ConversationID), ts(f.ChatExpiresAt), now)
+				WHERE id = $1 AND expires_at > $4
+				RETURNING octet_length(id) + octet_length(agent) + octet_length(principal) + octet_length(conversation_id)`,
+				t.ChatID, []byte(f.ConversationID), ts(f.ChatExpiresAt), now)
 		}
 		queueInsertDeliveries(b, f.Deliveries, now)
-		return tx.SendBatch(ctx, b).Close()
+		br := tx.SendBatch(ctx, b)
+		err = func() error {
+			if !chat {
+				return nil
+			}
+			var weight int
+			err := br.QueryRow().Scan(&weight)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil // no live chat
+			}
+			if err != nil {
+				return err
+			}
+			return store.CheckSize("the chat", weight)
+		}()
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		return err
 	})
 	if err != nil {
 		if isUniqueViolation(err) {
-			return fmt.Errorf("finishing task %s: a delivery id is already used: %w", f.ID, err)
+			return &store.Error{Op: "finishing task", Kind: store.ErrInvalid, Detail: "a delivery id is already used", Err: err}
 		}
 		return wrapErr("finishing task", err)
 	}

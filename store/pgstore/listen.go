@@ -32,11 +32,11 @@ const (
 func (s *Store) listenConn(ctx context.Context, cc *pgx.ConnConfig) (*pgx.Conn, error) {
 	conn, err := pgx.ConnectConfig(ctx, cc.Copy())
 	if err != nil {
-		return nil, wrapErr("connecting the listener", err)
+		return nil, openErr("connecting the listener", err)
 	}
 	if _, err := conn.Exec(ctx, "LISTEN "+chanTasks+"; LISTEN "+chanDeliveries); err != nil {
 		closeConn(conn)
-		return nil, wrapErr("subscribing to notifications", err)
+		return nil, openErr("subscribing to notifications", err)
 	}
 	return conn, nil
 }

@@ -31,7 +31,6 @@ package pgstore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,14 +96,14 @@ var _ store.Store = (*Store)(nil)
 
 // errClosed is returned by calls made after Close. It wraps
 // store.ErrUnavailable: to a caller, a closed store is one it cannot reach.
-var errClosed = fmt.Errorf("postgres store is closed: %w", store.ErrUnavailable)
+var errClosed = store.Unavailable("the store is closed", nil)
 
 // Open connects to the database, applies the migrations it lacks, and
 // starts listening for other instances' notifications. ctx bounds only
 // Open itself.
 func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.DSN == "" {
-		return nil, errors.New("postgres store needs a DSN")
+		return nil, store.Invalid("the postgres store needs a DSN")
 	}
 	if o.MaxConns <= 0 {
 		o.MaxConns = 16
@@ -144,12 +143,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, wrapErr("creating the connection pool", err)
+		return nil, openErr("creating the connection pool", err)
 	}
 	applied, err := migrate(ctx, pool)
 	if err != nil {
 		pool.Close()
-		return nil, wrapErr("migrating the schema", err)
+		return nil, openErr("migrating the schema", err)
 	}
 	if len(applied) > 0 {
 		o.Logf("agenthook postgres: applied schema migrations %v", applied)

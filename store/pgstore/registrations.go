@@ -2,8 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -15,14 +13,14 @@ const regCols = `id, agent, url, method, status, secret, format, ordered, disabl
 
 func checkRegistration(r *store.Registration) error {
 	if r == nil || r.ID == "" || r.Agent == "" {
-		return errors.New("a registration needs an id and an agent")
+		return store.Invalid("a registration needs an id and an agent")
 	}
 	for _, f := range []string{r.ID, r.Agent, r.URL, r.Method, r.Status, r.Secret, r.Format} {
 		if !validText(f) {
-			return errors.New("registration fields must be valid UTF-8 without NUL")
+			return store.Invalid("registration fields must be valid UTF-8 without NUL")
 		}
 	}
-	return nil
+	return store.CheckSize("a registration", r.RecordBytes())
 }
 
 func regArgs(r *store.Registration) []any {
@@ -53,7 +51,7 @@ func (s *Store) CreateRegistration(ctx context.Context, r *store.Registration) e
 	_, err := s.pool.Exec(ctx, `INSERT INTO agenthook_registrations (`+regCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, regArgs(r)...)
 	if isUniqueViolation(err) {
-		return fmt.Errorf("registration %s already exists", r.ID)
+		return &store.Error{Op: "creating registration", Kind: store.ErrInvalid, Detail: "the registration id is already used", Err: err}
 	}
 	return wrapErr("creating registration", err)
 }
@@ -159,10 +157,13 @@ func (s *Store) SaveCallbackState(ctx context.Context, cs *store.CallbackState) 
 		return err
 	}
 	if cs == nil || cs.ID == "" {
-		return errors.New("a callback state needs an id")
+		return store.Invalid("a callback state needs an id")
 	}
 	if !validID(cs.ID) || !validText(cs.Agent) {
-		return errors.New("a callback state's id and agent must be valid UTF-8 without NUL")
+		return store.Invalid("a callback state's id and agent must be valid UTF-8 without NUL")
+	}
+	if err := store.CheckSize("a callback state", cs.RecordBytes()); err != nil {
+		return err
 	}
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO agenthook_callback_states (id, agent, failing_since, disabled, disabled_at, reason, updated_at)

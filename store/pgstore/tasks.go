@@ -39,12 +39,12 @@ func scanTask(row pgx.Row) (*store.Task, error) {
 	}
 	t.Principal, t.Status = string(principal), store.TaskStatus(status)
 	if err := json.Unmarshal(request, &t.Request); err != nil {
-		return nil, fmt.Errorf("decoding request of task %s: %w", t.ID, err)
+		return nil, fmt.Errorf("decoding a task's request: %w", err)
 	}
 	t.Request.Body = body
 	if len(meta) > 0 {
 		if err := json.Unmarshal(meta, &t.Meta); err != nil {
-			return nil, fmt.Errorf("decoding meta of task %s: %w", t.ID, err)
+			return nil, fmt.Errorf("decoding a task's meta: %w", err)
 		}
 	}
 	if resultCode.Valid {
@@ -61,10 +61,13 @@ func scanTask(row pgx.Row) (*store.Task, error) {
 func checkTask(n store.NewTask) error {
 	t := n.Task
 	if t == nil || t.ID == "" || t.Agent == "" || t.ChatID == "" {
-		return errors.New("a task needs an id, an agent and a chat id")
+		return store.Invalid("a task needs an id, an agent and a chat id")
 	}
 	if !validID(t.ID) || !validID(t.Agent) || !validID(t.ChatID) || !validText(t.Endpoint) {
-		return errors.New("a task's id, agent, chat id and endpoint must be valid UTF-8 without NUL")
+		return store.Invalid("a task's id, agent, chat id and endpoint must be valid UTF-8 without NUL")
+	}
+	if err := store.CheckSize("a task", t.RecordBytes()); err != nil {
+		return err
 	}
 	if n.Chat != nil {
 		return checkChat(n.Chat)
