@@ -17,8 +17,8 @@ import (
 	"github.com/agenthook/agenthook/handler/delivery"
 	"github.com/agenthook/agenthook/handler/runner"
 	"github.com/agenthook/agenthook/store"
-	badgerstore "github.com/agenthook/agenthook/store/badger"
-	pgstore "github.com/agenthook/agenthook/store/postgres"
+	"github.com/agenthook/agenthook/store/badgerstore"
+	"github.com/agenthook/agenthook/store/pgstore"
 )
 
 // runtimes holds one runtime per storage location. Caddy provisions a new

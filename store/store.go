@@ -2,10 +2,11 @@
 // engine gives: chats, tasks and their queue, deliveries and their outbox,
 // callback registrations, idempotency keys and replay keys.
 //
-// Two engines implement it: store/badger (embedded, the default) and
-// store/postgres (shared by several Caddy instances). Both pass the same
-// conformance suite in store/storetest, so callers never depend on which
-// one is underneath.
+// Three engines implement it: store/badgerstore (embedded, the default),
+// store/pgstore (shared by several Caddy instances) and store/memstore (in
+// memory: the reference to read before writing an engine, and the fake for
+// unit tests). All pass the same conformance suite in store/storetest, so
+// callers never depend on which one is underneath.
 //
 // The contract is written from the caller's side:
 //
@@ -18,6 +19,13 @@
 //   - Within one chat, tasks are claimable strictly one at a time in the
 //     order they were created. The same holds for deliveries that share an
 //     OrderKey.
+//   - Every operation is atomic: it writes all it should or, when it
+//     returns an error, nothing at all, also when the engine shares one
+//     transaction between concurrent operations (group commit).
+//   - No record is bigger than MaxRecordBytes; a write that would store one
+//     fails with ErrTooLarge before anything is written.
+//   - Errors are safe to print and to log: they never quote a key, a
+//     secret or the bytes of a record (see Error).
 package store
 
 import (
@@ -42,7 +50,33 @@ var (
 	// ErrUnavailable wraps failures of the engine itself (a database that
 	// cannot be reached). Handlers turn it into 503 so callers retry.
 	ErrUnavailable = errors.New("store unavailable")
+
+	// ErrInvalid wraps input that breaks the contract: a record without
+	// its id, an unknown status, an id already used. Nothing was written.
+	ErrInvalid = errors.New("invalid input")
+
+	// ErrTooLarge wraps a write refused because a record would be over
+	// MaxRecordBytes (or over a limit of the engine itself, such as the
+	// length of a key). Nothing was written.
+	ErrTooLarge = errors.New("record too large")
+
+	// ErrInternal wraps a failure of the engine that fits no other
+	// category, such as a record it cannot decode.
+	ErrInternal = errors.New("internal storage error")
 )
+
+// MaxRecordBytes bounds any one record an engine stores, as counted by the
+// RecordBytes methods: a task with its request and result, a delivery with
+// its payload and attempt log, a chat, a registration, a callback state.
+//
+// Every engine honours the same limit and checks it before it writes: an
+// operation that would store a bigger record fails with ErrTooLarge and
+// writes nothing. So a caller that checks first (a runner finishing an
+// over-size result as a failure, see TaskFinish.RecordBytes) gets the same
+// answer from every engine. 8 MiB leaves room, under the smallest limit
+// of an engine (a Badger value-log file, 16 MiB), for the fields that are
+// not counted and for the engine's own encoding.
+const MaxRecordBytes = 8 << 20
 
 // Store is the whole persistence contract.
 type Store interface {

@@ -31,7 +31,7 @@ type apiFixture struct {
 func newAPIFixture(t *testing.T) *apiFixture {
 	t.Helper()
 	clock := storetest.NewClock(storetest.Start)
-	st := handlertest.OpenStore(t, clock)
+	st := handlertest.OpenStore(t, clock.Now)
 	keys, err := signing.NewBearer([]string{key})
 	if err != nil {
 		t.Fatal(err)

@@ -23,7 +23,7 @@ import (
 	"github.com/agenthook/agenthook/handler/internal/handlertest"
 	"github.com/agenthook/agenthook/signing"
 	"github.com/agenthook/agenthook/store"
-	"github.com/agenthook/agenthook/store/badger"
+	"github.com/agenthook/agenthook/store/memstore"
 	"github.com/agenthook/agenthook/store/storetest"
 )
 
@@ -40,7 +40,7 @@ type dispFixture struct {
 	t     *testing.T
 	ctx   context.Context
 	clock *storetest.Clock
-	st    *badger.Store
+	st    *memstore.Store
 	reg   *Registry
 	d     *Dispatcher
 	agent string
@@ -56,7 +56,7 @@ type dispFixture struct {
 func newDispFixture(t *testing.T, cfg Config) *dispFixture {
 	t.Helper()
 	f := &dispFixture{t: t, ctx: context.Background(), clock: storetest.NewClock(storetest.Start)}
-	f.st = handlertest.OpenStore(t, f.clock)
+	f.st = handlertest.OpenStore(t, f.clock.Now)
 	f.answer = func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)

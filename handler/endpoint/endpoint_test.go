@@ -45,7 +45,7 @@ const testConvHeader = "X-Conversation-Id"
 func newEpFixture(t *testing.T, mode Mode, edit func(e *Endpoint)) *epFixture {
 	t.Helper()
 	f := &epFixture{t: t, clock: storetest.NewClock(storetest.Start)}
-	f.st = handlertest.OpenStore(t, f.clock)
+	f.st = handlertest.OpenStore(t, f.clock.Now)
 	f.backend = func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"text":"ok"}`)

@@ -52,7 +52,7 @@ type runFixture struct {
 func newRunFixture(t *testing.T, cfg Config) *runFixture {
 	t.Helper()
 	f := &runFixture{t: t, ctx: context.Background(), clock: storetest.NewClock(storetest.Start)}
-	f.st = handlertest.OpenStore(t, f.clock)
+	f.st = handlertest.OpenStore(t, f.clock.Now)
 	f.agent = &handler.Agent{Name: "agent-a", ConversationHeader: "X-Conversation-Id", Backend: handlertest.BackendFunc(func(w http.ResponseWriter, r *http.Request) error {
 		f.mu.Lock()
 		f.seen = append(f.seen, r)

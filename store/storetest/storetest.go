@@ -88,6 +88,7 @@ func Run(t *testing.T, open Open) {
 		{"CallbackStates", callbackStateTests},
 		{"PerCallback", perCallbackTests},
 		{"Requeue", requeueTests},
+		{"WholeWrites", wholeWriteTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

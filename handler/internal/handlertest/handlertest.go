@@ -5,19 +5,17 @@ package handlertest
 import (
 	"net/http"
 	"testing"
+	"time"
 
-	"github.com/agenthook/agenthook/store/badger"
-	"github.com/agenthook/agenthook/store/storetest"
+	"github.com/agenthook/agenthook/store/memstore"
 )
 
-// OpenStore opens a Badger store in a temporary directory on clock; the
+// OpenStore returns an in-memory store on the clock now (a
+// storetest.Clock's Now, or time.Now inside a synctest bubble); the
 // test's cleanup closes it.
-func OpenStore(t testing.TB, clock *storetest.Clock) *badger.Store {
+func OpenStore(t testing.TB, now func() time.Time) *memstore.Store {
 	t.Helper()
-	s, err := badger.Open(badger.Options{Dir: t.TempDir(), Now: clock.Now, GCInterval: -1})
-	if err != nil {
-		t.Fatalf("badger.Open: %v", err)
-	}
+	s := memstore.New(memstore.Options{Now: now})
 	t.Cleanup(func() {
 		if err := s.Close(); err != nil {
 			t.Errorf("Close: %v", err)

@@ -1,9 +1,0 @@
-//go:build !linux
-
-package badger
-
-import "os"
-
-// startFileWriteback has no portable form; the checkpoints' syncs do the
-// writing.
-func startFileWriteback(*os.File) error { return nil }

@@ -1,0 +1,462 @@
+package badgerstore
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/agenthook/agenthook/store"
+)
+
+// maxAttemptsKept bounds the attempt log of one delivery; the first
+// attempt and the latest ones are kept.
+const maxAttemptsKept = 50
+
+// activeDelivery is the index entry of a pending delivery.
+type activeDelivery struct {
+	Callback      string    `json:"p"`
+	OrderKey      string    `json:"g,omitempty"`
+	Seq           int64     `json:"s"`
+	NextAttemptAt time.Time `json:"r"`
+}
+
+// A delivery is stored as one value: a 4-byte length, the metadata as
+// JSON, then the payload. Most deliveries are written twice (queued, then
+// delivered), and keeping the payload beside the metadata makes each of
+// those one write instead of two.
+func encodeDelivery(d *store.Delivery) ([]byte, error) {
+	meta, err := json.Marshal(d)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 4, 4+len(meta)+len(d.Payload))
+	binary.BigEndian.PutUint32(b, uint32(len(meta)))
+	b = append(b, meta...)
+	return append(b, d.Payload...), nil
+}
+
+func decodeDelivery(b []byte, withPayload bool) (*store.Delivery, error) {
+	if len(b) < 4 {
+		return nil, errors.New("short delivery record")
+	}
+	n := int(binary.BigEndian.Uint32(b))
+	if 4+n > len(b) {
+		return nil, errors.New("truncated delivery record")
+	}
+	var d store.Delivery
+	if err := json.Unmarshal(b[4:4+n], &d); err != nil {
+		return nil, err
+	}
+	if withPayload {
+		d.Payload = append([]byte(nil), b[4+n:]...)
+	}
+	return &d, nil
+}
+
+func getDelivery(r reader, id string, withPayload bool) (*store.Delivery, error) {
+	var d *store.Delivery
+	err := r.value(key(pDeliv, id), func(b []byte) (err error) {
+		d, err = decodeDelivery(b, withPayload)
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, store.ErrNotFound
+	}
+	return d, err
+}
+
+// stamp is a sortable key part for a time.
+func stamp(t time.Time) string { return fmt.Sprintf("%016x", t.UnixNano()) }
+
+func listKey(d *store.Delivery) []byte { return key(pDelivAgent, d.Agent, stamp(d.CreatedAt), d.ID) }
+func deadKey(d *store.Delivery) []byte { return key(pDelivDead, d.Agent, stamp(d.UpdatedAt), d.ID) }
+
+// putPending stages a pending delivery and its index entries.
+func (s *Store) putPending(tx *wtxn, d *store.Delivery) error {
+	b, err := encodeDelivery(d)
+	if err != nil {
+		return err
+	}
+	tx.set(key(pDeliv, d.ID), b, time.Time{})
+	tx.set(listKey(d), nil, time.Time{})
+	if err := tx.setJSON(key(pDelivAct, d.ID), activeDelivery{d.CallbackID, d.OrderKey, d.Seq, d.NextAttemptAt}, time.Time{}); err != nil {
+		return err
+	}
+	id, group, cb, seq, at := d.ID, d.OrderKey, d.CallbackID, d.Seq, d.NextAttemptAt
+	tx.onApply(func() {
+		s.mu.Lock()
+		s.deliv.add(id, group, cb, seq, at)
+		s.mu.Unlock()
+	})
+	return nil
+}
+
+// insertDelivery queues a new delivery, inside FinishTask's operation. The
+// caller's struct is copied, not changed.
+func (s *Store) insertDelivery(tx *wtxn, in *store.Delivery, now time.Time) error {
+	d := *in
+	s.mu.Lock()
+	d.Seq = s.nextSeq(now)
+	s.mu.Unlock()
+	d.Status = store.DeliveryPending
+	d.CreatedAt, d.UpdatedAt = now, now
+	if d.NextAttemptAt.IsZero() {
+		d.NextAttemptAt = now
+	}
+	d.LeaseOwner, d.LeaseUntil, d.ExpiresAt = "", time.Time{}, time.Time{}
+	return s.putPending(tx, &d)
+}
+
+// ClaimDeliveries implements store.Deliveries. Leases live only in memory:
+// one process owns a Badger directory, so a crash ends every lease anyway.
+func (s *Store) ClaimDeliveries(ctx context.Context, c store.DeliveryClaim) ([]*store.Delivery, time.Time, error) {
+	if c.Limit <= 0 {
+		return nil, time.Time{}, nil
+	}
+	if c.Lease <= 0 {
+		c.Lease = time.Minute
+	}
+	if err := s.usable(); err != nil {
+		return nil, time.Time{}, err
+	}
+	var skip func(string) bool
+	if len(c.Skip) > 0 {
+		skipped := make(map[string]bool, len(c.Skip))
+		for _, cb := range c.Skip {
+			skipped[cb] = true
+		}
+		skip = func(cb string) bool { return skipped[cb] }
+	}
+	var ids []string
+	var next, now time.Time
+	// The claim runs in the writer so that it sees only committed
+	// deliveries: the writer adds to the index before its commit.
+	err := s.w.do(ctx, false, 0, func(*wtxn) error {
+		now = s.now()
+		s.mu.Lock()
+		ids, next = s.deliv.claimCapped(now, c.Limit, c.PerCallback, c.Lease, c.Owner, skip)
+		s.mu.Unlock()
+		return nil
+	})
+	if err != nil || len(ids) == 0 {
+		return nil, next, store.Safe("claiming deliveries", err)
+	}
+	out := make([]*store.Delivery, 0, len(ids))
+	err = s.db.View(func(txn *badger.Txn) error {
+		for _, id := range ids {
+			d, err := getDelivery(view{txn}, id, true)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			d.LeaseOwner, d.LeaseUntil = c.Owner, now.Add(c.Lease)
+			out = append(out, d)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, time.Time{}, store.Safe("claiming deliveries", err)
+	}
+	return out, next, nil
+}
+
+// RecordAttempt implements store.Deliveries.
+func (s *Store) RecordAttempt(ctx context.Context, o store.DeliveryOutcome) error {
+	switch o.Status {
+	case store.DeliveryPending, store.DeliveryDelivered, store.DeliveryFailed:
+	default:
+		return store.Invalid("unknown delivery status")
+	}
+	var final bool
+	err := s.write(ctx, false, 8192+len(o.Attempt.Response)+len(o.Attempt.Error), func(tx *wtxn) error {
+		now := s.now()
+		s.mu.Lock()
+		held := s.deliv.heldBy(o.ID, o.Owner)
+		s.mu.Unlock()
+		if !held {
+			return store.ErrLeaseLost
+		}
+		d, err := getDelivery(tx, o.ID, true)
+		if err != nil {
+			return err
+		}
+		d.Attempts = append(d.Attempts, o.Attempt)
+		if len(d.Attempts) > maxAttemptsKept {
+			d.Attempts = append(d.Attempts[:1], d.Attempts[len(d.Attempts)-maxAttemptsKept+1:]...)
+		}
+		d.AttemptCount++
+		d.LastError = o.Attempt.Error
+		if err := store.CheckSize("the delivery", d.RecordBytes()); err != nil {
+			return err
+		}
+		d.Status, d.UpdatedAt = o.Status, now
+		if o.Status == store.DeliveryPending {
+			d.NextAttemptAt = o.NextAttemptAt
+			if d.NextAttemptAt.IsZero() {
+				d.NextAttemptAt = now
+			}
+			b, err := encodeDelivery(d)
+			if err != nil {
+				return err
+			}
+			tx.set(key(pDeliv, d.ID), b, time.Time{})
+			if err := tx.setJSON(key(pDelivAct, d.ID), activeDelivery{d.CallbackID, d.OrderKey, d.Seq, d.NextAttemptAt}, time.Time{}); err != nil {
+				return err
+			}
+			tx.onApply(func() {
+				s.mu.Lock()
+				s.deliv.release(d.ID, d.NextAttemptAt)
+				s.mu.Unlock()
+			})
+			return nil
+		}
+		final = true
+		d.NextAttemptAt, d.ExpiresAt = time.Time{}, o.ExpiresAt
+		if err := s.putFinal(tx, d); err != nil {
+			return err
+		}
+		tx.onApply(func() {
+			s.mu.Lock()
+			s.deliv.remove(d.ID)
+			s.mu.Unlock()
+		})
+		return nil
+	})
+	if err == nil && final {
+		// An ordered delivery behind this one may be due now.
+		wake(s.delivWake)
+	}
+	return store.Safe("recording delivery attempt", err)
+}
+
+// putFinal stages a delivered or failed delivery with its expiry.
+func (s *Store) putFinal(tx *wtxn, d *store.Delivery) error {
+	b, err := encodeDelivery(d)
+	if err != nil {
+		return err
+	}
+	tx.set(key(pDeliv, d.ID), b, d.ExpiresAt)
+	tx.set(listKey(d), nil, d.ExpiresAt)
+	tx.delete(key(pDelivAct, d.ID))
+	if d.Status == store.DeliveryFailed {
+		tx.set(deadKey(d), nil, d.ExpiresAt)
+		tx.onApply(func() {
+			s.mu.Lock()
+			s.nFailed++
+			s.mu.Unlock()
+		})
+	}
+	return nil
+}
+
+// ReleaseDelivery implements store.Deliveries.
+func (s *Store) ReleaseDelivery(ctx context.Context, id, owner string) error {
+	err := s.write(ctx, false, 0, func(tx *wtxn) error {
+		s.mu.Lock()
+		held := s.deliv.heldBy(id, owner)
+		s.mu.Unlock()
+		if !held {
+			return store.ErrLeaseLost
+		}
+		tx.onApply(func() {
+			s.mu.Lock()
+			s.deliv.unclaim(id)
+			s.mu.Unlock()
+		})
+		return nil
+	})
+	if err == nil {
+		wake(s.delivWake)
+	}
+	return store.Safe("releasing delivery", err)
+}
+
+// GetDelivery implements store.Deliveries.
+func (s *Store) GetDelivery(ctx context.Context, id string) (*store.Delivery, error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
+	var d *store.Delivery
+	err := s.db.View(func(txn *badger.Txn) (err error) {
+		d, err = getDelivery(view{txn}, id, true)
+		return err
+	})
+	if err != nil {
+		return nil, store.Safe("reading delivery", err)
+	}
+	if expired(d.ExpiresAt, s.now()) {
+		return nil, store.ErrNotFound
+	}
+	return d, nil
+}
+
+// ListDeliveries implements store.Deliveries.
+func (s *Store) ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]*store.Delivery, error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	prefix := key(pDelivAgent, f.Agent, "")
+	if f.Status == store.DeliveryFailed {
+		prefix = key(pDelivDead, f.Agent, "")
+	}
+	var out []*store.Delivery
+	err := s.db.View(func(txn *badger.Txn) error {
+		opt := badger.DefaultIteratorOptions
+		opt.PrefetchValues = false
+		opt.Reverse = true
+		opt.Prefix = prefix
+		it := txn.NewIterator(opt)
+		defer it.Close()
+		// Reverse iteration starts from the largest key with the prefix.
+		for it.Seek(append(append([]byte(nil), prefix...), 0xff)); it.Valid() && len(out) < limit; it.Next() {
+			k := it.Item().Key()
+			id := string(k[len(prefix)+17:]) // after "<stamp>/"
+			d, err := getDelivery(view{txn}, id, false)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if (f.Status != "" && d.Status != f.Status) || expired(d.ExpiresAt, s.now()) {
+				continue
+			}
+			out = append(out, d)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, store.Safe("listing deliveries", err)
+	}
+	return out, nil
+}
+
+// RetryDelivery implements store.Deliveries.
+func (s *Store) RetryDelivery(ctx context.Context, id string) (*store.Delivery, error) {
+	var out *store.Delivery
+	err := s.write(ctx, false, 8192, func(tx *wtxn) error {
+		now := s.now()
+		d, err := getDelivery(tx, id, true)
+		if err != nil {
+			return err
+		}
+		if expired(d.ExpiresAt, now) {
+			// Badger drops it on its own clock; the record's expiry is exact.
+			return store.ErrNotFound
+		}
+		if err := s.requeueDelivery(tx, d, now); err != nil {
+			return err
+		}
+		out = d
+		return nil
+	})
+	if err != nil {
+		return nil, store.Safe("retrying delivery", err)
+	}
+	wake(s.delivWake)
+	return out, nil
+}
+
+// requeueDelivery makes a final delivery pending again, due now. It goes
+// to the back of its order group: a replay is a new send.
+func (s *Store) requeueDelivery(tx *wtxn, d *store.Delivery, now time.Time) error {
+	if d.Status == store.DeliveryPending {
+		return nil
+	}
+	if d.Status == store.DeliveryFailed {
+		tx.delete(deadKey(d))
+		tx.onApply(func() {
+			s.mu.Lock()
+			s.nFailed--
+			s.mu.Unlock()
+		})
+	}
+	s.mu.Lock()
+	d.Seq = s.nextSeq(now)
+	s.mu.Unlock()
+	d.Status, d.UpdatedAt, d.NextAttemptAt, d.ExpiresAt = store.DeliveryPending, now, now, time.Time{}
+	d.RequeuedAt = now
+	return s.putPending(tx, d)
+}
+
+// RecoverDeliveries implements store.Deliveries.
+func (s *Store) RecoverDeliveries(ctx context.Context, agent string, since time.Time) (int, error) {
+	const chunk = 128
+	total := 0
+	// Deliveries that fail again while we work must not be picked up twice.
+	until := stamp(s.now())
+	for {
+		n := 0
+		err := s.write(ctx, false, chunk*8192, func(tx *wtxn) error {
+			now := s.now()
+			prefix := key(pDelivDead, agent, "")
+			var ds []*store.Delivery
+			opt := badger.DefaultIteratorOptions
+			opt.PrefetchValues = false
+			opt.Prefix = prefix
+			it := tx.txn.NewIterator(opt)
+			for it.Seek(append(append([]byte(nil), prefix...), stamp(since)...)); it.Valid() && len(ds) < chunk; it.Next() {
+				rest := string(it.Item().Key()[len(prefix):])
+				if rest[:16] > until {
+					break
+				}
+				d, err := getDelivery(tx, rest[17:], true)
+				if errors.Is(err, store.ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					it.Close()
+					return err
+				}
+				if expired(d.ExpiresAt, now) {
+					continue
+				}
+				ds = append(ds, d)
+			}
+			it.Close()
+			for _, d := range ds {
+				if err := s.requeueDelivery(tx, d, now); err != nil {
+					return err
+				}
+			}
+			n = len(ds)
+			return nil
+		})
+		if err != nil {
+			if total > 0 {
+				wake(s.delivWake)
+			}
+			return total, store.Safe("recovering deliveries", err)
+		}
+		total += n
+		if n < chunk {
+			break
+		}
+	}
+	if total > 0 {
+		wake(s.delivWake)
+	}
+	return total, nil
+}
+
+// DeliveryCounts implements store.Deliveries.
+func (s *Store) DeliveryCounts(ctx context.Context) (pending, failed int, err error) {
+	if err := s.usable(); err != nil {
+		return 0, 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	total, _ := s.deliv.len()
+	return total, s.nFailed, nil
+}

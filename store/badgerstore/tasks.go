@@ -1,0 +1,439 @@
+package badgerstore
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/agenthook/agenthook/store"
+)
+
+// A task is one record: a 4-byte length, the metadata as JSON, then the
+// request body. While the task is unfinished it is ta/<id>; when it
+// finishes it moves, without its body, to t/<id>, and its result body
+// goes to tr/<id>. So intake writes one task key, and a restart rebuilds
+// the queue from ta/ alone, without reading finished tasks.
+//
+// Claims are not written: one process owns a Badger directory, and a
+// crash ends every lease anyway, so a claim (STARTED, the lease, the
+// attempt count) lives in the in-memory index, and GetTask shows it from
+// there. A retry or a final status writes the record.
+
+// idemRecord is what an Idempotency-Key remembers.
+type idemRecord struct {
+	Fingerprint string    `json:"f"`
+	TaskID      string    `json:"t"`
+	ChatID      string    `json:"c"`
+	ExpiresAt   time.Time `json:"e"`
+}
+
+// record frames metadata and a body in one value.
+func record(meta, body []byte) []byte {
+	b := make([]byte, 4, 4+len(meta)+len(body))
+	binary.BigEndian.PutUint32(b, uint32(len(meta)))
+	b = append(b, meta...)
+	return append(b, body...)
+}
+
+// unrecord splits a value made by record.
+func unrecord(b []byte) (meta, body []byte, err error) {
+	if len(b) < 4 {
+		return nil, nil, errors.New("short record")
+	}
+	n := int(binary.BigEndian.Uint32(b))
+	if 4+n > len(b) {
+		return nil, nil, errors.New("truncated record")
+	}
+	return b[4 : 4+n], b[4+n:], nil
+}
+
+func encodeTask(t *store.Task, body []byte) ([]byte, error) {
+	meta, err := json.Marshal(t)
+	if err != nil {
+		return nil, err
+	}
+	return record(meta, body), nil
+}
+
+// readTask loads a task record, unfinished or finished; withBody also
+// copies the request body.
+func readTask(r reader, id string, withBody bool) (*store.Task, error) {
+	t, err := readRecord(r, key(pTaskActive, id), withBody)
+	if errors.Is(err, store.ErrNotFound) {
+		t, err = readRecord(r, key(pTask, id), withBody)
+	}
+	return t, err
+}
+
+// readActive loads the record of an unfinished task, with its body. A
+// task that is missing, or whose record says it is final, is
+// ErrNotFound: it must never be handed out again.
+func readActive(r reader, id string) (*store.Task, error) {
+	t, err := readRecord(r, key(pTaskActive, id), true)
+	if err == nil && t.Status.Final() {
+		return nil, store.ErrNotFound
+	}
+	return t, err
+}
+
+func readRecord(r reader, k []byte, withBody bool) (*store.Task, error) {
+	var t store.Task
+	err := r.value(k, func(b []byte) error {
+		meta, body, err := unrecord(b)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(meta, &t); err != nil {
+			return err
+		}
+		if withBody {
+			t.Request.Body = append([]byte(nil), body...)
+		}
+		return nil
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// metaSize bounds a task's record, for the writer's budget.
+func metaSize(t *store.Task) int {
+	n := 512 + len(t.ID) + len(t.Agent) + len(t.ChatID) + len(t.Principal) + len(t.Error) + len(t.Request.Path) + len(t.Request.RawQuery)
+	for k, vs := range t.Request.Header {
+		n += len(k) + 8
+		for _, v := range vs {
+			n += len(v) + 4
+		}
+	}
+	for k, v := range t.Meta {
+		n += len(k) + len(v) + 8
+	}
+	return n
+}
+
+// valueSize bounds what a value costs in a transaction: values above the
+// value threshold (64 B) stay in the value log and cost a pointer. It
+// counts up to 1 KiB, so it stays an upper bound should the threshold
+// be raised.
+func valueSize(n int) int { return min(n, 1<<10) + 64 }
+
+// CreateTask implements store.Tasks.
+func (s *Store) CreateTask(ctx context.Context, n store.NewTask) (store.Created, error) {
+	if n.Task == nil || n.Task.ID == "" || n.Task.Agent == "" || n.Task.ChatID == "" {
+		return store.Created{}, store.Invalid("a task needs an id, an agent and a chat id")
+	}
+	if err := store.CheckSize("a task", n.Task.RecordBytes()); err != nil {
+		return store.Created{}, err
+	}
+	if c := n.Chat; c != nil {
+		if c.ID == "" {
+			return store.Created{}, store.Invalid("a chat needs an id")
+		}
+		if err := store.CheckSize("a chat", c.RecordBytes()); err != nil {
+			return store.Created{}, err
+		}
+	}
+	t := *n.Task
+	body := t.Request.Body
+	t.Request.Body = nil
+	var out store.Created
+	size := valueSize(metaSize(&t)+len(body)) + 1024
+	err := s.writeJournaled(ctx, size, func(tx *wtxn) error {
+		now := s.now()
+		out = store.Created{}
+		if idem := n.Idempotency; idem != nil {
+			var rec idemRecord
+			err := getJSON(tx, key(pIdem, idem.Key), &rec)
+			if err == nil && rec.ExpiresAt.After(now) {
+				if rec.Fingerprint != idem.Fingerprint {
+					return store.ErrIdempotencyMismatch
+				}
+				first, err := readTask(tx, rec.TaskID, false)
+				if errors.Is(err, store.ErrNotFound) {
+					first, err = &store.Task{ID: rec.TaskID, ChatID: rec.ChatID}, nil
+				}
+				if err != nil {
+					return err
+				}
+				out = store.Created{Task: first, Replayed: true}
+				return nil
+			}
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		s.mu.Lock()
+		t.Seq = s.nextSeq(now)
+		s.mu.Unlock()
+		t.Status = store.TaskPending
+		t.CreatedAt, t.UpdatedAt = now, now
+		if t.RunAfter.IsZero() {
+			t.RunAfter = now
+		}
+		t.Attempts, t.LeaseOwner, t.LeaseUntil = 0, "", time.Time{}
+		v, err := encodeTask(&t, body)
+		if err != nil {
+			return err
+		}
+		// The task's key comes first: the journal replays a record only
+		// if the store lost it (see replayJournal).
+		tx.set(key(pTaskActive, t.ID), v, time.Time{})
+		if c := n.Chat; c != nil {
+			if err := tx.setJSON(key(pChat, c.ID), c, c.ExpiresAt); err != nil {
+				return err
+			}
+		}
+		if idem := n.Idempotency; idem != nil {
+			if err := tx.setJSON(key(pIdem, idem.Key), idemRecord{idem.Fingerprint, t.ID, t.ChatID, idem.ExpiresAt}, idem.ExpiresAt); err != nil {
+				return err
+			}
+		}
+		tx.onApply(func() {
+			s.mu.Lock()
+			s.tasks.add(t.ID, t.ChatID, t.Agent, t.Seq, t.RunAfter)
+			s.mu.Unlock()
+		})
+		created := t
+		created.Request.Body = body
+		out = store.Created{Task: &created}
+		return nil
+	})
+	if err != nil {
+		return store.Created{}, store.Safe("creating task", err)
+	}
+	if !out.Replayed {
+		wake(s.taskWake)
+	}
+	return out, nil
+}
+
+// GetTask implements store.Tasks.
+func (s *Store) GetTask(ctx context.Context, id string) (*store.Task, error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
+	var t *store.Task
+	err := s.db.View(func(txn *badger.Txn) (err error) {
+		if t, err = readTask(view{txn}, id, true); err != nil {
+			return err
+		}
+		if expired(t.ExpiresAt, s.now()) {
+			return store.ErrNotFound
+		}
+		if t.Result != nil {
+			t.Result.Body, err = getBytes(view{txn}, key(pTaskResult, id))
+		}
+		return err
+	})
+	if err != nil {
+		return nil, store.Safe("reading task", err)
+	}
+	s.overlay(t)
+	return t, nil
+}
+
+// overlay applies the in-memory claim state of an unfinished task.
+func (s *Store) overlay(t *store.Task) {
+	if t.Status.Final() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it := s.tasks.items[t.ID]
+	if it == nil {
+		return
+	}
+	t.Attempts = max(t.Attempts, it.attempts)
+	if !it.leaseUntil.IsZero() {
+		t.Status = store.TaskStarted
+		t.LeaseOwner, t.LeaseUntil = it.owner, it.leaseUntil
+		t.UpdatedAt = it.startedAt
+	}
+}
+
+// ClaimTasks implements store.Tasks.
+func (s *Store) ClaimTasks(ctx context.Context, c store.Claim) ([]*store.Task, time.Time, error) {
+	if c.Limit <= 0 {
+		return nil, time.Time{}, nil
+	}
+	if c.Lease <= 0 {
+		c.Lease = time.Minute
+	}
+	if err := s.usable(); err != nil {
+		return nil, time.Time{}, err
+	}
+	var skip func(string) bool
+	if c.Agents != nil {
+		skip = func(agent string) bool { return !slices.Contains(c.Agents, agent) }
+	}
+	var ids []string
+	var next, now time.Time
+	// The claim runs in the writer so that it sees only committed tasks:
+	// the writer adds to the index before its commit.
+	err := s.w.do(ctx, false, 0, func(*wtxn) error {
+		now = s.now()
+		s.mu.Lock()
+		ids, next = s.tasks.claim(now, c.Limit, c.Lease, c.Owner, skip)
+		s.mu.Unlock()
+		return nil
+	})
+	if err != nil || len(ids) == 0 {
+		return nil, next, store.Safe("claiming tasks", err)
+	}
+	claimed := make([]*store.Task, 0, len(ids))
+	var gone []string
+	err = s.db.View(func(txn *badger.Txn) error {
+		for _, id := range ids {
+			// Only the record of an unfinished task is ever handed out:
+			// it is the one with the request body, and a final task
+			// must not run again, whatever the index says.
+			t, err := readActive(view{txn}, id)
+			if errors.Is(err, store.ErrNotFound) {
+				gone = append(gone, id)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			claimed = append(claimed, t)
+		}
+		return nil
+	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range gone {
+		// The index outlived its record; drop it rather than stall the
+		// chat behind it.
+		s.tasks.remove(id)
+	}
+	if err != nil {
+		for _, id := range ids {
+			s.tasks.unclaim(id)
+		}
+		return nil, time.Time{}, store.Safe("claiming tasks", err)
+	}
+	for _, t := range claimed {
+		it := s.tasks.items[t.ID]
+		if it == nil || it.owner != c.Owner {
+			continue
+		}
+		it.attempts = max(it.attempts, t.Attempts) + 1
+		it.startedAt = now
+		t.Status, t.Attempts = store.TaskStarted, it.attempts
+		t.LeaseOwner, t.LeaseUntil, t.UpdatedAt = c.Owner, now.Add(c.Lease), now
+		meta := *t
+		meta.Request.Body = nil
+		it.task = &meta
+	}
+	return claimed, next, nil
+}
+
+// heldTask returns the task owner holds, as its claim left it. Callers
+// hold s.mu.
+func (s *Store) heldTask(id, owner string) (*item, *store.Task, error) {
+	it := s.tasks.items[id]
+	if it == nil || it.owner == "" || it.owner != owner {
+		return nil, nil, store.ErrLeaseLost
+	}
+	t, ok := it.task.(*store.Task)
+	if !ok {
+		return nil, nil, store.ErrLeaseLost
+	}
+	cp := *t
+	return it, &cp, nil
+}
+
+// RetryTask implements store.Tasks.
+func (s *Store) RetryTask(ctx context.Context, id, owner string, runAfter time.Time, lastError string) error {
+	err := s.write(ctx, false, 4096+len(lastError), func(tx *wtxn) error {
+		now := s.now()
+		s.mu.Lock()
+		it, held, err := s.heldTask(id, owner)
+		s.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		// The body is only in the record; read it to write it back.
+		t, err := readActive(tx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return store.ErrLeaseLost
+		}
+		if err != nil {
+			return err
+		}
+		if runAfter.IsZero() {
+			runAfter = now
+		}
+		body := t.Request.Body
+		t = held
+		t.Status = store.TaskPending
+		t.LeaseOwner, t.LeaseUntil = "", time.Time{}
+		t.RunAfter, t.UpdatedAt = runAfter, now
+		if lastError != "" {
+			t.Error = lastError
+		}
+		if err := store.CheckSize("the task", t.RecordBytes()+len(body)); err != nil {
+			return err
+		}
+		v, err := encodeTask(t, body)
+		if err != nil {
+			return err
+		}
+		tx.set(key(pTaskActive, id), v, time.Time{})
+		tx.onApply(func() {
+			s.mu.Lock()
+			it.attempts = t.Attempts
+			s.tasks.release(id, runAfter)
+			s.mu.Unlock()
+		})
+		return nil
+	})
+	if err == nil {
+		wake(s.taskWake)
+	}
+	return store.Safe("retrying task", err)
+}
+
+// ReleaseTask implements store.Tasks. Nothing was written for the claim,
+// so nothing is written to undo it.
+func (s *Store) ReleaseTask(ctx context.Context, id, owner string) error {
+	err := s.write(ctx, false, 0, func(tx *wtxn) error {
+		s.mu.Lock()
+		it, _, err := s.heldTask(id, owner)
+		s.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		tx.onApply(func() {
+			s.mu.Lock()
+			it.attempts--
+			s.tasks.release(id, s.now())
+			s.mu.Unlock()
+		})
+		return nil
+	})
+	if err == nil {
+		wake(s.taskWake)
+	}
+	return store.Safe("releasing task", err)
+}
+
+// TaskCounts implements store.Tasks.
+func (s *Store) TaskCounts(ctx context.Context) (pending, started int, err error) {
+	if err := s.usable(); err != nil {
+		return 0, 0, err
+	}
+	s.mu.Lock()
+	total, leased := s.tasks.len()
+	s.mu.Unlock()
+	return total - leased, leased, nil
+}

@@ -1,0 +1,487 @@
+package badgerstore
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/agenthook/agenthook/store"
+)
+
+// errClosed is returned for writes attempted after Close. It wraps
+// ErrUnavailable: to a caller, a closed store is one it cannot reach.
+var errClosed = store.Unavailable("the store is closed", nil)
+
+// syncSpacing is the least time between two syncs, so that under load
+// each sync covers many requests; it bounds the latency it adds.
+const syncSpacing = 2 * time.Millisecond
+
+// writebackEvery is how often the checkpointer starts writing Badger's
+// logs out between checkpoints.
+const writebackEvery = 200 * time.Millisecond
+
+// maxBatch bounds how many operations share one transaction.
+const maxBatch = 512
+
+// op is one logical write. fn runs in the writer goroutine, in a batch of
+// operations that share one transaction; it reads and stages its writes
+// through a wtxn, which sees the writes of the operations before it. The
+// staged writes reach the transaction only if fn returns nil (see
+// stage.go). fn changes the in-memory indexes through wtxn.onApply; an fn
+// that writes nothing and cannot fail after changing them (a claim) may
+// change them directly.
+type op struct {
+	fn func(tx *wtxn) error
+	// journaled ops' writes are also appended to the intake journal, and
+	// are durable once it is synced.
+	journaled bool
+	journal   []byte // the encoded record, once fn succeeded
+	size      int    // upper bound of the bytes fn adds to the transaction
+	sync      bool   // durable before reporting success
+	err       error  // fn's result, answered once the transaction committed
+	done      chan error
+}
+
+// writer serialises every write through one goroutine. That gives the
+// store three things at once: group commit (concurrent requests share one
+// transaction and one fsync, which is what makes durable intake fast),
+// no transaction conflicts, and in-memory indexes that change in the same
+// order as the database.
+type writer struct {
+	db     *badger.DB
+	budget int // bytes per transaction, well under Badger's limit
+	// Badger's own limits, which stage.go checks before applying writes.
+	maxSize, maxCount, valueLimit, threshold int64
+
+	ops    chan *op
+	stop   chan struct{}
+	done   chan struct{}
+	onFail func(error) // called after a failed commit, in the writer goroutine
+
+	// syncs hands committed ops that wait for an fsync to the syncer, so
+	// the writer commits the next batch while the disk syncs this one.
+	syncs      chan []*op
+	syncerDone chan struct{}
+	journal    *journal // nil: every durable op syncs Badger
+	now        func() time.Time
+	logf       func(format string, args ...any)
+
+	// Checkpoints run in their own goroutine: the syncer hands it the
+	// journal segments to remove once Badger's files are synced, and goes
+	// on appending. checkpointing is set while one runs.
+	checkpoints    chan []string
+	checkpointDone chan struct{}
+	checkpointing  atomic.Bool
+	unreleased     []string // segments a failed checkpoint could not remove
+	// syncBadger makes every write Badger has taken durable; a field so
+	// that tests can slow it down.
+	syncBadger func() error
+	// writeback starts writing Badger's logs out between checkpoints.
+	writeback func() error
+	dirSync   dirSyncState
+	commits   atomic.Uint64 // batches committed, so an idle store skips writeback
+}
+
+func newWriter(db *badger.DB, dir string, j *journal, now func() time.Time, logf func(string, ...any), onFail func(error)) *writer {
+	opts := db.Opts()
+	w := &writer{
+		db:         db,
+		budget:     int(db.MaxBatchSize() / 2),
+		maxSize:    db.MaxBatchSize(),
+		maxCount:   db.MaxBatchCount(),
+		valueLimit: opts.ValueLogFileSize,
+		threshold:  opts.ValueThreshold,
+		ops:        make(chan *op, 4*maxBatch),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
+		onFail:     onFail,
+		syncs:      make(chan []*op, 64),
+
+		syncerDone:     make(chan struct{}),
+		journal:        j,
+		now:            now,
+		logf:           logf,
+		checkpoints:    make(chan []string, 1),
+		checkpointDone: make(chan struct{}),
+	}
+	w.syncBadger = func() error { return syncFiles(db, dir, &w.dirSync) }
+	w.writeback = func() error { return startWriteback(dir, &w.dirSync) }
+	go w.run()
+	go w.syncer()
+	go w.checkpointer()
+	return w
+}
+
+// do runs fn in the writer and waits for it to be committed (and synced
+// if sync is set). If ctx ends first, do returns ctx's error, but the op
+// may still be applied.
+//
+// size is an upper bound of what fn writes (keys plus values below the
+// value threshold), so that a batch never outgrows one transaction.
+func (w *writer) do(ctx context.Context, sync bool, size int, fn func(tx *wtxn) error) error {
+	return w.submit(ctx, &op{fn: fn, size: size, sync: sync})
+}
+
+// doJournaled is do for a durable op whose writes are journaled: the
+// journal's sync makes them durable. Its writes must all be sets.
+func (w *writer) doJournaled(ctx context.Context, size int, fn func(tx *wtxn) error) error {
+	return w.submit(ctx, &op{fn: fn, size: size, sync: true, journaled: true})
+}
+
+func (w *writer) submit(ctx context.Context, o *op) error {
+	o.done = make(chan error, 1)
+	select {
+	case w.ops <- o:
+	case <-w.stop:
+		return errClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-o.done:
+		return err
+	case <-w.done:
+		// The writer may have exited between our send and its drain.
+		select {
+		case err := <-o.done:
+			return err
+		default:
+			return errClosed
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// close applies what is queued, then stops the goroutine.
+func (w *writer) close() {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	<-w.done
+}
+
+func (w *writer) run() {
+	defer func() {
+		close(w.syncs)
+		<-w.syncerDone
+		close(w.done)
+	}()
+	batch := make([]*op, 0, maxBatch)
+	var carry *op // the op that did not fit in the previous batch
+	for {
+		var size int
+		if carry != nil {
+			batch, size, carry = append(batch[:0], carry), carry.size, nil
+		} else {
+			select {
+			case o := <-w.ops:
+				batch, size = append(batch[:0], o), o.size
+			case <-w.stop:
+				// Drain what made it into the channel before the stop.
+				for {
+					select {
+					case o := <-w.ops:
+						w.commit([]*op{o})
+					default:
+						return
+					}
+				}
+			}
+		}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case o := <-w.ops:
+				if size+o.size > w.budget {
+					carry = o
+					break fill
+				}
+				batch, size = append(batch, o), size+o.size
+			default:
+				break fill
+			}
+		}
+		w.commit(batch)
+		clear(batch)
+	}
+}
+
+// segment is a transaction under way and the ops it holds.
+type segment struct {
+	txn   *badger.Txn
+	used  cost
+	ops   []*op // answered when txn commits, failed ones included
+	wrote bool
+}
+
+// commit runs a batch of ops in one transaction and answers them, except
+// those that wait for an fsync: the syncer answers them.
+//
+// Each op's staged writes are checked before they are applied, so a
+// failed op leaves nothing in the transaction and the others commit. If
+// an op's writes do not fit in what is left of the transaction (an op's
+// size estimate was wrong), the ops before it are committed first and it
+// goes on in a new transaction; an op too big for any transaction fails
+// alone with ErrTooLarge.
+func (w *writer) commit(batch []*op) {
+	seg := &segment{txn: w.db.NewTransaction(true)}
+	for i, o := range batch {
+		tx := newWtxn(seg.txn)
+		err := o.fn(tx)
+		var c cost
+		if err == nil {
+			c, err = tx.check(w.valueLimit, w.threshold)
+		}
+		var rec []journalEntry
+		if err == nil && o.journaled {
+			rec, err = tx.journal()
+		}
+		if err == nil && !w.fits(seg.used.plus(c)) && len(seg.ops) > 0 {
+			// The op read the writes of the ops before it; once they
+			// are committed, what it read still holds. If they cannot
+			// be, it cannot go on, nor can the rest of the batch, whose
+			// reads may have seen the same writes.
+			if cerr := w.finish(seg); cerr != nil {
+				for _, o := range batch[i:] {
+					o.done <- cerr
+				}
+				return
+			}
+			seg = &segment{txn: w.db.NewTransaction(true)}
+		}
+		if err == nil && !w.fits(seg.used.plus(c)) {
+			err = store.TooLarge("an operation is over what one transaction holds")
+		}
+		if err == nil {
+			if aerr := tx.apply(seg.txn, w.now()); aerr != nil {
+				// check and fits mirror Badger's own checks, so this
+				// does not happen. If it does anyway, the transaction
+				// may hold part of this op, so none of it may commit.
+				seg.txn.Discard()
+				aerr = &store.Error{Kind: store.ErrInternal, Detail: "badger refused a checked write", Err: aerr}
+				if w.onFail != nil {
+					w.onFail(aerr) // earlier ops changed the indexes
+				}
+				for _, x := range append(seg.ops, o) {
+					x.done <- aerr
+				}
+				seg = &segment{txn: w.db.NewTransaction(true)}
+				continue
+			}
+			seg.used = seg.used.plus(c)
+			seg.wrote = seg.wrote || len(tx.writes) > 0
+			for _, fn := range tx.after {
+				fn()
+			}
+			if o.journaled {
+				// An op that wrote nothing (an idempotent replay) has
+				// nothing to make durable.
+				o.sync = len(rec) > 0
+				if o.sync {
+					o.journal = encodeJournal(rec)
+				}
+			}
+		}
+		o.err = err
+		seg.ops = append(seg.ops, o)
+	}
+	_ = w.finish(seg)
+}
+
+// fits reports whether a transaction that cost c is one Badger accepts.
+func (w *writer) fits(c cost) bool { return c.size < w.maxSize && c.count < w.maxCount }
+
+// finish commits a segment and answers its ops; those that wait for a
+// sync go to the syncer. A failed commit fails every op of the segment.
+func (w *writer) finish(seg *segment) error {
+	if err := seg.txn.Commit(); err != nil {
+		err = store.Unavailable("committing to badger failed", err)
+		// The indexes may now be ahead of the database; the store
+		// rebuilds them before the next batch.
+		if w.onFail != nil {
+			w.onFail(err)
+		}
+		for _, o := range seg.ops {
+			o.done <- err
+		}
+		return err
+	}
+	if seg.wrote {
+		w.commits.Add(1)
+	}
+	var durable []*op
+	for _, o := range seg.ops {
+		if o.err == nil && o.sync {
+			durable = append(durable, o)
+			continue
+		}
+		o.done <- o.err
+	}
+	if len(durable) > 0 {
+		w.syncs <- durable
+	}
+	return nil
+}
+
+// syncer makes durable every op committed since its last sync, with one
+// journal append (or one Badger sync) for all of them, however many
+// batches they came in. This is the group commit that makes durable
+// intake fast. It also runs the journal's checkpoints.
+func (w *writer) syncer() {
+	defer close(w.syncerDone)
+	tick := time.NewTicker(checkpointEvery)
+	defer tick.Stop()
+	var last time.Time
+	for {
+		var waiting []*op
+		select {
+		case group, ok := <-w.syncs:
+			if !ok {
+				w.finalSync()
+				return
+			}
+			waiting = group
+		case <-tick.C:
+			w.maybeCheckpoint()
+			continue
+		}
+		// A sync costs the kernel about as much CPU for two records as
+		// for two hundred: right after one, wait a moment for company.
+		if wait := syncSpacing - time.Since(last); wait > 0 {
+			time.Sleep(wait)
+		}
+	drain:
+		for {
+			select {
+			case more, ok := <-w.syncs:
+				if !ok {
+					break drain
+				}
+				waiting = append(waiting, more...)
+			default:
+				break drain
+			}
+		}
+		err := w.makeDurable(waiting)
+		last = time.Now()
+		for _, o := range waiting {
+			o.done <- err
+		}
+		w.maybeCheckpoint()
+	}
+}
+
+// makeDurable journals the ops' records, or syncs Badger if an op has
+// none (rare writes such as registrations).
+func (w *writer) makeDurable(ops []*op) error {
+	records := make([][]byte, 0, len(ops))
+	for _, o := range ops {
+		if o.journal == nil || w.journal == nil {
+			if err := w.syncBadger(); err != nil {
+				return fmt.Errorf("syncing badger: %w", err)
+			}
+			return nil
+		}
+		records = append(records, o.journal)
+	}
+	if err := w.journal.append(records); err != nil {
+		return fmt.Errorf("writing the intake journal: %w", err)
+	}
+	return nil
+}
+
+// maybeCheckpoint starts a checkpoint when one is due and none is
+// running: it rotates the journal and hands the closed segment to the
+// checkpointer.
+func (w *writer) maybeCheckpoint() {
+	j := w.journal
+	if j == nil || w.checkpointing.Load() || !j.due(w.now()) {
+		return
+	}
+	name, err := j.rotate(w.now())
+	if name != "" {
+		w.checkpointing.Store(true)
+		w.checkpoints <- []string{name} // never blocks: the checkpointer is idle
+	}
+	if err != nil {
+		w.logf("rotating the intake journal: %v", err)
+	}
+}
+
+// checkpointer syncs Badger's files and then removes the journal
+// segments whose records they now hold. A failed checkpoint keeps its
+// segments for the next one. Between checkpoints it starts the writeback
+// of Badger's logs, so that neither a checkpoint nor Badger's own msync
+// when it moves to a new value-log file finds seconds of dirty pages.
+func (w *writer) checkpointer() {
+	defer close(w.checkpointDone)
+	tick := time.NewTicker(writebackEvery)
+	defer tick.Stop()
+	var wroteBack uint64
+	for {
+		select {
+		case names, ok := <-w.checkpoints:
+			if !ok {
+				return
+			}
+			w.checkpoint(names)
+		case <-tick.C:
+			n := w.commits.Load()
+			if w.journal == nil || n == wroteBack {
+				continue
+			}
+			wroteBack = n
+			if err := w.writeback(); err != nil {
+				w.logf("writing back badger's logs: %v", err)
+			}
+		}
+	}
+}
+
+func (w *writer) checkpoint(names []string) {
+	defer w.checkpointing.Store(false)
+	w.unreleased = append(w.unreleased, names...)
+	if err := w.syncBadger(); err != nil {
+		w.logf("checkpoint: syncing badger: %v", err)
+	} else if err := removeSegments(w.unreleased); err != nil {
+		w.logf("checkpoint: removing journal segments: %v", err)
+	} else {
+		w.unreleased = w.unreleased[:0]
+	}
+}
+
+// finalSync leaves a closed store with nothing in the journal.
+func (w *writer) finalSync() {
+	close(w.checkpoints)
+	<-w.checkpointDone
+	if w.journal == nil {
+		return
+	}
+	if err := w.syncBadger(); err != nil {
+		w.logf("closing: syncing badger: %v", err)
+		return
+	}
+	if err := removeSegments(w.unreleased); err != nil {
+		w.logf("closing: removing journal segments: %v", err)
+	}
+	if err := w.journal.close(); err != nil {
+		w.logf("closing the intake journal: %v", err)
+	}
+}
+
+// ttl turns an absolute expiry into the entry's TTL, or 0 for none.
+func ttl(expires, now time.Time) time.Duration {
+	if expires.IsZero() {
+		return 0
+	}
+	if d := expires.Sub(now); d > time.Second {
+		return d
+	}
+	return time.Second
+}
