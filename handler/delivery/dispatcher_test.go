@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
@@ -34,17 +35,25 @@ type recvRequest struct {
 	Body   []byte
 }
 
+// receiverHost is the host of the scripted receiver, which answers in
+// memory: no network, so that the fixture also runs in a synctest bubble.
+// Requests to other hosts go out through the real transport.
+const receiverHost = "receiver.test"
+
 // dispFixture is a Dispatcher built by hand, without its claim loop, so
-// that a test drives one claim at a time on a fake clock.
+// that a test drives one claim at a time on a fake clock: a
+// storetest.Clock, or the clock of a synctest bubble.
 type dispFixture struct {
-	t     *testing.T
-	ctx   context.Context
-	clock *storetest.Clock
-	st    *memstore.Store
-	reg   *Registry
-	d     *Dispatcher
-	agent string
-	srv   *httptest.Server
+	t       *testing.T
+	ctx     context.Context
+	now     func() time.Time
+	advance func(time.Duration)
+	st      *memstore.Store
+	reg     *Registry
+	d       *Dispatcher
+	agent   string
+	url     string // the receiver's base URL
+	client  *http.Client
 
 	statics []*Callback
 
@@ -55,31 +64,69 @@ type dispFixture struct {
 
 func newDispFixture(t *testing.T, cfg Config) *dispFixture {
 	t.Helper()
-	f := &dispFixture{t: t, ctx: context.Background(), clock: storetest.NewClock(storetest.Start)}
-	f.st = handlertest.OpenStore(t, f.clock.Now)
+	clock := storetest.NewClock(storetest.Start)
+	return buildDispFixture(t, cfg, clock.Now, clock.Advance)
+}
+
+// newBubbleFixture is a fixture on the clock of the synctest bubble it is
+// called in: time moves when the test sleeps.
+func newBubbleFixture(t *testing.T, cfg Config) *dispFixture {
+	t.Helper()
+	return buildDispFixture(t, cfg, time.Now, time.Sleep)
+}
+
+func buildDispFixture(t *testing.T, cfg Config, now func() time.Time, advance func(time.Duration)) *dispFixture {
+	t.Helper()
+	f := &dispFixture{t: t, ctx: context.Background(), now: now, advance: advance, url: "http://" + receiverHost}
+	f.st = handlertest.OpenStore(t, now)
 	f.answer = func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		f.mu.Lock()
-		f.reqs = append(f.reqs, recvRequest{Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
-		answer := f.answer
-		f.mu.Unlock()
-		answer(w, r)
-	}))
-	t.Cleanup(f.srv.Close)
+	f.client = &http.Client{
+		Transport:     f,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 	f.agent = "agent-a"
-	f.reg = &Registry{Store: f.st, Now: f.clock.Now}
+	f.reg = &Registry{Store: f.st, Now: now}
 	f.d = &Dispatcher{
 		Store:    f.st,
 		Registry: f.reg,
 		Logger:   zap.NewNop(),
 		Metrics:  handler.NopMetrics{},
-		Now:      f.clock.Now,
+		Now:      now,
 		ID:       "test",
 	}
-	f.d.Configure(cfg)
-	t.Cleanup(f.d.jobs.Wait)
+	f.configure(cfg)
+	t.Cleanup(func() { f.d.jobs.Wait() })
 	return f
+}
+
+// configure configures the dispatcher, sending through the receiver.
+func (f *dispFixture) configure(cfg Config) {
+	f.d.Configure(f.withClient(cfg))
+}
+
+func (f *dispFixture) withClient(cfg Config) Config {
+	if cfg.Client == nil {
+		cfg.Client = f.client
+	}
+	return cfg
+}
+
+// RoundTrip answers requests to the receiver with its script.
+func (f *dispFixture) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Host != receiverHost {
+		return http.DefaultTransport.RoundTrip(r)
+	}
+	body, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	f.reqs = append(f.reqs, recvRequest{Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
+	answer := f.answer
+	f.mu.Unlock()
+	rec := httptest.NewRecorder()
+	answer(rec, r)
+	if err := r.Context().Err(); err != nil {
+		return nil, err // the attempt timed out while the receiver waited
+	}
+	return rec.Result(), nil
 }
 
 // static adds a static callback to the agent, posting to the receiver.
@@ -87,7 +134,7 @@ func (f *dispFixture) static(edit func(cb *Callback)) *Callback {
 	cb := &Callback{
 		ID:     fmt.Sprintf("cfg-agent-a-%d", len(f.statics)),
 		Agent:  f.agent,
-		URL:    f.srv.URL + "/hook",
+		URL:    f.url + "/hook",
 		Method: http.MethodPost,
 		Format: FormatRaw,
 	}
@@ -106,9 +153,9 @@ func (f *dispFixture) registered(status string) *store.Registration {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	now := f.clock.Now()
+	now := f.now()
 	r := &store.Registration{
-		ID: "wh_" + handler.NewID(), Agent: f.agent, URL: f.srv.URL + "/registered", Method: http.MethodPost,
+		ID: "wh_" + handler.NewID(), Agent: f.agent, URL: f.url + "/registered", Method: http.MethodPost,
 		Status: status, Secret: secret, CreatedAt: now, UpdatedAt: now,
 	}
 	if err := f.st.CreateRegistration(f.ctx, r); err != nil {
@@ -170,7 +217,7 @@ func (f *dispFixture) enqueue(callback string, n int) []string {
 	err = f.st.FinishTask(f.ctx, store.TaskFinish{
 		ID: task.ID, Owner: "runner", Status: store.TaskSuccess,
 		Result:    &store.Result{StatusCode: 200, ContentType: "application/json", Body: []byte(`{"text":"hi"}`)},
-		ExpiresAt: f.clock.Now().Add(time.Hour), Deliveries: ds,
+		ExpiresAt: f.now().Add(time.Hour), Deliveries: ds,
 	})
 	if err != nil {
 		f.t.Fatalf("FinishTask: %v", err)
@@ -227,7 +274,7 @@ func (f *dispFixture) wantDelivery(id string, status store.DeliveryStatus, attem
 func (f *dispFixture) wantWait(id string, step time.Duration) time.Duration {
 	f.t.Helper()
 	d := f.get(id)
-	wait := d.NextAttemptAt.Sub(f.clock.Now())
+	wait := d.NextAttemptAt.Sub(f.now())
 	lo, hi := time.Duration(float64(step)*0.8), time.Duration(float64(step)*1.2)
 	if wait < lo || wait > hi {
 		f.t.Fatalf("delivery %s is due in %v, want within [%v, %v]", id, wait, lo, hi)
@@ -243,16 +290,16 @@ func TestDispatchFirstAttemptImmediate(t *testing.T) {
 	cb := f.static(nil)
 	f.answerStatus(http.StatusOK)
 	id := f.enqueue(cb.ID, 1)[0]
-	if d := f.get(id); !d.NextAttemptAt.Equal(f.clock.Now()) {
-		t.Fatalf("a new delivery is due at %v, want now (%v)", d.NextAttemptAt, f.clock.Now())
+	if d := f.get(id); !d.NextAttemptAt.Equal(f.now()) {
+		t.Fatalf("a new delivery is due at %v, want now (%v)", d.NextAttemptAt, f.now())
 	}
 	f.step()
 	d := f.wantDelivery(id, store.DeliveryDelivered, 1)
 	a := d.Attempts[0]
-	if !a.At.Equal(f.clock.Now()) || a.StatusCode != 200 || a.Error != "" || a.Response != "answer 200" {
+	if !a.At.Equal(f.now()) || a.StatusCode != 200 || a.Error != "" || a.Response != "answer 200" {
 		t.Fatalf("attempt = %+v", a)
 	}
-	if !d.ExpiresAt.Equal(f.clock.Now().Add(handler.DefaultRetention)) {
+	if !d.ExpiresAt.Equal(f.now().Add(handler.DefaultRetention)) {
 		t.Fatalf("ExpiresAt = %v, want now + retention", d.ExpiresAt)
 	}
 	reqs := f.requests()
@@ -262,7 +309,7 @@ func TestDispatchFirstAttemptImmediate(t *testing.T) {
 	h := reqs[0].Header
 	for k, v := range map[string]string{
 		"Content-Type": "application/json", "User-Agent": "agenthook", "X-Agenthook-Event": EventTaskSucceeded,
-		"X-Agenthook-Attempt": "1", "Webhook-Id": id, "Webhook-Timestamp": strconv.FormatInt(f.clock.Now().Unix(), 10),
+		"X-Agenthook-Attempt": "1", "Webhook-Id": id, "Webhook-Timestamp": strconv.FormatInt(f.now().Unix(), 10),
 	} {
 		if got := h.Get(k); got != v {
 			t.Errorf("%s = %q, want %q", k, got, v)
@@ -275,38 +322,40 @@ func TestDispatchFirstAttemptImmediate(t *testing.T) {
 
 func TestDispatchJitterBounds(t *testing.T) {
 	t.Parallel()
-	schedule := []time.Duration{10 * time.Second, time.Minute}
-	f := newDispFixture(t, Config{Schedule: schedule, BreakerThreshold: 1 << 30, Concurrency: 1000})
-	cb := f.static(nil)
-	f.answerStatus(http.StatusInternalServerError)
-	const n = 150
-	ids := f.enqueue(cb.ID, n)
-	for round, step := range schedule {
-		f.step()
-		lo, hi := time.Duration(1<<62), time.Duration(0)
-		var latest time.Time
-		for _, id := range ids {
-			f.wantDelivery(id, store.DeliveryPending, round+1)
-			w := f.wantWait(id, step)
-			lo, hi = min(lo, w), max(hi, w)
-			if na := f.get(id).NextAttemptAt; na.After(latest) {
-				latest = na
+	synctest.Test(t, func(t *testing.T) {
+		schedule := []time.Duration{10 * time.Second, time.Minute}
+		f := newBubbleFixture(t, Config{Schedule: schedule, BreakerThreshold: 1 << 30, Concurrency: 1000})
+		cb := f.static(nil)
+		f.answerStatus(http.StatusInternalServerError)
+		const n = 150
+		ids := f.enqueue(cb.ID, n)
+		for round, step := range schedule {
+			f.step()
+			lo, hi := time.Duration(1<<62), time.Duration(0)
+			var latest time.Time
+			for _, id := range ids {
+				f.wantDelivery(id, store.DeliveryPending, round+1)
+				w := f.wantWait(id, step)
+				lo, hi = min(lo, w), max(hi, w)
+				if na := f.get(id).NextAttemptAt; na.After(latest) {
+					latest = na
+				}
 			}
+			// With 150 draws of a uniform ±20%, both ends are nearly reached.
+			if lo > time.Duration(float64(step)*0.9) || hi < time.Duration(float64(step)*1.1) {
+				t.Fatalf("round %d: waits span [%v, %v] for step %v; want a spread over most of ±20%%", round, lo, hi, step)
+			}
+			f.advance(latest.Sub(f.now()))
 		}
-		// With 150 draws of a uniform ±20%, both ends are nearly reached.
-		if lo > time.Duration(float64(step)*0.9) || hi < time.Duration(float64(step)*1.1) {
-			t.Fatalf("round %d: waits span [%v, %v] for step %v; want a spread over most of ±20%%", round, lo, hi, step)
+		// The schedule has run out: the next failure dead-letters.
+		f.step()
+		for _, id := range ids {
+			f.wantDelivery(id, store.DeliveryFailed, 1+len(schedule))
 		}
-		f.clock.Advance(latest.Sub(f.clock.Now()))
-	}
-	// The schedule has run out: the next failure dead-letters.
-	f.step()
-	for _, id := range ids {
-		f.wantDelivery(id, store.DeliveryFailed, 1+len(schedule))
-	}
-	if got := len(f.requests()); got != n*(1+len(schedule)) {
-		t.Fatalf("receiver saw %d requests, want %d", got, n*(1+len(schedule)))
-	}
+		if got := len(f.requests()); got != n*(1+len(schedule)) {
+			t.Fatalf("receiver saw %d requests, want %d", got, n*(1+len(schedule)))
+		}
+	})
 }
 
 func TestDispatchRetryAfter(t *testing.T) {
@@ -329,19 +378,22 @@ func TestDispatchRetryAfter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newDispFixture(t, Config{Schedule: []time.Duration{tt.step}})
-			cb := f.static(nil)
-			f.answerStatus(http.StatusServiceUnavailable, "Retry-After", tt.header(f.clock.Now()))
-			id := f.enqueue(cb.ID, 1)[0]
-			f.step()
-			d := f.wantDelivery(id, store.DeliveryPending, 1)
-			if tt.jittered {
-				f.wantWait(id, tt.step)
-				return
-			}
-			if got := d.NextAttemptAt.Sub(f.clock.Now()); got != tt.exact {
-				t.Fatalf("next attempt in %v, want %v", got, tt.exact)
-			}
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				f := newBubbleFixture(t, Config{Schedule: []time.Duration{tt.step}})
+				cb := f.static(nil)
+				f.answerStatus(http.StatusServiceUnavailable, "Retry-After", tt.header(f.now()))
+				id := f.enqueue(cb.ID, 1)[0]
+				f.step()
+				d := f.wantDelivery(id, store.DeliveryPending, 1)
+				if tt.jittered {
+					f.wantWait(id, tt.step)
+					return
+				}
+				if got := d.NextAttemptAt.Sub(f.now()); got != tt.exact {
+					t.Fatalf("next attempt in %v, want %v", got, tt.exact)
+				}
+			})
 		})
 	}
 }
@@ -365,7 +417,7 @@ func TestDispatchGoneDisablesRegistration(t *testing.T) {
 		t.Fatalf("registration: status %q, reason %q; want disabled for 410", got.Status, got.DisabledReason)
 	}
 	st := f.states()[r.ID]
-	if st == nil || !st.Disabled || st.Agent != f.agent || st.Reason != got.DisabledReason || !st.DisabledAt.Equal(f.clock.Now()) {
+	if st == nil || !st.Disabled || st.Agent != f.agent || st.Reason != got.DisabledReason || !st.DisabledAt.Equal(f.now()) {
 		t.Fatalf("callback state = %+v, want disabled now for 410", st)
 	}
 	// The next delivery to it fails without a request.
@@ -387,7 +439,7 @@ func TestDispatchGoneDisablesStaticCallback(t *testing.T) {
 	t.Parallel()
 	f := newDispFixture(t, Config{})
 	cb := f.static(nil)
-	other := f.static(func(c *Callback) { c.URL = f.srv.URL + "/other" })
+	other := f.static(func(c *Callback) { c.URL = f.url + "/other" })
 	f.setAnswer(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/hook" {
 			w.WriteHeader(http.StatusGone)
@@ -458,54 +510,56 @@ func TestDispatchNon2xxAreFailures(t *testing.T) {
 
 func TestDispatchDeadLetterAndRetry(t *testing.T) {
 	t.Parallel()
-	schedule := []time.Duration{time.Second, 2 * time.Second, 3 * time.Second}
-	retention := 48 * time.Hour
-	f := newDispFixture(t, Config{Schedule: schedule, Retention: retention, BreakerThreshold: 100})
-	cb := f.static(nil)
-	f.answerStatus(http.StatusInternalServerError)
-	id := f.enqueue(cb.ID, 1)[0]
-	for i, step := range schedule {
+	synctest.Test(t, func(t *testing.T) {
+		schedule := []time.Duration{time.Second, 2 * time.Second, 3 * time.Second}
+		retention := 48 * time.Hour
+		f := newBubbleFixture(t, Config{Schedule: schedule, Retention: retention, BreakerThreshold: 100})
+		cb := f.static(nil)
+		f.answerStatus(http.StatusInternalServerError)
+		id := f.enqueue(cb.ID, 1)[0]
+		for i, step := range schedule {
+			f.step()
+			f.wantDelivery(id, store.DeliveryPending, i+1)
+			f.wantWait(id, step)
+			f.advance(2 * step)
+		}
 		f.step()
-		f.wantDelivery(id, store.DeliveryPending, i+1)
-		f.wantWait(id, step)
-		f.clock.Advance(2 * step)
-	}
-	f.step()
-	d := f.wantDelivery(id, store.DeliveryFailed, 1+len(schedule))
-	if !d.ExpiresAt.Equal(f.clock.Now().Add(retention)) || d.LastError == "" {
-		t.Fatalf("dead letter: expires %v, error %q", d.ExpiresAt, d.LastError)
-	}
-	if p, failed, _ := f.st.DeliveryCounts(f.ctx); p != 0 || failed != 1 {
-		t.Fatalf("DeliveryCounts = %d, %d; want 0 pending, 1 failed", p, failed)
-	}
+		d := f.wantDelivery(id, store.DeliveryFailed, 1+len(schedule))
+		if !d.ExpiresAt.Equal(f.now().Add(retention)) || d.LastError == "" {
+			t.Fatalf("dead letter: expires %v, error %q", d.ExpiresAt, d.LastError)
+		}
+		if p, failed, _ := f.st.DeliveryCounts(f.ctx); p != 0 || failed != 1 {
+			t.Fatalf("DeliveryCounts = %d, %d; want 0 pending, 1 failed", p, failed)
+		}
 
-	// A replay starts the schedule over.
-	f.clock.Advance(time.Hour)
-	rd, err := f.st.RetryDelivery(f.ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rd.RequeuedAt.Equal(f.clock.Now()) {
-		t.Fatalf("RequeuedAt = %v, want now", rd.RequeuedAt)
-	}
-	f.clock.Advance(time.Second)
-	for i, step := range schedule {
+		// A replay starts the schedule over.
+		f.advance(time.Hour)
+		rd, err := f.st.RetryDelivery(f.ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rd.RequeuedAt.Equal(f.now()) {
+			t.Fatalf("RequeuedAt = %v, want now", rd.RequeuedAt)
+		}
+		f.advance(time.Second)
+		for i, step := range schedule {
+			f.step()
+			f.wantDelivery(id, store.DeliveryPending, 1+len(schedule)+i+1)
+			f.wantWait(id, step)
+			f.advance(2 * step)
+		}
 		f.step()
-		f.wantDelivery(id, store.DeliveryPending, 1+len(schedule)+i+1)
-		f.wantWait(id, step)
-		f.clock.Advance(2 * step)
-	}
-	f.step()
-	f.wantDelivery(id, store.DeliveryFailed, 2*(1+len(schedule)))
+		f.wantDelivery(id, store.DeliveryFailed, 2*(1+len(schedule)))
 
-	// And a success after a replay delivers it.
-	f.clock.Advance(time.Hour)
-	if _, err := f.st.RetryDelivery(f.ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	f.answerStatus(http.StatusOK)
-	f.step()
-	f.wantDelivery(id, store.DeliveryDelivered, 2*(1+len(schedule))+1)
+		// And a success after a replay delivers it.
+		f.advance(time.Hour)
+		if _, err := f.st.RetryDelivery(f.ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		f.answerStatus(http.StatusOK)
+		f.step()
+		f.wantDelivery(id, store.DeliveryDelivered, 2*(1+len(schedule))+1)
+	})
 }
 
 func TestDispatchEmptyScheduleDeadLettersAtOnce(t *testing.T) {
@@ -520,154 +574,156 @@ func TestDispatchEmptyScheduleDeadLettersAtOnce(t *testing.T) {
 
 func TestDispatchBreaker(t *testing.T) {
 	t.Parallel()
-	const threshold, cooldown = 3, 30 * time.Second
-	f := newDispFixture(t, Config{
-		Schedule:         []time.Duration{time.Hour, time.Hour, time.Hour},
-		BreakerThreshold: threshold, BreakerCooldown: cooldown, Concurrency: 5,
-	})
-	cb := f.static(nil)
-	healthy := f.static(func(c *Callback) { c.URL = f.srv.URL + "/healthy" })
-	var mu sync.Mutex
-	status := http.StatusInternalServerError
-	var gate chan struct{} // when set, /hook waits for it
-	got := make(chan struct{}, 10)
-	f.setAnswer(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/hook" {
-			w.WriteHeader(http.StatusOK)
-			return
-		}
-		mu.Lock()
-		code, g := status, gate
-		mu.Unlock()
-		got <- struct{}{}
-		if g != nil {
-			<-g
-		}
-		w.WriteHeader(code)
-	})
-	hookRequests := func() int {
-		n := 0
-		for _, r := range f.requests() {
-			if r.Path == "/hook" {
-				n++
-			}
-		}
-		return n
-	}
-	drainGot := func() {
-		for {
-			select {
-			case <-got:
-			default:
+	synctest.Test(t, func(t *testing.T) {
+		const threshold, cooldown = 3, 30 * time.Second
+		f := newBubbleFixture(t, Config{
+			Schedule:         []time.Duration{time.Hour, time.Hour, time.Hour},
+			BreakerThreshold: threshold, BreakerCooldown: cooldown, Concurrency: 5,
+		})
+		cb := f.static(nil)
+		healthy := f.static(func(c *Callback) { c.URL = f.url + "/healthy" })
+		var mu sync.Mutex
+		status := http.StatusInternalServerError
+		var gate chan struct{} // when set, /hook waits for it
+		got := make(chan struct{}, 10)
+		f.setAnswer(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/hook" {
+				w.WriteHeader(http.StatusOK)
 				return
 			}
+			mu.Lock()
+			code, g := status, gate
+			mu.Unlock()
+			got <- struct{}{}
+			if g != nil {
+				<-g
+			}
+			w.WriteHeader(code)
+		})
+		hookRequests := func() int {
+			n := 0
+			for _, r := range f.requests() {
+				if r.Path == "/hook" {
+					n++
+				}
+			}
+			return n
 		}
-	}
+		drainGot := func() {
+			for {
+				select {
+				case <-got:
+				default:
+					return
+				}
+			}
+		}
 
-	// threshold failures in a row, one delivery at a time.
-	for i := range threshold {
-		f.enqueue(cb.ID, 1)
+		// threshold failures in a row, one delivery at a time.
+		for i := range threshold {
+			f.enqueue(cb.ID, 1)
+			f.step()
+			if skip, _ := f.d.breaker.skipList(f.now(), f.d.config().Concurrency); inSkip(skip, cb.ID) != (i == threshold-1) {
+				t.Fatalf("after %d failures, skip list %v", i+1, skip)
+			}
+		}
+		drainGot()
+		opened := f.now()
+		skip, reopen := f.d.breaker.skipList(opened, f.d.config().Concurrency)
+		if !inSkip(skip, cb.ID) || !reopen.Equal(opened.Add(cooldown)) {
+			t.Fatalf("skipList = %v, reopen %v; want %s until %v", skip, reopen, cb.ID, opened.Add(cooldown))
+		}
+
+		// While open: nothing goes to it, the healthy callback still gets its
+		// deliveries, and the claim says when to come back.
+		waiting := f.enqueue(cb.ID, 4)
+		ok := f.enqueue(healthy.ID, 2)
+		next := f.step()
+		if n := hookRequests(); n != threshold {
+			t.Fatalf("%d requests to the paused callback, want %d", n, threshold)
+		}
+		for _, id := range ok {
+			f.wantDelivery(id, store.DeliveryDelivered, 1)
+		}
+		for _, id := range waiting {
+			f.wantDelivery(id, store.DeliveryPending, 0)
+		}
+		if next.IsZero() || next.After(opened.Add(cooldown)) {
+			t.Fatalf("claim's next = %v, want no later than the end of the cooldown %v", next, opened.Add(cooldown))
+		}
+		f.advance(cooldown - time.Second)
 		f.step()
-		if skip, _ := f.d.breaker.skipList(f.clock.Now(), f.d.config().Concurrency); inSkip(skip, cb.ID) != (i == threshold-1) {
-			t.Fatalf("after %d failures, skip list %v", i+1, skip)
+		if n := hookRequests(); n != threshold {
+			t.Fatalf("%d requests before the cooldown ended, want %d", n, threshold)
 		}
-	}
-	drainGot()
-	opened := f.clock.Now()
-	skip, reopen := f.d.breaker.skipList(opened, f.d.config().Concurrency)
-	if !inSkip(skip, cb.ID) || !reopen.Equal(opened.Add(cooldown)) {
-		t.Fatalf("skipList = %v, reopen %v; want %s until %v", skip, reopen, cb.ID, opened.Add(cooldown))
-	}
 
-	// While open: nothing goes to it, the healthy callback still gets its
-	// deliveries, and the claim says when to come back.
-	waiting := f.enqueue(cb.ID, 4)
-	ok := f.enqueue(healthy.ID, 2)
-	next := f.step()
-	if n := hookRequests(); n != threshold {
-		t.Fatalf("%d requests to the paused callback, want %d", n, threshold)
-	}
-	for _, id := range ok {
-		f.wantDelivery(id, store.DeliveryDelivered, 1)
-	}
-	for _, id := range waiting {
-		f.wantDelivery(id, store.DeliveryPending, 0)
-	}
-	if next.IsZero() || next.After(opened.Add(cooldown)) {
-		t.Fatalf("claim's next = %v, want no later than the end of the cooldown %v", next, opened.Add(cooldown))
-	}
-	f.clock.Advance(cooldown - time.Second)
-	f.step()
-	if n := hookRequests(); n != threshold {
-		t.Fatalf("%d requests before the cooldown ended, want %d", n, threshold)
-	}
-
-	// The cooldown is over: exactly one probe, even with four due; it
-	// fails and the breaker opens again.
-	f.clock.Advance(time.Second)
-	g := make(chan struct{})
-	mu.Lock()
-	gate = g
-	mu.Unlock()
-	if _, _, err := f.d.claim(f.ctx, 1000); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-got:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no probe arrived")
-	}
-	if skip, _ := f.d.breaker.skipList(f.clock.Now(), f.d.config().Concurrency); !inSkip(skip, cb.ID) {
-		t.Fatalf("skip list %v during the probe, want %s", skip, cb.ID)
-	}
-	close(g)
-	f.d.jobs.Wait()
-	if n := hookRequests(); n != threshold+1 {
-		t.Fatalf("%d requests after the probe, want %d", n, threshold+1)
-	}
-	pending := 0
-	for _, id := range waiting {
-		if f.get(id).AttemptCount == 0 {
-			pending++
+		// The cooldown is over: exactly one probe, even with four due; it
+		// fails and the breaker opens again.
+		f.advance(time.Second)
+		g := make(chan struct{})
+		mu.Lock()
+		gate = g
+		mu.Unlock()
+		if _, _, err := f.d.claim(f.ctx, 1000); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if pending != 3 {
-		t.Fatalf("%d deliveries untouched by the probe, want 3", pending)
-	}
-	reopened := f.clock.Now()
-	if skip, reopen := f.d.breaker.skipList(reopened, f.d.config().Concurrency); !inSkip(skip, cb.ID) || !reopen.Equal(reopened.Add(cooldown)) {
-		t.Fatalf("after a failed probe: skip %v, reopen %v; want paused until %v", skip, reopen, reopened.Add(cooldown))
-	}
-	f.step()
-	if n := hookRequests(); n != threshold+1 {
-		t.Fatalf("requests went out while the breaker was open again")
-	}
-
-	// A successful probe closes it: the rest go at once.
-	f.clock.Advance(cooldown)
-	mu.Lock()
-	gate, status = nil, http.StatusOK
-	mu.Unlock()
-	f.step() // the probe
-	f.step() // the rest
-	drainGot()
-	delivered := 0
-	for _, id := range waiting {
-		switch d := f.get(id); {
-		case d.Status == store.DeliveryDelivered:
-			delivered++
-		case d.AttemptCount == 1 && d.NextAttemptAt.After(f.clock.Now()):
-			// The failed probe, waiting for its next step.
-		default:
-			t.Fatalf("delivery %s is %s after %d attempts once the breaker closed", id, d.Status, d.AttemptCount)
+		select {
+		case <-got:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no probe arrived")
 		}
-	}
-	if delivered != 3 {
-		t.Fatalf("%d delivered once the breaker closed, want 3", delivered)
-	}
-	if skip, reopen := f.d.breaker.skipList(f.clock.Now(), f.d.config().Concurrency); inSkip(skip, cb.ID) || !reopen.IsZero() {
-		t.Fatalf("after a successful probe: skip %v, reopen %v", skip, reopen)
-	}
+		if skip, _ := f.d.breaker.skipList(f.now(), f.d.config().Concurrency); !inSkip(skip, cb.ID) {
+			t.Fatalf("skip list %v during the probe, want %s", skip, cb.ID)
+		}
+		close(g)
+		f.d.jobs.Wait()
+		if n := hookRequests(); n != threshold+1 {
+			t.Fatalf("%d requests after the probe, want %d", n, threshold+1)
+		}
+		pending := 0
+		for _, id := range waiting {
+			if f.get(id).AttemptCount == 0 {
+				pending++
+			}
+		}
+		if pending != 3 {
+			t.Fatalf("%d deliveries untouched by the probe, want 3", pending)
+		}
+		reopened := f.now()
+		if skip, reopen := f.d.breaker.skipList(reopened, f.d.config().Concurrency); !inSkip(skip, cb.ID) || !reopen.Equal(reopened.Add(cooldown)) {
+			t.Fatalf("after a failed probe: skip %v, reopen %v; want paused until %v", skip, reopen, reopened.Add(cooldown))
+		}
+		f.step()
+		if n := hookRequests(); n != threshold+1 {
+			t.Fatalf("requests went out while the breaker was open again")
+		}
+
+		// A successful probe closes it: the rest go at once.
+		f.advance(cooldown)
+		mu.Lock()
+		gate, status = nil, http.StatusOK
+		mu.Unlock()
+		f.step() // the probe
+		f.step() // the rest
+		drainGot()
+		delivered := 0
+		for _, id := range waiting {
+			switch d := f.get(id); {
+			case d.Status == store.DeliveryDelivered:
+				delivered++
+			case d.AttemptCount == 1 && d.NextAttemptAt.After(f.now()):
+				// The failed probe, waiting for its next step.
+			default:
+				t.Fatalf("delivery %s is %s after %d attempts once the breaker closed", id, d.Status, d.AttemptCount)
+			}
+		}
+		if delivered != 3 {
+			t.Fatalf("%d delivered once the breaker closed, want 3", delivered)
+		}
+		if skip, reopen := f.d.breaker.skipList(f.now(), f.d.config().Concurrency); inSkip(skip, cb.ID) || !reopen.IsZero() {
+			t.Fatalf("after a successful probe: skip %v, reopen %v", skip, reopen)
+		}
+	})
 }
 
 func TestDispatchConcurrencyLimit(t *testing.T) {
@@ -688,7 +744,7 @@ func TestDispatchConcurrencyLimit(t *testing.T) {
 	for range 2 {
 		<-arrived
 	}
-	if skip, _ := f.d.breaker.skipList(f.clock.Now(), f.d.config().Concurrency); !inSkip(skip, cb.ID) {
+	if skip, _ := f.d.breaker.skipList(f.now(), f.d.config().Concurrency); !inSkip(skip, cb.ID) {
 		t.Fatalf("skip list %v with 2 of 2 in flight", skip)
 	}
 	// A second claim while they are in flight takes nothing more.
@@ -709,59 +765,61 @@ func TestDispatchConcurrencyLimit(t *testing.T) {
 
 func TestDispatchDisableAfter(t *testing.T) {
 	t.Parallel()
-	const after = time.Hour
-	f := newDispFixture(t, Config{
-		Schedule:     []time.Duration{3 * time.Hour, 3 * time.Hour},
-		DisableAfter: after, BreakerThreshold: 100,
-	})
-	r := f.registered(StatusActive)
-	f.answerStatus(http.StatusInternalServerError)
-	first := f.enqueue(r.ID, 1)[0]
-	f.step()
-	f.wantDelivery(first, store.DeliveryPending, 1)
-	t0 := f.clock.Now()
-	st := f.states()[r.ID]
-	if st == nil || !st.FailingSince.Equal(t0) || st.Disabled {
-		t.Fatalf("callback state after a failure = %+v, want failing since %v", st, t0)
-	}
-
-	f.clock.Advance(after - time.Second)
-	second := f.enqueue(r.ID, 1)[0]
-	f.step()
-	f.wantDelivery(second, store.DeliveryPending, 1)
-	if st := f.states()[r.ID]; st == nil || !st.FailingSince.Equal(t0) || st.Disabled {
-		t.Fatalf("callback state = %+v, want still failing since %v", st, t0)
-	}
-
-	f.clock.Advance(time.Second)
-	third := f.enqueue(r.ID, 1)[0]
-	f.step()
-	d := f.wantDelivery(third, store.DeliveryFailed, 1)
-	if d.Attempts[0].StatusCode != 500 {
-		t.Fatalf("attempt = %+v", d.Attempts[0])
-	}
-	reason := "failing since " + t0.UTC().Format(time.RFC3339)
-	got, err := f.st.GetRegistration(f.ctx, r.ID)
-	if err != nil || got.Status != StatusDisabled || got.DisabledReason != reason {
-		t.Fatalf("registration = %+v, %v; want disabled with %q", got, err, reason)
-	}
-	st = f.states()[r.ID]
-	if st == nil || !st.Disabled || st.Reason != reason || !st.FailingSince.Equal(t0) {
-		t.Fatalf("callback state = %+v", st)
-	}
-	// The pending ones fail at their next attempt, without a request.
-	n := len(f.requests())
-	f.clock.Advance(4 * time.Hour)
-	f.step()
-	for _, id := range []string{first, second} {
-		d := f.wantDelivery(id, store.DeliveryFailed, 2)
-		if !strings.HasPrefix(d.LastError, "the callback is disabled") {
-			t.Fatalf("LastError = %q", d.LastError)
+	synctest.Test(t, func(t *testing.T) {
+		const after = time.Hour
+		f := newBubbleFixture(t, Config{
+			Schedule:     []time.Duration{3 * time.Hour, 3 * time.Hour},
+			DisableAfter: after, BreakerThreshold: 100,
+		})
+		r := f.registered(StatusActive)
+		f.answerStatus(http.StatusInternalServerError)
+		first := f.enqueue(r.ID, 1)[0]
+		f.step()
+		f.wantDelivery(first, store.DeliveryPending, 1)
+		t0 := f.now()
+		st := f.states()[r.ID]
+		if st == nil || !st.FailingSince.Equal(t0) || st.Disabled {
+			t.Fatalf("callback state after a failure = %+v, want failing since %v", st, t0)
 		}
-	}
-	if len(f.requests()) != n {
-		t.Fatalf("requests went to a disabled callback")
-	}
+
+		f.advance(after - time.Second)
+		second := f.enqueue(r.ID, 1)[0]
+		f.step()
+		f.wantDelivery(second, store.DeliveryPending, 1)
+		if st := f.states()[r.ID]; st == nil || !st.FailingSince.Equal(t0) || st.Disabled {
+			t.Fatalf("callback state = %+v, want still failing since %v", st, t0)
+		}
+
+		f.advance(time.Second)
+		third := f.enqueue(r.ID, 1)[0]
+		f.step()
+		d := f.wantDelivery(third, store.DeliveryFailed, 1)
+		if d.Attempts[0].StatusCode != 500 {
+			t.Fatalf("attempt = %+v", d.Attempts[0])
+		}
+		reason := "failing since " + t0.UTC().Format(time.RFC3339)
+		got, err := f.st.GetRegistration(f.ctx, r.ID)
+		if err != nil || got.Status != StatusDisabled || got.DisabledReason != reason {
+			t.Fatalf("registration = %+v, %v; want disabled with %q", got, err, reason)
+		}
+		st = f.states()[r.ID]
+		if st == nil || !st.Disabled || st.Reason != reason || !st.FailingSince.Equal(t0) {
+			t.Fatalf("callback state = %+v", st)
+		}
+		// The pending ones fail at their next attempt, without a request.
+		n := len(f.requests())
+		f.advance(4 * time.Hour)
+		f.step()
+		for _, id := range []string{first, second} {
+			d := f.wantDelivery(id, store.DeliveryFailed, 2)
+			if !strings.HasPrefix(d.LastError, "the callback is disabled") {
+				t.Fatalf("LastError = %q", d.LastError)
+			}
+		}
+		if len(f.requests()) != n {
+			t.Fatalf("requests went to a disabled callback")
+		}
+	})
 }
 
 // TestDispatchFailingSinceSurvivesRestart: a new dispatcher on the same
@@ -774,17 +832,17 @@ func TestDispatchFailingSinceSurvivesRestart(t *testing.T) {
 	f.answerStatus(http.StatusInternalServerError)
 	f.enqueue(cb.ID, 1)
 	f.step()
-	t0 := f.clock.Now()
+	t0 := f.now()
 
-	reg2 := &Registry{Store: f.st, Now: f.clock.Now}
+	reg2 := &Registry{Store: f.st, Now: f.now}
 	reg2.Configure(Static{f.agent: f.statics})
-	d2 := &Dispatcher{Store: f.st, Registry: reg2, Logger: zap.NewNop(), Metrics: handler.NopMetrics{}, Now: f.clock.Now, ID: "second"}
-	d2.Configure(cfg)
+	d2 := &Dispatcher{Store: f.st, Registry: reg2, Logger: zap.NewNop(), Metrics: handler.NopMetrics{}, Now: f.now, ID: "second"}
+	d2.Configure(f.withClient(cfg))
 	t.Cleanup(d2.jobs.Wait)
 	f.d = d2
 	f.reg = d2.Registry
 
-	f.clock.Advance(time.Hour)
+	f.advance(time.Hour)
 	id := f.enqueue(cb.ID, 1)[0]
 	f.step()
 	f.wantDelivery(id, store.DeliveryFailed, 1)
@@ -796,37 +854,39 @@ func TestDispatchFailingSinceSurvivesRestart(t *testing.T) {
 
 func TestDispatchSuccessClearsFailingSince(t *testing.T) {
 	t.Parallel()
-	f := newDispFixture(t, Config{Schedule: []time.Duration{time.Minute, 3 * time.Hour}, DisableAfter: time.Hour, BreakerThreshold: 100})
-	cb := f.static(nil)
-	f.answerStatus(http.StatusInternalServerError)
-	id := f.enqueue(cb.ID, 1)[0]
-	f.step()
-	t0 := f.clock.Now()
-	if st := f.states()[cb.ID]; st == nil || !st.FailingSince.Equal(t0) {
-		t.Fatalf("state = %+v, want failing since %v", st, t0)
-	}
-	f.clock.Advance(50 * time.Minute)
-	f.answerStatus(http.StatusOK)
-	f.step()
-	f.wantDelivery(id, store.DeliveryDelivered, 2)
-	if st := f.states()[cb.ID]; st != nil {
-		t.Fatalf("state after a success = %+v, want none", st)
-	}
-	// A new streak starts from its own first failure: 50 more minutes
-	// (100 since the first streak began) do not disable it.
-	f.answerStatus(http.StatusInternalServerError)
-	f.clock.Advance(time.Minute)
-	t1 := f.clock.Now()
-	id2 := f.enqueue(cb.ID, 1)[0]
-	f.step()
-	f.clock.Advance(50 * time.Minute)
-	id3 := f.enqueue(cb.ID, 1)[0]
-	f.step()
-	f.wantDelivery(id2, store.DeliveryPending, 2)
-	f.wantDelivery(id3, store.DeliveryPending, 1)
-	if st := f.states()[cb.ID]; st == nil || !st.FailingSince.Equal(t1) || st.Disabled {
-		t.Fatalf("state = %+v, want failing since %v", st, t1)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f := newBubbleFixture(t, Config{Schedule: []time.Duration{time.Minute, 3 * time.Hour}, DisableAfter: time.Hour, BreakerThreshold: 100})
+		cb := f.static(nil)
+		f.answerStatus(http.StatusInternalServerError)
+		id := f.enqueue(cb.ID, 1)[0]
+		f.step()
+		t0 := f.now()
+		if st := f.states()[cb.ID]; st == nil || !st.FailingSince.Equal(t0) {
+			t.Fatalf("state = %+v, want failing since %v", st, t0)
+		}
+		f.advance(50 * time.Minute)
+		f.answerStatus(http.StatusOK)
+		f.step()
+		f.wantDelivery(id, store.DeliveryDelivered, 2)
+		if st := f.states()[cb.ID]; st != nil {
+			t.Fatalf("state after a success = %+v, want none", st)
+		}
+		// A new streak starts from its own first failure: 50 more minutes
+		// (100 since the first streak began) do not disable it.
+		f.answerStatus(http.StatusInternalServerError)
+		f.advance(time.Minute)
+		t1 := f.now()
+		id2 := f.enqueue(cb.ID, 1)[0]
+		f.step()
+		f.advance(50 * time.Minute)
+		id3 := f.enqueue(cb.ID, 1)[0]
+		f.step()
+		f.wantDelivery(id2, store.DeliveryPending, 2)
+		f.wantDelivery(id3, store.DeliveryPending, 1)
+		if st := f.states()[cb.ID]; st == nil || !st.FailingSince.Equal(t1) || st.Disabled {
+			t.Fatalf("state = %+v, want failing since %v", st, t1)
+		}
+	})
 }
 
 func TestDispatchDeletedRegistration(t *testing.T) {
@@ -898,11 +958,11 @@ func TestDispatchStandardWebhooksSignature(t *testing.T) {
 	f.answerStatus(http.StatusInternalServerError)
 	id := f.enqueue(r.ID, 1)[0]
 	f.step()
-	stamps := []int64{f.clock.Now().Unix()}
-	f.clock.Advance(15 * time.Second)
+	stamps := []int64{f.now().Unix()}
+	f.advance(15 * time.Second)
 	f.answerStatus(http.StatusOK)
 	f.step()
-	stamps = append(stamps, f.clock.Now().Unix())
+	stamps = append(stamps, f.now().Unix())
 	f.wantDelivery(id, store.DeliveryDelivered, 2)
 
 	wh, err := standardwebhooks.NewWebhook(r.Secret)
@@ -1025,15 +1085,17 @@ func TestDispatchUnparsableURLHidesToken(t *testing.T) {
 
 func TestDispatchTimeout(t *testing.T) {
 	t.Parallel()
-	f := newDispFixture(t, Config{Timeout: 100 * time.Millisecond, Schedule: []time.Duration{time.Minute}})
-	cb := f.static(nil)
-	f.setAnswer(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
-	id := f.enqueue(cb.ID, 1)[0]
-	f.step()
-	d := f.wantDelivery(id, store.DeliveryPending, 1)
-	if d.LastError != "the receiver did not answer in time" {
-		t.Fatalf("LastError = %q", d.LastError)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f := newBubbleFixture(t, Config{Timeout: 100 * time.Millisecond, Schedule: []time.Duration{time.Minute}})
+		cb := f.static(nil)
+		f.setAnswer(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+		id := f.enqueue(cb.ID, 1)[0]
+		f.step()
+		d := f.wantDelivery(id, store.DeliveryPending, 1)
+		if d.LastError != "the receiver did not answer in time" {
+			t.Fatalf("LastError = %q", d.LastError)
+		}
+	})
 }
 
 // TestDispatchTimeoutRecordsFailingSince: the first failure of a streak
@@ -1042,22 +1104,24 @@ func TestDispatchTimeout(t *testing.T) {
 // SaveCallbackState then races that deadline.
 func TestDispatchTimeoutRecordsFailingSince(t *testing.T) {
 	t.Parallel()
-	f := newDispFixture(t, Config{Timeout: 50 * time.Millisecond, Schedule: []time.Duration{time.Minute}, BreakerThreshold: 100})
-	f.setAnswer(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
-	var cbs []*Callback
-	for range 6 {
-		cbs = append(cbs, f.static(nil))
-	}
-	for _, cb := range cbs {
-		f.enqueue(cb.ID, 1)
-	}
-	f.step()
-	states := f.states()
-	for _, cb := range cbs {
-		if st := states[cb.ID]; st == nil || !st.FailingSince.Equal(f.clock.Now()) {
-			t.Errorf("callback %s: state %+v after a timeout, want failing since now", cb.ID, st)
+	synctest.Test(t, func(t *testing.T) {
+		f := newBubbleFixture(t, Config{Timeout: 50 * time.Millisecond, Schedule: []time.Duration{time.Minute}, BreakerThreshold: 100})
+		f.setAnswer(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+		var cbs []*Callback
+		for range 6 {
+			cbs = append(cbs, f.static(nil))
 		}
-	}
+		for _, cb := range cbs {
+			f.enqueue(cb.ID, 1)
+		}
+		f.step()
+		states := f.states()
+		for _, cb := range cbs {
+			if st := states[cb.ID]; st == nil || !st.FailingSince.Equal(f.now()) {
+				t.Errorf("callback %s: state %+v after a timeout, want failing since now", cb.ID, st)
+			}
+		}
+	})
 }
 
 func TestDispatchPayloadAndOwnerLease(t *testing.T) {
@@ -1095,11 +1159,11 @@ func TestDispatchResetHealth(t *testing.T) {
 	f.answerStatus(http.StatusInternalServerError)
 	f.enqueue(cb.ID, 1)
 	f.step()
-	if skip, _ := f.d.breaker.skipList(f.clock.Now(), f.d.config().Concurrency); !inSkip(skip, cb.ID) {
+	if skip, _ := f.d.breaker.skipList(f.now(), f.d.config().Concurrency); !inSkip(skip, cb.ID) {
 		t.Fatalf("skip list %v, want %s paused", skip, cb.ID)
 	}
 	f.d.ResetHealth(cb.ID)
-	if skip, _ := f.d.breaker.skipList(f.clock.Now(), f.d.config().Concurrency); inSkip(skip, cb.ID) {
+	if skip, _ := f.d.breaker.skipList(f.now(), f.d.config().Concurrency); inSkip(skip, cb.ID) {
 		t.Fatalf("skip list %v after ResetHealth", skip)
 	}
 }
@@ -1109,37 +1173,39 @@ func TestDispatchResetHealth(t *testing.T) {
 // health.limit only when it creates the entry, so the first limit sticks.
 func TestDispatchConcurrencyFollowsReload(t *testing.T) {
 	t.Parallel()
-	f := newDispFixture(t, Config{Concurrency: 1})
-	cb := f.static(nil)
-	f.enqueue(cb.ID, 1)
-	f.step()
-	f.d.Configure(Config{Concurrency: 3})
-	release := make(chan struct{})
-	arrived := make(chan struct{}, 10)
-	f.setAnswer(func(w http.ResponseWriter, r *http.Request) {
-		arrived <- struct{}{}
-		<-release
-	})
-	f.enqueue(cb.ID, 3)
-	if _, _, err := f.d.claim(f.ctx, 1000); err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	timeout := time.After(500 * time.Millisecond)
-	for n < 3 {
-		select {
-		case <-arrived:
-			n++
-			continue
-		case <-timeout:
+	synctest.Test(t, func(t *testing.T) {
+		f := newBubbleFixture(t, Config{Concurrency: 1})
+		cb := f.static(nil)
+		f.enqueue(cb.ID, 1)
+		f.step()
+		f.configure(Config{Concurrency: 3})
+		release := make(chan struct{})
+		arrived := make(chan struct{}, 10)
+		f.setAnswer(func(w http.ResponseWriter, r *http.Request) {
+			arrived <- struct{}{}
+			<-release
+		})
+		f.enqueue(cb.ID, 3)
+		if _, _, err := f.d.claim(f.ctx, 1000); err != nil {
+			t.Fatal(err)
 		}
-		break
-	}
-	close(release)
-	f.d.jobs.Wait()
-	if n != 3 {
-		t.Fatalf("%d attempts in flight after raising concurrency to 3", n)
-	}
+		n := 0
+		timeout := time.After(500 * time.Millisecond)
+		for n < 3 {
+			select {
+			case <-arrived:
+				n++
+				continue
+			case <-timeout:
+			}
+			break
+		}
+		close(release)
+		f.d.jobs.Wait()
+		if n != 3 {
+			t.Fatalf("%d attempts in flight after raising concurrency to 3", n)
+		}
+	})
 }
 
 // flakyRegs fails ListRegistrations while down is set.
@@ -1198,7 +1264,7 @@ func TestDispatchLookupErrorsDoNotUseTheSchedule(t *testing.T) {
 	for range 3 {
 		f.reg.Invalidate()
 		f.step()
-		f.clock.Advance(5 * time.Second)
+		f.advance(5 * time.Second)
 	}
 	flaky.mu.Lock()
 	flaky.down = false

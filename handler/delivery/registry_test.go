@@ -57,7 +57,7 @@ func TestRegistryActive(t *testing.T) {
 	if cb, err := f.reg.Lookup(f.ctx, f.agent, "wh_late"); err != nil || cb.ID != "wh_late" {
 		t.Fatalf("Lookup(wh_late) = %v, %v", cb, err)
 	}
-	f.clock.Advance(3 * time.Second)
+	f.advance(3 * time.Second)
 	if list, _ := f.reg.Active(f.ctx, f.agent); len(list) != 3 {
 		t.Fatalf("Active after the refresh has %d, want 3", len(list))
 	}
