@@ -1099,9 +1099,8 @@ func TestDispatchTimeout(t *testing.T) {
 }
 
 // TestDispatchTimeoutRecordsFailingSince: the first failure of a streak
-// is stored even when it was a timeout. dispatcher.go deliver passes the
-// attempt's context, already past its deadline, to failingSince, whose
-// SaveCallbackState then races that deadline.
+// is stored even when it was a timeout, whose context has run out by the
+// time the streak is recorded.
 func TestDispatchTimeoutRecordsFailingSince(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
@@ -1169,8 +1168,8 @@ func TestDispatchResetHealth(t *testing.T) {
 }
 
 // TestDispatchConcurrencyFollowsReload: a reload that raises the
-// delivery concurrency applies to callbacks already seen. reserve sets
-// health.limit only when it creates the entry, so the first limit sticks.
+// delivery concurrency applies to callbacks already seen, not only to
+// new ones.
 func TestDispatchConcurrencyFollowsReload(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
@@ -1251,9 +1250,8 @@ func TestDispatchLookupErrorRetriesSoon(t *testing.T) {
 
 // TestDispatchLookupErrorsDoNotUseTheSchedule: attempts that never
 // reached the receiver (the store could not say where to send) do not
-// count against the retry schedule. deliver records them as attempts, and
-// attemptsInRound counts them, so a store outage of a few seconds
-// dead-letters the next real failure at once.
+// count against the retry schedule, so that a store outage of a few
+// seconds does not dead-letter the next real failure at once.
 func TestDispatchLookupErrorsDoNotUseTheSchedule(t *testing.T) {
 	t.Parallel()
 	f := newDispFixture(t, Config{Schedule: []time.Duration{time.Minute, time.Minute}})

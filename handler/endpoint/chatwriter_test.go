@@ -74,10 +74,8 @@ func TestChatWriterInformationalAndFlush(t *testing.T) {
 }
 
 // TestChatWriterFlushBeforeHeader: a backend that flushes before writing
-// anything still gets the chat id onto its answer. chatWriter has no
-// Flush of its own, so http.ResponseController unwraps it and flushes the
-// real writer: the status line goes out without x-chat-id, and
-// beforeHeader runs too late.
+// anything still gets the chat id onto its answer: the flush goes
+// through chatWriter, which writes the status line with it first.
 func TestChatWriterFlushBeforeHeader(t *testing.T) {
 	t.Parallel()
 	f := newEpFixture(t, ModeSync, nil)
