@@ -1,0 +1,252 @@
+package caddymodule
+
+import (
+	"errors"
+	"regexp"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+
+	"github.com/agenthook/agenthook/handler/delivery"
+	"github.com/agenthook/agenthook/signing"
+)
+
+// unmarshal reads an agent block of the agenthook global option.
+func (ag *AgentConfig) unmarshal(d *caddyfile.Dispenser) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		var err error
+		switch opt {
+		case "reverse_proxy":
+			err = setOnce(d, opt, ag.ReverseProxyRaw != nil, func() error { return ag.unmarshalReverseProxy(d) })
+		case "conversation_header":
+			err = setOnce(d, opt, ag.ConversationHeader != "", func() error {
+				if !d.AllArgs(&ag.ConversationHeader) || ag.ConversationHeader == "" {
+					return d.Err("conversation_header needs one header name")
+				}
+				return nil
+			})
+		case "webhook_token":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			for _, tok := range args {
+				h, err := hashLiteral(tok)
+				if err != nil {
+					return d.Errf("webhook_token: %v", err)
+				}
+				ag.WebhookTokens = append(ag.WebhookTokens, h)
+			}
+		case "callback":
+			cb, err := unmarshalCallback(d)
+			if err != nil {
+				return err
+			}
+			ag.Callbacks = append(ag.Callbacks, cb)
+		default:
+			return d.Errf("unrecognized agent option '%s'", opt)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if ag.ReverseProxyRaw == nil {
+		return d.Err("an agent needs a reverse_proxy to its backend")
+	}
+	return nil
+}
+
+// unmarshalReverseProxy reads an agent's reverse_proxy segment.
+func (ag *AgentConfig) unmarshalReverseProxy(d *caddyfile.Dispenser) error {
+	seg := d.NextSegment()
+	// Errors name the segment's own lines: d has moved past it.
+	at := func(i int) *caddyfile.Dispenser {
+		e := caddyfile.NewDispenser(seg[i:])
+		e.Next()
+		return e
+	}
+	for i, tok := range seg {
+		if tok.Text == "handle_response" && i > 0 && seg[i-1].Line != tok.Line {
+			return at(i).Err("handle_response is not supported in an agent's reverse_proxy")
+		}
+	}
+	rp := new(reverseproxy.Handler)
+	if err := rp.UnmarshalCaddyfile(caddyfile.NewDispenser(seg)); err != nil {
+		return err
+	}
+	if len(rp.Upstreams) == 0 && rp.DynamicUpstreamsRaw == nil {
+		return at(0).Err("reverse_proxy needs at least one upstream")
+	}
+	ag.ReverseProxyRaw = caddyconfig.JSONModuleObject(rp, "handler", "reverse_proxy", nil)
+	return nil
+}
+
+// placeholder matches a token that is one Caddy placeholder, such as
+// {env.API_KEY} or {file./run/secrets/key}.
+var placeholder = regexp.MustCompile(`^\{[a-z_]+\.[^{}]+\}$`)
+
+// hashLiteral hashes a literal token at adapt time, so that the JSON
+// config, and anything that prints it, never holds the token itself.
+// Placeholders are kept: their value is only known when the config loads,
+// and is hashed then. Errors never quote the token.
+func hashLiteral(tok string) (string, error) {
+	switch {
+	case tok == "":
+		return "", errors.New("a token must not be empty")
+	case placeholder.MatchString(tok) || signing.IsHashedToken(tok):
+		return tok, nil
+	case strings.HasPrefix(tok, "sha256:"):
+		return "", errors.New(`a value starting with "sha256:" must be followed by 64 hex digits`)
+	}
+	return signing.HashToken(tok), nil
+}
+
+func unmarshalCallback(d *caddyfile.Dispenser) (*CallbackConfig, error) {
+	if !d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	cb := &CallbackConfig{URL: d.Val()}
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	if err := checkCallbackURL(cb.URL); err != nil && !strings.Contains(cb.URL, "{") {
+		// The URL is not quoted: it may hold credentials.
+		return nil, d.Err(err.Error())
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		var err error
+		switch opt {
+		case "sign":
+			if !d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			switch kind := d.Val(); kind {
+			case "standard_webhooks":
+				err = setOnce(d, "sign "+kind, cb.StandardWebhooks != nil, func() error {
+					cb.StandardWebhooks = d.RemainingArgs()
+					if len(cb.StandardWebhooks) == 0 {
+						return d.ArgErr()
+					}
+					return nil
+				})
+			case "hmac":
+				err = setOnce(d, "sign "+kind, cb.HMAC != nil, func() error {
+					h := new(HMACSignConfig)
+					if !d.NextArg() {
+						return d.ArgErr()
+					}
+					h.Secret = d.Val()
+					if d.NextArg() {
+						return d.Err("sign hmac takes one secret")
+					}
+					if err := unmarshalHMACOptions(d, &h.Header, &h.Algorithm, &h.Encoding, &h.Prefix); err != nil {
+						return err
+					}
+					cb.HMAC = h
+					return nil
+				})
+			default:
+				return nil, d.Errf("unknown signature '%s': use standard_webhooks or hmac", kind)
+			}
+		case "basic_auth":
+			err = setOnce(d, opt, cb.BasicAuth != nil, func() error {
+				var user, pass string
+				if !d.AllArgs(&user, &pass) {
+					return d.Err("basic_auth needs a user and a password")
+				}
+				cb.BasicAuth = &BasicAuthConfig{Username: user, Password: pass}
+				return nil
+			})
+		case "header":
+			var name, value string
+			if !d.AllArgs(&name, &value) {
+				return nil, d.Err("header needs a name and a value")
+			}
+			if cb.Headers == nil {
+				cb.Headers = make(map[string][]string)
+			}
+			cb.Headers.Add(name, value)
+		case "format":
+			err = setOnce(d, opt, cb.Format != "", func() error {
+				if !d.AllArgs(&cb.Format) || !knownPayloadFormat(cb.Format) {
+					return d.Errf("format must be %s", strings.Join(delivery.FormatNames(), " or "))
+				}
+				return nil
+			})
+		case "method":
+			err = setOnce(d, opt, cb.Method != "", func() error {
+				if !d.AllArgs(&cb.Method) {
+					return d.ArgErr()
+				}
+				cb.Method = strings.ToUpper(cb.Method)
+				if cb.Method != "POST" && cb.Method != "PUT" {
+					return d.Err("method must be POST or PUT")
+				}
+				return nil
+			})
+		case "ordered":
+			err = setOnce(d, opt, cb.Ordered, func() error {
+				if d.NextArg() {
+					return d.ArgErr()
+				}
+				cb.Ordered = true
+				return nil
+			})
+		case "concurrency":
+			err = setOnce(d, opt, cb.Concurrency != 0, func() (e error) { cb.Concurrency, e = positiveInt(d); return })
+		default:
+			return nil, d.Errf("unrecognized callback option '%s'", opt)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return cb, nil
+}
+
+// unmarshalHMACOptions reads an optional block of HMAC settings.
+func unmarshalHMACOptions(d *caddyfile.Dispenser, header, algorithm, encoding, prefix *string) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		var target *string
+		switch opt {
+		case "header":
+			target = header
+		case "algorithm":
+			target = algorithm
+		case "encoding":
+			target = encoding
+		case "prefix":
+			target = prefix
+		default:
+			return d.Errf("unrecognized hmac option '%s'", opt)
+		}
+		err := setOnce(d, opt, *target != "", func() error {
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			*target = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if opt != "prefix" && *target == "" {
+				return d.Errf("%s must not be empty", opt)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// knownPayloadFormat reports whether a callback format name exists.
+func knownPayloadFormat(name string) bool {
+	_, ok := delivery.Format(name)
+	return ok && name != ""
+}
