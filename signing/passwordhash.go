@@ -112,11 +112,13 @@ func parseArgon2id(s string) (*passwordHash, error) {
 	}
 	h.memory, h.time, h.threads = uint32(m), uint32(t), uint8(p)
 
+	// The decoder skips line breaks even in strict mode; a hash has none,
+	// and allowing them would give one hash several spellings.
 	var err error
-	if h.salt, err = base64.RawStdEncoding.Strict().DecodeString(parts[4]); err != nil {
+	if h.salt, err = base64.RawStdEncoding.Strict().DecodeString(parts[4]); err != nil || strings.ContainsAny(parts[4], "\r\n") {
 		return nil, malformed("its salt is not unpadded base64")
 	}
-	if h.key, err = base64.RawStdEncoding.Strict().DecodeString(parts[5]); err != nil {
+	if h.key, err = base64.RawStdEncoding.Strict().DecodeString(parts[5]); err != nil || strings.ContainsAny(parts[5], "\r\n") {
 		return nil, malformed("its key is not unpadded base64")
 	}
 	if len(h.salt) < argon2MinSaltBytes || len(h.salt) > argon2MaxSaltBytes {

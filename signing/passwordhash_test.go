@@ -81,6 +81,7 @@ func TestParsePasswordHashRefuses(t *testing.T) {
 		{"4 TiB", a("v=19", "m=4294967295,t=1,p=1", salt, key)},
 		{"overflowing memory", a("v=19", "m=99999999999,t=1,p=1", salt, key)},
 		{"too many passes", a("v=19", "m=64,t=65,p=1", salt, key)},
+		{"line break in the key", a("v=19", "m=64,t=1,p=1", salt, key[:10]+"\n"+key[10:])},
 		{"padded salt", a("v=19", "m=64,t=1,p=1", salt+"==", key)},
 		{"url-safe key", a("v=19", "m=64,t=1,p=1", salt, strings.NewReplacer("+", "-", "/", "_").Replace(base64.RawStdEncoding.EncodeToString([]byte{0xfb, 0xff, 0xfe, 0xfb, 0xff, 0xfe, 0xfb, 0xff, 0xfe, 0xfb, 0xff, 0xfe, 0xfb, 0xff, 0xfe, 0xfb})))},
 		{"short salt", a("v=19", "m=64,t=1,p=1", "c2FsdA", key)},
