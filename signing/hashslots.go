@@ -55,7 +55,9 @@ func DefaultHashConcurrency() int {
 // for DefaultHashWait. They are made on first use and shared across config
 // reloads, so that the old and the new config together still hash on no
 // more cores than one would.
-var SharedHashSlots = sync.OnceValue(func() *HashSlots {
+func SharedHashSlots() *HashSlots { return sharedHashSlots() }
+
+var sharedHashSlots = sync.OnceValue(func() *HashSlots {
 	s, _ := NewHashSlots(DefaultHashConcurrency(), DefaultHashWait)
 	return s
 })

@@ -81,7 +81,9 @@ func NewPasswordCache(size int) (*PasswordCache, error) {
 // SharedPasswordCache returns the process-wide cache every Basic verifier
 // uses unless it is given its own. It outlives config reloads, so a reload
 // does not make every client pay for one comparison again.
-var SharedPasswordCache = sync.OnceValue(func() *PasswordCache {
+func SharedPasswordCache() *PasswordCache { return sharedPasswordCache() }
+
+var sharedPasswordCache = sync.OnceValue(func() *PasswordCache {
 	c, err := NewPasswordCache(DefaultPasswordCacheSize)
 	if err != nil {
 		// Only crypto/rand failing gets here, and then nothing in this
