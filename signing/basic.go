@@ -1,13 +1,11 @@
 package signing
 
 import (
-	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -19,36 +17,72 @@ const defaultRealm = "agenthook"
 
 // defaultBcryptCost is the cost HashPassword uses when given 0. It is
 // Caddy's own default (caddy hash-password): slow enough to hurt an
-// offline guesser, fast enough for an interactive login.
+// offline guesser, and about a second of CPU per check, which is why
+// checks are cached and bounded (see PasswordCache and HashSlots).
 const defaultBcryptCost = 14
 
 // BasicUser is one account for HTTP Basic auth. Hash is a bcrypt hash
 // ($2a$, $2b$ or $2y$), as produced by HashPassword, `caddy hash-password`
-// or htpasswd -B; the plaintext password is never configured.
+// or htpasswd -B, or an argon2id hash as `caddy hash-password --algorithm
+// argon2id` writes it; the plaintext password is never configured.
 type BasicUser struct {
 	Username string
 	Hash     string
 }
 
-// Basic checks "Authorization: Basic ..." against bcrypt-hashed passwords,
-// as Treasure Data's Agent Foundry sends them.
+// BasicOptions tune how a Basic verifier spends CPU. The zero value shares
+// the process-wide slots and cache, which is what a server wants.
+type BasicOptions struct {
+	// Slots bound the hash comparisons running at once. nil means
+	// SharedHashSlots().
+	Slots *HashSlots
+
+	// Cache remembers successful checks. nil means SharedPasswordCache().
+	Cache *PasswordCache
+}
+
+// Basic checks "Authorization: Basic ..." against bcrypt or argon2id
+// password hashes, as Treasure Data's Agent Foundry sends them.
 //
 // Like Caddy's basic_auth, it spends the same effort on an unknown user as
 // on a known one: the password is compared with a fake hash of the same
-// cost, so response time does not reveal which usernames exist.
+// kind and cost, so response time does not reveal which usernames exist.
+//
+// A password hash is expensive to check on purpose, and Basic clients send
+// the password with every request. So a successful check is remembered in
+// a PasswordCache (which holds no password), concurrent checks of the same
+// credentials share one comparison, and comparisons take a slot of a
+// HashSlots: when none comes free in time, Verify fails with ErrBusy
+// instead of piling more CPU work onto a loaded server. An unknown user's
+// fake comparison takes a slot too, so that it costs the same.
 type Basic struct {
-	realm    string
-	users    map[string][]byte // username → bcrypt hash
-	fakeHash []byte
+	realm  string
+	users  map[string]basicAccount
+	keyIDs []string // in configuration order
+	fake   *passwordHash
+	slots  *HashSlots
+	cache  *PasswordCache
+
+	// compare is the expensive comparison. Tests replace it to count or
+	// block comparisons without timing anything.
+	compare func(h *passwordHash, password []byte) bool
 }
 
-// compareBcrypt is bcrypt.CompareHashAndPassword, behind a variable so that
-// tests can observe that the unknown-user path really does the work.
-var compareBcrypt = bcrypt.CompareHashAndPassword
+// basicAccount is a configured user.
+type basicAccount struct {
+	hash  *passwordHash
+	keyID string
+}
 
-// NewBasic returns a Basic verifier for users. realm names the protection
-// space in the challenge; "" means "agenthook".
+// NewBasic returns a Basic verifier for users, sharing the process-wide
+// slots and cache. realm names the protection space in the challenge; ""
+// means "agenthook".
 func NewBasic(realm string, users []BasicUser) (*Basic, error) {
+	return NewBasicWithOptions(realm, users, BasicOptions{})
+}
+
+// NewBasicWithOptions is NewBasic with its own slots or cache.
+func NewBasicWithOptions(realm string, users []BasicUser, opts BasicOptions) (*Basic, error) {
 	if realm == "" {
 		realm = defaultRealm
 	}
@@ -58,8 +92,20 @@ func NewBasic(realm string, users []BasicUser) (*Basic, error) {
 	if len(users) == 0 {
 		return nil, errors.New("basic: at least one user is required")
 	}
-	b := &Basic{realm: realm, users: make(map[string][]byte, len(users))}
-	maxCost := 0
+	b := &Basic{
+		realm:   realm,
+		users:   make(map[string]basicAccount, len(users)),
+		slots:   opts.Slots,
+		cache:   opts.Cache,
+		compare: (*passwordHash).matches,
+	}
+	if b.slots == nil {
+		b.slots = SharedHashSlots()
+	}
+	if b.cache == nil {
+		b.cache = SharedPasswordCache()
+	}
+	hashes := make([]*passwordHash, 0, len(users))
 	for i, u := range users {
 		if u.Username == "" {
 			return nil, fmt.Errorf("basic: user %d: username is empty", i)
@@ -72,61 +118,24 @@ func NewBasic(realm string, users []BasicUser) (*Basic, error) {
 		if _, dup := b.users[u.Username]; dup {
 			return nil, fmt.Errorf("basic: user %q is listed twice", u.Username)
 		}
-		cost, err := bcryptCost(u.Hash)
+		h, err := parsePasswordHash(u.Hash)
 		if err != nil {
 			return nil, fmt.Errorf("basic: user %q: %v", u.Username, err)
 		}
-		maxCost = max(maxCost, cost)
-		b.users[u.Username] = []byte(u.Hash)
+		// The KeyID names the account as configured: the same user with
+		// the same hash is the same credential in every process; a new
+		// password (a new hash) is a new credential.
+		id := keyID(schemeBasic, []byte(u.Username), h.raw)
+		b.users[u.Username] = basicAccount{hash: h, keyID: id}
+		b.keyIDs = append(b.keyIDs, id)
+		hashes = append(hashes, h)
 	}
-	fake, err := fakeBcryptHash(maxCost)
+	fake, err := fakeHashFor(hashes)
 	if err != nil {
 		return nil, fmt.Errorf("basic: generating the fake hash: %v", err)
 	}
-	b.fakeHash = fake
+	b.fake = fake
 	return b, nil
-}
-
-// bcryptCost checks that hash is a well-formed bcrypt hash and returns its
-// cost. Errors describe the problem without repeating the hash.
-func bcryptCost(hash string) (int, error) {
-	if !strings.HasPrefix(hash, "$2a$") && !strings.HasPrefix(hash, "$2b$") && !strings.HasPrefix(hash, "$2y$") {
-		return 0, errors.New("password hash must be a bcrypt hash starting with $2a$, $2b$ or $2y$ (plaintext passwords are not accepted; see HashPassword)")
-	}
-	cost, err := bcrypt.Cost([]byte(hash))
-	if err != nil || len(hash) != 60 {
-		return 0, errors.New("password hash looks like bcrypt but is malformed")
-	}
-	return cost, nil
-}
-
-// fakeHashes caches one fake hash per cost, so that a config reload does
-// not pay for generating it again (at cost 14 that is about a second).
-var fakeHashes sync.Map // int → []byte
-
-// fakeBcryptHash returns a bcrypt hash of a random password that nobody
-// knows, at the given cost. Comparing a presented password with it takes
-// as long as comparing with a real hash of that cost, and always fails.
-//
-// When users' hashes have different costs, the highest is used: an unknown
-// user then costs as much as the most expensive known one. Timing can
-// still tell a cheaper account from an unknown one; give every account the
-// same cost to avoid that.
-func fakeBcryptHash(cost int) ([]byte, error) {
-	if h, ok := fakeHashes.Load(cost); ok {
-		return h.([]byte), nil
-	}
-	password := make([]byte, 32)
-	if _, err := rand.Read(password); err != nil {
-		return nil, err
-	}
-	// bcrypt only uses the first 72 bytes; 32 random bytes are plenty.
-	h, err := bcrypt.GenerateFromPassword(password, cost)
-	if err != nil {
-		return nil, err
-	}
-	actual, _ := fakeHashes.LoadOrStore(cost, h)
-	return actual.([]byte), nil
 }
 
 // Scheme returns "basic".
@@ -141,21 +150,50 @@ func (b *Basic) Challenge() string {
 // Verify checks the Authorization header. A request with no Authorization
 // header, or one that uses another scheme, is ErrMissing; undecodable
 // credentials are ErrInvalid. A wrong password and an unknown user give the
-// same error after the same amount of work.
+// same error after the same amount of work. When the check would need a
+// comparison and no slot comes free in time, the error is ErrBusy: the
+// credentials were not judged, so the caller should be asked to retry,
+// not told they are wrong.
 func (b *Basic) Verify(r *http.Request, _ []byte, _ time.Time) (Result, error) {
 	username, password, err := basicCredentials(headerValue(r, "Authorization"))
 	if err != nil {
 		return Result{}, err
 	}
-	hash, known := b.users[username]
-	if !known {
-		hash = b.fakeHash
+	acct, known := b.users[username]
+	hash := b.fake
+	if known {
+		hash = acct.hash
 	}
-	if err := compareBcrypt(hash, []byte(password)); err != nil || !known {
+	// An unknown user is looked up too, so that both paths do the same
+	// work; it can never be found, because only known users are added.
+	k := b.cache.key(username, password, hash.raw)
+	if b.cache.has(k) && known {
+		return b.result(username, acct), nil
+	}
+	ok, busy := b.cache.check(k, func() (ok, busy bool) {
+		release, got := b.slots.acquire()
+		if !got {
+			return false, true
+		}
+		defer release()
+		return b.compare(hash, []byte(password)), false
+	})
+	if busy {
+		return Result{}, busyErr(schemeBasic, "every password check slot is taken")
+	}
+	if !ok || !known {
 		return Result{}, invalid(schemeBasic, "wrong username or password")
 	}
-	return Result{Principal: schemeBasic + ":" + username}, nil
+	b.cache.add(k)
+	return b.result(username, acct), nil
 }
+
+func (b *Basic) result(username string, acct basicAccount) Result {
+	return Result{Principal: schemeBasic + ":" + username, User: username, KeyID: acct.keyID}
+}
+
+// KeyIDs returns the KeyID of every configured user.
+func (b *Basic) KeyIDs() []string { return distinct(b.keyIDs) }
 
 // basicCredentials decodes an Authorization header value of the form
 // "Basic base64(user:password)" (RFC 7617). The scheme word is
@@ -216,4 +254,7 @@ func HashPassword(pw string, cost int) (string, error) {
 }
 
 // Interface guards
-var _ Verifier = (*Basic)(nil)
+var (
+	_ Verifier  = (*Basic)(nil)
+	_ KeyLister = (*Basic)(nil)
+)

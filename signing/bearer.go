@@ -19,6 +19,7 @@ import (
 // presented token's length.
 type Bearer struct {
 	hashes []tokenHash
+	keyIDs []string // keyIDs[i] names hashes[i]
 }
 
 // NewBearer returns a Bearer that accepts any of tokens. Each token is
@@ -40,6 +41,9 @@ func NewBearer(tokens []string) (*Bearer, error) {
 			}
 		}
 		b.hashes = append(b.hashes, h)
+		// From the hash, not the token: a token configured as
+		// "sha256:<hex>" is the same credential as the plain token.
+		b.keyIDs = append(b.keyIDs, keyID(schemeBearer, h[:]))
 	}
 	return b, nil
 }
@@ -57,15 +61,20 @@ func (b *Bearer) Verify(r *http.Request, _ []byte, _ time.Time) (Result, error) 
 		return Result{}, err
 	}
 	h := presentedTokenHash(token)
-	match := 0
+	match, index := 0, 0
 	for i := range b.hashes {
-		match |= subtle.ConstantTimeCompare(h[:], b.hashes[i][:])
+		eq := subtle.ConstantTimeCompare(h[:], b.hashes[i][:])
+		index = subtle.ConstantTimeSelect(eq, i, index)
+		match |= eq
 	}
 	if match != 1 {
 		return Result{}, invalid(schemeBearer, "unknown token")
 	}
-	return Result{Principal: schemeBearer + ":" + h.fingerprint()}, nil
+	return Result{Principal: schemeBearer + ":" + h.fingerprint(), KeyID: b.keyIDs[index]}, nil
 }
+
+// KeyIDs returns the KeyID of every configured token.
+func (b *Bearer) KeyIDs() []string { return distinct(b.keyIDs) }
 
 // bearerToken extracts the token from an Authorization header value. The
 // scheme word is case-insensitive (RFC 9110, section 11.1) and may be
@@ -89,4 +98,7 @@ func bearerToken(header string) (string, error) {
 }
 
 // Interface guards
-var _ Verifier = (*Bearer)(nil)
+var (
+	_ Verifier  = (*Bearer)(nil)
+	_ KeyLister = (*Bearer)(nil)
+)

@@ -30,7 +30,17 @@
 //     because error text ends up in logs and sometimes in responses.
 //   - Bearer and URL tokens are kept in memory only as SHA-256 hashes, so a
 //     heap dump or a debug endpoint does not hand them out.
+//   - Password hashes (bcrypt, argon2id) are expensive to check on purpose,
+//     so checks that passed are remembered in a [PasswordCache] keyed by
+//     an HMAC under a per-process random key (never the password, nor a
+//     plain hash of it), and comparisons run at most [HashSlots] at a
+//     time: a check that finds none free in time is [ErrBusy], not a
+//     queue of CPU work that starves every other site of the server.
+//   - A successful [Result] names the credential that verified with a
+//     KeyID, a fingerprint that reveals nothing usable about the secret
+//     and is stable across processes; a [KeyLister] lists a verifier's.
 //
-// Every type here is immutable after construction, except [TokenSet], which
-// locks; all of them are safe for concurrent use.
+// Every verifier is immutable after construction; [TokenSet],
+// [PasswordCache] and [HashSlots] lock. All of them are safe for
+// concurrent use.
 package signing

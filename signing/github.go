@@ -38,11 +38,18 @@ func (*GitHub) Scheme() string { return schemeGitHub }
 
 // Verify checks X-Hub-Signature-256 against body.
 func (g *GitHub) Verify(r *http.Request, body []byte, _ time.Time) (Result, error) {
-	if err := g.s.verify(schemeGitHub, r, body); err != nil {
+	id, err := g.s.verify(schemeGitHub, r, body)
+	if err != nil {
 		return Result{}, err
 	}
-	return Result{Principal: schemeGitHub}, nil
+	return Result{Principal: schemeGitHub, KeyID: id}, nil
 }
 
+// KeyIDs returns the KeyID of every configured secret.
+func (g *GitHub) KeyIDs() []string { return distinct(g.s.keyIDs) }
+
 // Interface guards
-var _ Verifier = (*GitHub)(nil)
+var (
+	_ Verifier  = (*GitHub)(nil)
+	_ KeyLister = (*GitHub)(nil)
+)

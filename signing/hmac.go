@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
+	"crypto/subtle"
 	"fmt"
 	"hash"
 	"net/http"
@@ -80,6 +81,7 @@ type hmacScheme struct {
 	encoding string
 	prefix   string
 	keys     [][]byte
+	keyIDs   []string // keyIDs[i] names keys[i]
 }
 
 func newHMACScheme(scheme string, cfg HMACConfig) (hmacScheme, error) {
@@ -127,6 +129,7 @@ func newHMACScheme(scheme string, cfg HMACConfig) (hmacScheme, error) {
 		}
 		s.keys = append(s.keys, []byte(secret))
 	}
+	s.keyIDs = keyIDsOf(scheme, s.keys)
 	return s, nil
 }
 
@@ -156,33 +159,34 @@ func (s *hmacScheme) sum(key, body []byte) []byte {
 }
 
 // verify checks the signature header against body with every key, to the
-// end of the list, so that timing does not tell which key matched.
-func (s *hmacScheme) verify(scheme string, r *http.Request, body []byte) error {
+// end of the list, so that timing does not tell which key matched, and
+// returns the KeyID of the key that did.
+func (s *hmacScheme) verify(scheme string, r *http.Request, body []byte) (string, error) {
 	value := headerValue(r, s.header)
 	if value == "" {
-		return missing(scheme, "no signature header")
+		return "", missing(scheme, "no signature header")
 	}
 	if len(value) > maxHeaderBytes {
-		return invalid(scheme, "signature header too long")
+		return "", invalid(scheme, "signature header too long")
 	}
 	encoded, ok := strings.CutPrefix(value, s.prefix)
 	if !ok {
-		return invalid(scheme, "signature header lacks the expected prefix")
+		return "", invalid(scheme, "signature header lacks the expected prefix")
 	}
 	presented, ok := decodeSized(s.encoding, encoded, s.size)
 	if !ok {
-		return invalid(scheme, "signature is malformed or of the wrong length")
+		return "", invalid(scheme, "signature is malformed or of the wrong length")
 	}
-	match := false
-	for _, key := range s.keys {
-		// The comparison is on the left of ||, so it runs for every key,
-		// also after a match.
-		match = hmac.Equal(presented, s.sum(key, body)) || match
+	match, index := 0, 0
+	for i, key := range s.keys {
+		eq := subtle.ConstantTimeCompare(presented, s.sum(key, body))
+		index = subtle.ConstantTimeSelect(eq, i, index)
+		match |= eq
 	}
-	if !match {
-		return invalid(scheme, "signature does not match")
+	if match != 1 {
+		return "", invalid(scheme, "signature does not match")
 	}
-	return nil
+	return s.keyIDs[index], nil
 }
 
 // HMAC checks a signature of the raw body carried in one header: UPTIQ's
@@ -209,11 +213,18 @@ func (*HMAC) Scheme() string { return schemeHMAC }
 
 // Verify checks the configured header against HMAC(secret, body).
 func (h *HMAC) Verify(r *http.Request, body []byte, _ time.Time) (Result, error) {
-	if err := h.s.verify(schemeHMAC, r, body); err != nil {
+	id, err := h.s.verify(schemeHMAC, r, body)
+	if err != nil {
 		return Result{}, err
 	}
-	return Result{Principal: schemeHMAC}, nil
+	return Result{Principal: schemeHMAC, KeyID: id}, nil
 }
 
+// KeyIDs returns the KeyID of every configured secret.
+func (h *HMAC) KeyIDs() []string { return distinct(h.s.keyIDs) }
+
 // Interface guards
-var _ Verifier = (*HMAC)(nil)
+var (
+	_ Verifier  = (*HMAC)(nil)
+	_ KeyLister = (*HMAC)(nil)
+)

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
@@ -61,6 +62,10 @@ type StandardWebhooks struct {
 	macKeys    [][]byte
 	publicKeys []ed25519.PublicKey
 	tolerance  time.Duration
+
+	// KeyIDs: macIDs[i] names macKeys[i], publicIDs[i] publicKeys[i], and
+	// keyIDs lists them all in configuration order.
+	macIDs, publicIDs, keyIDs []string
 }
 
 // NewStandardWebhooks returns a verifier that accepts signatures made with
@@ -87,12 +92,16 @@ func NewStandardWebhooks(secrets []string, tolerance time.Duration) (*StandardWe
 				return nil, fmt.Errorf("standard_webhooks: secret %d: %v", i, err)
 			}
 			v.macKeys = append(v.macKeys, key)
+			v.macIDs = append(v.macIDs, keyID(schemeStandardWebhooks, []byte(versionHMAC), key))
+			v.keyIDs = append(v.keyIDs, v.macIDs[len(v.macIDs)-1])
 		case strings.HasPrefix(secret, prefixEd25519Public):
 			key, err := decodeBase64(strings.TrimPrefix(secret, prefixEd25519Public))
 			if err != nil || len(key) != ed25519.PublicKeySize {
 				return nil, fmt.Errorf("standard_webhooks: secret %d: whpk_ key is not the base64 of a %d-byte ed25519 public key", i, ed25519.PublicKeySize)
 			}
 			v.publicKeys = append(v.publicKeys, ed25519.PublicKey(key))
+			v.publicIDs = append(v.publicIDs, keyID(schemeStandardWebhooks, []byte(versionEd25519), key))
+			v.keyIDs = append(v.keyIDs, v.publicIDs[len(v.publicIDs)-1])
 		case strings.HasPrefix(secret, prefixEd25519Secret):
 			return nil, fmt.Errorf("standard_webhooks: secret %d is a whsk_ private key; configure its whpk_ public key instead, the private key belongs to the sender only", i)
 		default:
@@ -181,7 +190,11 @@ func (v *StandardWebhooks) Verify(r *http.Request, body []byte, now time.Time) (
 		return Result{}, invalid(schemeStandardWebhooks, "webhook-signature has no well-formed v1 or v1a signature")
 	}
 
-	if !v.matchHMAC(v1, h.id, h.timestamp, body) && !v.matchEd25519(v1a, h.id, h.timestamp, body) {
+	id, ok := v.matchHMAC(v1, h.id, h.timestamp, body)
+	if !ok {
+		id, ok = v.matchEd25519(v1a, h.id, h.timestamp, body)
+	}
+	if !ok {
 		return Result{}, invalid(schemeStandardWebhooks, "no signature matches")
 	}
 	if !withinTolerance(ts, now, v.tolerance) {
@@ -189,6 +202,7 @@ func (v *StandardWebhooks) Verify(r *http.Request, body []byte, now time.Time) (
 	}
 	return Result{
 		Principal: schemeStandardWebhooks,
+		KeyID:     id,
 		ReplayKey: schemeStandardWebhooks + ":" + h.id,
 		ReplayTTL: 2 * v.tolerance,
 	}, nil
@@ -203,38 +217,47 @@ func readSWHeaders(r *http.Request, names swHeaders) swHeaders {
 }
 
 // matchHMAC compares every v1 signature with the HMAC under every key,
-// without stopping at a match.
-func (v *StandardWebhooks) matchHMAC(sigs [][]byte, id, timestamp string, body []byte) bool {
+// without stopping at a match, and returns the KeyID of the key that
+// matched.
+func (v *StandardWebhooks) matchHMAC(sigs [][]byte, id, timestamp string, body []byte) (string, bool) {
 	if len(sigs) == 0 {
-		return false
+		return "", false
 	}
-	match := false
-	for _, key := range v.macKeys {
+	match, index := 0, 0
+	for i, key := range v.macKeys {
 		expected := swHMAC(key, id, timestamp, body)
 		for _, sig := range sigs {
-			match = hmac.Equal(sig, expected) || match
+			eq := subtle.ConstantTimeCompare(sig, expected)
+			index = subtle.ConstantTimeSelect(eq, i, index)
+			match |= eq
 		}
 	}
-	return match
+	if match != 1 {
+		return "", false
+	}
+	return v.macIDs[index], true
 }
 
 // matchEd25519 checks every v1a signature against every public key and
 // stops at the first that verifies: nothing secret is involved, so there
 // is no timing to protect, and each verification is costly.
-func (v *StandardWebhooks) matchEd25519(sigs [][]byte, id, timestamp string, body []byte) bool {
+func (v *StandardWebhooks) matchEd25519(sigs [][]byte, id, timestamp string, body []byte) (string, bool) {
 	if len(sigs) == 0 || len(v.publicKeys) == 0 {
-		return false
+		return "", false
 	}
 	msg := swSignedContent(id, timestamp, body)
-	for _, key := range v.publicKeys {
+	for i, key := range v.publicKeys {
 		for _, sig := range sigs {
 			if ed25519.Verify(key, msg, sig) {
-				return true
+				return v.publicIDs[i], true
 			}
 		}
 	}
-	return false
+	return "", false
 }
+
+// KeyIDs returns the KeyID of every configured whsec_ and whpk_ key.
+func (v *StandardWebhooks) KeyIDs() []string { return distinct(v.keyIDs) }
 
 // swHMAC is HMAC-SHA256(key, "<id>.<timestamp>.<body>"), written piecewise
 // so the body is never copied.
@@ -260,4 +283,7 @@ func swSignedContent(id, timestamp string, body []byte) []byte {
 }
 
 // Interface guards
-var _ Verifier = (*StandardWebhooks)(nil)
+var (
+	_ Verifier  = (*StandardWebhooks)(nil)
+	_ KeyLister = (*StandardWebhooks)(nil)
+)

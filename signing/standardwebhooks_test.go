@@ -71,7 +71,7 @@ func TestStandardWebhooksPublishedVector(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s headers: %v", prefix, err)
 		}
-		want := Result{Principal: "standard_webhooks", ReplayKey: "standard_webhooks:" + swMsgID, ReplayTTL: 10 * time.Minute}
+		want := Result{Principal: "standard_webhooks", KeyID: v.KeyIDs()[0], ReplayKey: "standard_webhooks:" + swMsgID, ReplayTTL: 10 * time.Minute}
 		if res != want {
 			t.Fatalf("%s headers: result %+v, want %+v", prefix, res, want)
 		}

@@ -3,6 +3,7 @@ package signing
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ const stripeSignatureHeader = "Stripe-Signature"
 // documentation asks.
 type Stripe struct {
 	keys      [][]byte
+	keyIDs    []string // keyIDs[i] names keys[i]
 	tolerance time.Duration
 }
 
@@ -51,6 +53,7 @@ func NewStripe(secrets []string, tolerance time.Duration) (*Stripe, error) {
 		}
 		s.keys = append(s.keys, []byte(secret))
 	}
+	s.keyIDs = keyIDsOf(schemeStripe, s.keys)
 	return s, nil
 }
 
@@ -75,14 +78,16 @@ func (s *Stripe) Verify(r *http.Request, body []byte, now time.Time) (Result, er
 		return Result{}, err
 	}
 
-	match := false
-	for _, key := range s.keys {
+	match, index := 0, 0
+	for i, key := range s.keys {
 		expected := stripeSignature(key, h.timestamp, body)
 		for _, presented := range h.v1 {
-			match = hmac.Equal(presented, expected) || match
+			eq := subtle.ConstantTimeCompare(presented, expected)
+			index = subtle.ConstantTimeSelect(eq, i, index)
+			match |= eq
 		}
 	}
-	if !match {
+	if match != 1 {
 		return Result{}, invalid(schemeStripe, "no v1 signature matches")
 	}
 	if !withinTolerance(h.unix, now, s.tolerance) {
@@ -95,6 +100,7 @@ func (s *Stripe) Verify(r *http.Request, body []byte, now time.Time) (Result, er
 	replay.Write(body)
 	return Result{
 		Principal: schemeStripe,
+		KeyID:     s.keyIDs[index],
 		ReplayKey: schemeStripe + ":" + hex.EncodeToString(replay.Sum(nil)[:16]),
 		ReplayTTL: 2 * s.tolerance,
 	}, nil
@@ -166,5 +172,11 @@ func parseStripeHeader(value string) (stripeHeader, error) {
 	return h, nil
 }
 
+// KeyIDs returns the KeyID of every configured secret.
+func (s *Stripe) KeyIDs() []string { return distinct(s.keyIDs) }
+
 // Interface guards
-var _ Verifier = (*Stripe)(nil)
+var (
+	_ Verifier  = (*Stripe)(nil)
+	_ KeyLister = (*Stripe)(nil)
+)

@@ -96,9 +96,13 @@ type TokenSet struct {
 }
 
 type tokenEntry struct {
-	hash tokenHash
-	name string
+	hash  tokenHash
+	name  string
+	keyID string
 }
+
+// schemeURLToken labels the KeyIDs of URL tokens, which are no Verifier's.
+const schemeURLToken = "url_token"
 
 // NewTokenSet returns an empty TokenSet.
 func NewTokenSet() *TokenSet {
@@ -124,7 +128,7 @@ func (s *TokenSet) Add(name, token string) error {
 			return fmt.Errorf("token set: agent %q: token is already in use (by agent %q)", name, e.name)
 		}
 	}
-	s.entries = append(s.entries, tokenEntry{hash: h, name: name})
+	s.entries = append(s.entries, tokenEntry{hash: h, name: name, keyID: keyID(schemeURLToken, h[:])})
 	return nil
 }
 
@@ -133,8 +137,17 @@ func (s *TokenSet) Add(name, token string) error {
 // at a match, so the time taken does not depend on which entry matched,
 // or whether any did.
 func (s *TokenSet) Lookup(presented string) (name string, ok bool) {
+	name, _, ok = s.LookupKeyID(presented)
+	return name, ok
+}
+
+// LookupKeyID is Lookup that also returns the KeyID of the token that
+// matched: like a Verifier's Result.KeyID, a non-secret name of the
+// credential, the same in every process, for a token given in plaintext
+// or as its hash.
+func (s *TokenSet) LookupKeyID(presented string) (name, keyID string, ok bool) {
 	if presented == "" || len(presented) > maxHeaderBytes {
-		return "", false
+		return "", "", false
 	}
 	h := presentedTokenHash(presented)
 
@@ -147,9 +160,23 @@ func (s *TokenSet) Lookup(presented string) (name string, ok bool) {
 		found |= eq
 	}
 	if found != 1 {
-		return "", false
+		return "", "", false
 	}
-	return s.entries[index].name, true
+	return s.entries[index].name, s.entries[index].keyID, true
+}
+
+// KeyIDs returns the KeyIDs of the tokens of the agent called name, in
+// the order they were added.
+func (s *TokenSet) KeyIDs(name string) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var ids []string
+	for _, e := range s.entries {
+		if e.name == name {
+			ids = append(ids, e.keyID)
+		}
+	}
+	return ids
 }
 
 // Len returns the number of tokens in the set.

@@ -10,12 +10,12 @@ import (
 	"time"
 )
 
-// The three ways a verification fails. Every error a Verifier returns wraps
+// The ways a verification fails. Every error a Verifier returns wraps
 // exactly one of them, so that callers can tell "no credentials at all"
 // (try the next configured scheme, or answer 401 with a challenge) from
-// "wrong credentials" and from "right signature, stale message" (worth its
+// "wrong credentials", from "right signature, stale message" (worth its
 // own log line: it usually means a clock is off or a request was replayed
-// late).
+// late), and from "not checked: too busy" (503, try again shortly).
 var (
 	// ErrMissing means the scheme's header(s) are absent from the request.
 	ErrMissing = errors.New("credentials missing")
@@ -41,6 +41,18 @@ type Result struct {
 	// scheme name for the signature schemes (rotating a secret must not
 	// change who the caller is, so they carry no key fingerprint).
 	Principal string
+
+	// KeyID is a short, non-secret fingerprint of the credential that
+	// verified the request: 16 hex characters, derived from the secret
+	// or key (for Basic, from the username and its stored hash) with a
+	// fixed label, so the same credential has the same KeyID in every
+	// process and after every reload, and different credentials have
+	// different ones. Two secrets of one rotation have two KeyIDs; a
+	// verifier that is a KeyLister lists them all.
+	KeyID string
+
+	// User is the Basic username, and "" for every other scheme.
+	User string
 
 	// ReplayKey is non-empty when the signed request names a unique
 	// message (Standard Webhooks' webhook-id, or Stripe's signed timestamp
@@ -106,6 +118,11 @@ func missing(scheme, reason string) error {
 
 func invalid(scheme, reason string) error {
 	return fmt.Errorf("%s: %w: %s", scheme, ErrInvalid, reason)
+}
+
+// busyErr builds ErrBusy errors; reason is a fixed string, as for invalid.
+func busyErr(scheme, reason string) error {
+	return fmt.Errorf("%s: %w: %s", scheme, ErrBusy, reason)
 }
 
 func expired(scheme string) error {

@@ -173,9 +173,9 @@ func TestWithinTolerance(t *testing.T) {
 }
 
 func TestErrorsWrapExactlyOneSentinel(t *testing.T) {
-	for _, err := range []error{missing("x", "r"), invalid("x", "r"), expired("x")} {
+	for _, err := range []error{missing("x", "r"), invalid("x", "r"), expired("x"), busyErr("x", "r")} {
 		n := 0
-		for _, s := range []error{ErrMissing, ErrInvalid, ErrExpired} {
+		for _, s := range []error{ErrMissing, ErrInvalid, ErrExpired, ErrBusy} {
 			if errors.Is(err, s) {
 				n++
 			}

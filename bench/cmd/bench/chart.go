@@ -75,6 +75,25 @@ func chartPanels(r *Results) []panel {
 	}
 	ps = append(ps, p1)
 
+	p1b := panel{title: "P1b Basic auth (bcrypt 14)", unit: "req/s"}
+	if b, ok := barFrom(fig("P1B.a.max.plain"), "plain reverse_proxy"); ok {
+		b.relativeTo = -1
+		p1b.bars = append(p1b.bars, b)
+		p1b.lines = append(p1b.lines, refLine{0.9 * b.med, "0.9x plain"})
+	}
+	if b, ok := barFrom(fig("P1B.a.max.agenthook"), "agenthook Basic"); ok {
+		p1b.bars = append(p1b.bars, b)
+	}
+	if b, ok := barFrom(fig("P1B.b.alone"), "bearer, no flood"); ok {
+		b.relativeTo = -1
+		p1b.bars = append(p1b.bars, b)
+		p1b.lines = append(p1b.lines, refLine{0.5 * b.med, "0.5x bearer"})
+	}
+	if b, ok := barFrom(fig("P1B.b.flooded"), "bearer, Basic flood"); ok {
+		p1b.bars = append(p1b.bars, b)
+	}
+	ps = append(ps, p1b)
+
 	p2 := panel{title: "P2 async intake (durable 202)", unit: "req/s"}
 	if b, ok := barFrom(fig("P2.respond"), "caddy respond 202"); ok {
 		b.relativeTo = -1

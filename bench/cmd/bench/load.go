@@ -19,6 +19,7 @@ import (
 // LG is loadgen's JSON result.
 type LG struct {
 	Mode      string         `json:"mode"`
+	DurationS float64        `json:"duration_s"` // the measured window
 	Count     int64          `json:"count"`
 	OK        int64          `json:"ok"`
 	Rate      float64        `json:"rate"`

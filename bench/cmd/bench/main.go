@@ -70,7 +70,7 @@ func main() {
 		fs.DurationVar(&e.dur, "d", 0, "duration of one load run (default 10s, quick 2s)")
 		fs.IntVar(&e.conns, "c", 64, "connections for maximum-throughput runs")
 		fs.BoolVar(&e.profile, "profile", true, "after each scenario, take a CPU profile of one more run")
-		only := fs.String("only", "", "comma list of scenarios to run (P0..P5), default all")
+		only := fs.String("only", "", "comma list of scenarios to run (P0, P1, P1B, P2..P5), default all")
 		fs.BoolVar(&e.merge, "merge", false, "keep the other scenarios' figures from the existing results.json (re-measure some after a change; noted in the report)")
 		fs.StringVar(&p3Extra, "p3-extra", "", "extra lines for the agenthook option in P3 configs, e.g. 'workers 64' (for tuning experiments; noted in the report)")
 		fs.StringVar(&p3Delivery, "p3-delivery", "", "extra lines for the delivery block in P3 configs, e.g. 'concurrency 64'")
@@ -170,6 +170,7 @@ func (e *env) measure() int {
 	}{
 		{"P0", e.p0Tools},
 		{"P1", e.p1Sync},
+		{"P1B", e.p1bBasic},
 		{"P2", e.p2Intake},
 		{"P3", e.p3Fanout},
 		{"P4", e.p4Memory},

@@ -20,7 +20,9 @@
 // Bodies are templates: {{seq}} is the request's sequence number and
 // {{rand}} 16 random hex digits. -hmac signs each body (hex HMAC-SHA256 in
 // -hmac-header, UPTIQ style); -sw-secret signs it with Standard Webhooks
-// headers. -chats N opens N chats first and continues them round robin
+// headers. -basic 'user:password' sends Basic auth, and is a template too,
+// so that a flood of wrong passwords can send a new one with every
+// request. -chats N opens N chats first and continues them round robin
 // (X-Continue-Chat-Id). -record writes "task_id scheduled_ns done_ns" for
 // every measured 2xx answer that carries a task_id, so that the bench can
 // join them with a sink's arrival times.
@@ -66,6 +68,7 @@ type config struct {
 	method      string
 	headers     []string
 	body        template
+	basic       *template // user:password for Basic auth, if any
 	hmacSecret  string
 	hmacHeader  string
 	swSecret    []byte
@@ -94,6 +97,7 @@ func main() {
 		ok       = flag.String("ok", "2xx", "statuses that count as success: 2xx, or a comma list such as 200,202")
 		label    = flag.String("label", "", "label copied into the result")
 		swSecret = flag.String("sw-secret", "", "sign bodies with Standard Webhooks headers (whsec_...)")
+		basic    = flag.String("basic", "", "Basic auth 'user:password' template ({{seq}}, {{rand}}), rendered for every request")
 	)
 	flag.Var(&hdrs, "H", "request header 'Name: value' (repeatable)")
 	flag.StringVar(&cfg.hmacSecret, "hmac", "", "sign each body: hex HMAC-SHA256 with this secret")
@@ -129,6 +133,10 @@ func main() {
 		tpl = string(b)
 	}
 	cfg.body = parseTemplate(tpl)
+	if *basic != "" {
+		t := parseTemplate(*basic)
+		cfg.basic = &t
+	}
 	if *swSecret != "" {
 		k, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(*swSecret, "whsec_"))
 		if err != nil {
@@ -297,6 +305,7 @@ type worker struct {
 	conn     *conn
 	reqBuf   []byte
 	bodyBuf  []byte
+	basicBuf []byte
 	mac      hash
 	lat      []int64
 	svc      []int64
@@ -345,6 +354,12 @@ func (w *worker) build(n int64, chat string) []byte {
 	b = append(b, "\r\nUser-Agent: agenthook-loadgen\r\n"...)
 	for _, h := range cfg.headers {
 		b = append(b, h...)
+		b = append(b, "\r\n"...)
+	}
+	if cfg.basic != nil {
+		w.basicBuf = cfg.basic.render(w.basicBuf[:0], n)
+		b = append(b, "Authorization: Basic "...)
+		b = base64.StdEncoding.AppendEncode(b, w.basicBuf)
 		b = append(b, "\r\n"...)
 	}
 	if w.mac != nil {
