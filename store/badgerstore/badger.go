@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -64,6 +65,13 @@ type Store struct {
 
 	taskWake  chan struct{}
 	delivWake chan struct{}
+
+	// broken holds why the store cannot serve, once the in-memory indexes
+	// could not be rebuilt from the records: every operation then fails
+	// with it (it wraps store.ErrUnavailable), rather than the process
+	// stopping or the queue being served from indexes that are wrong.
+	broken atomic.Pointer[error]
+	logf   func(format string, args ...any)
 
 	cancel context.CancelFunc
 	bg     sync.WaitGroup
@@ -125,11 +133,17 @@ func Open(o Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("opening badger directory %s: %w", o.Dir, err)
 	}
+	logf := func(format string, args ...any) {
+		if o.Logger != nil {
+			o.Logger.Errorf(format, args...)
+		}
+	}
 	s := &Store{
 		db:        db,
 		now:       o.Now,
 		taskWake:  make(chan struct{}, 1),
 		delivWake: make(chan struct{}, 1),
+		logf:      logf,
 	}
 	jdir := filepath.Join(o.Dir, journalDir)
 	if n, err := replayJournal(db, jdir, o.Now()); err != nil {
@@ -143,29 +157,26 @@ func Open(o Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("opening the intake journal: %w", err)
 	}
-	if err := s.rebuild(); err != nil {
-		db.Close()
-		return nil, err
-	}
-	logf := func(format string, args ...any) {
-		if o.Logger != nil {
-			o.Logger.Errorf(format, args...)
-		}
-	}
+	// From here on, closing the writer closes the journal.
 	s.w = newWriter(db, o.Dir, j, o.Now, logf, func(error) {
 		// A failed commit may leave the indexes ahead of the database.
 		if err := s.rebuild(); err != nil {
-			panic(fmt.Sprintf("agenthook: rebuilding badger indexes: %v", err))
+			s.fail(err)
 		}
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	// A crash may have left a fan-out half unpacked.
-	if err := s.unpackFanout(ctx, ""); err != nil {
+	if err := s.rebuild(); err != nil {
+		// The records are there but cannot be read back into a queue:
+		// the store opens, and answers ErrUnavailable until it is fixed.
+		s.fail(err)
+	} else if err := s.unpackFanout(ctx, ""); err != nil {
+		// A crash may have left a fan-out half unpacked; it cannot be
+		// queued now.
 		cancel()
 		s.w.close()
 		db.Close()
-		return nil, fmt.Errorf("queueing saved deliveries: %w", err)
+		return nil, store.Safe("queueing saved deliveries", err)
 	}
 	if o.GCInterval > 0 {
 		s.bg.Add(1)
@@ -182,8 +193,25 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// usable returns nil while the store can serve.
-func (s *Store) usable() error { return nil }
+// usable returns nil while the store can serve, and the reason it cannot
+// once it failed.
+func (s *Store) usable() error {
+	if p := s.broken.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// fail marks the store unusable because its indexes could not be
+// rebuilt.
+func (s *Store) fail(cause error) {
+	err := error(&store.Error{Kind: store.ErrUnavailable,
+		Detail: "the badger store cannot rebuild its queue from its records; it needs a restart, or repair if that fails too",
+		Err:    cause})
+	if s.broken.CompareAndSwap(nil, &err) {
+		s.logf("%v (%v)", err, cause)
+	}
+}
 
 // write runs fn in the writer (see writer.do), unless the store cannot
 // serve.
@@ -335,7 +363,8 @@ func (s *Store) rebuild() error {
 		})
 	})
 	if err != nil {
-		return fmt.Errorf("rebuilding indexes: %w", err)
+		// Fixed text: the cause may quote a byte of the record.
+		return &store.Error{Kind: store.ErrInternal, Detail: "a pending task or delivery cannot be decoded", Err: err}
 	}
 	s.mu.Lock()
 	// After a failed commit, work in flight keeps its claims: the
