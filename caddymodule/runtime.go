@@ -81,7 +81,7 @@ func loadRuntime(cfg *StorageConfig, logger *zap.Logger, m *metrics) (*runtime, 
 		key := "badger:" + abs
 		v, _, err := runtimes.LoadOrNew(key, func() (caddy.Destructor, error) {
 			logger.Info("opening badger store", zap.String("dir", abs))
-			s, err := badgerstore.Open(badgerstore.Options{Dir: abs, Logger: badgerLogger{logger.Named("badger")}})
+			s, err := badgerstore.Open(badgerstore.Options{Dir: abs, Logger: logger.Named("badger")})
 			if err != nil {
 				return nil, err
 			}
@@ -103,11 +103,10 @@ func loadRuntime(cfg *StorageConfig, logger *zap.Logger, m *metrics) (*runtime, 
 			logger.Info("opening postgres store")
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			pgLog := logger.Named("postgres")
 			s, err := pgstore.Open(ctx, pgstore.Options{
 				DSN:      dsn,
 				MaxConns: int32(cfg.MaxConns),
-				Logf:     func(format string, args ...any) { pgLog.Info(fmt.Sprintf(format, args...)) },
+				Logger:   logger.Named("postgres"),
 			})
 			if err != nil {
 				return nil, fmt.Errorf("opening the postgres store: %w", err)
@@ -214,15 +213,6 @@ func instanceID() string {
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
-
-// badgerLogger sends Badger's messages to zap. Badger is chatty at info
-// level about compactions, so info goes to debug.
-type badgerLogger struct{ l *zap.Logger }
-
-func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(fmt.Sprintf(f, a...)) }
-func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(fmt.Sprintf(f, a...)) }
-func (b badgerLogger) Infof(f string, a ...any)    { b.l.Debug(fmt.Sprintf(f, a...)) }
-func (b badgerLogger) Debugf(f string, a ...any)   {}
 
 // Interface guard
 var _ caddy.Destructor = (*runtime)(nil)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
+	"go.uber.org/zap"
 
 	"github.com/agenthook/agenthook/store"
 )
@@ -30,8 +31,9 @@ type Options struct {
 	// Dir is the database directory; it is created if missing.
 	Dir string
 
-	// Logger receives Badger's own messages; nil discards them.
-	Logger badger.Logger
+	// Logger receives the engine's messages and Badger's own (see
+	// log.go for the levels); nil discards them.
+	Logger *zap.Logger
 
 	// MemTableSize and BlockCacheSize bound Badger's two largest memory
 	// users. Badger's defaults (64 MiB and 256 MiB) suit a database
@@ -71,7 +73,7 @@ type Store struct {
 	// with it (it wraps store.ErrUnavailable), rather than the process
 	// stopping or the queue being served from indexes that are wrong.
 	broken atomic.Pointer[error]
-	logf   func(format string, args ...any)
+	log    *zap.Logger
 
 	cancel context.CancelFunc
 	bg     sync.WaitGroup
@@ -101,8 +103,11 @@ func Open(o Options) (*Store, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
 	bo := badger.DefaultOptions(o.Dir).
-		WithLogger(o.Logger).
+		WithLogger(badgerLogger{o.Logger}).
 		// Only the writer goroutine writes, so there is nothing to detect.
 		WithDetectConflicts(false).
 		// Durability comes from explicit, batched Syncs (see writer).
@@ -123,9 +128,6 @@ func Open(o Options) (*Store, error) {
 		// deletes records: the active file is never collected.
 		WithValueLogFileSize(16 << 20).
 		WithCompression(options.None)
-	if o.Logger == nil {
-		bo = bo.WithLogger(nil)
-	}
 	db, err := badger.Open(bo)
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
@@ -133,24 +135,19 @@ func Open(o Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("opening badger directory %s: %w", o.Dir, err)
 	}
-	logf := func(format string, args ...any) {
-		if o.Logger != nil {
-			o.Logger.Errorf(format, args...)
-		}
-	}
 	s := &Store{
 		db:        db,
 		now:       o.Now,
 		taskWake:  make(chan struct{}, 1),
 		delivWake: make(chan struct{}, 1),
-		logf:      logf,
+		log:       o.Logger,
 	}
 	jdir := filepath.Join(o.Dir, journalDir)
 	if n, err := replayJournal(db, jdir, o.Now()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("replaying the intake journal: %w", err)
-	} else if n > 0 && o.Logger != nil {
-		o.Logger.Warningf("restored %d writes from the intake journal that the store lost in a crash", n)
+	} else if n > 0 {
+		o.Logger.Warn("restored writes from the intake journal that the store lost in a crash", zap.Int("writes", n))
 	}
 	j, err := openJournal(jdir, o.Now())
 	if err != nil {
@@ -158,7 +155,7 @@ func Open(o Options) (*Store, error) {
 		return nil, fmt.Errorf("opening the intake journal: %w", err)
 	}
 	// From here on, closing the writer closes the journal.
-	s.w = newWriter(db, o.Dir, j, o.Now, logf, func(error) {
+	s.w = newWriter(db, o.Dir, j, o.Now, o.Logger, func(error) {
 		// A failed commit may leave the indexes ahead of the database.
 		if err := s.rebuild(); err != nil {
 			s.fail(err)
@@ -209,7 +206,9 @@ func (s *Store) fail(cause error) {
 		Detail: "the badger store cannot rebuild its queue from its records; it needs a restart, or repair if that fails too",
 		Err:    cause})
 	if s.broken.CompareAndSwap(nil, &err) {
-		s.logf("%v (%v)", err, cause)
+		// The cause prints fixed text only (rebuild makes sure).
+		s.log.Error("store unavailable: the queue cannot be rebuilt from the records; restart, and repair the directory if that fails too",
+			zap.Error(cause))
 	}
 }
 
