@@ -4,6 +4,7 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"sort"
@@ -24,9 +25,11 @@ func init() {
 // runtime shared across config reloads (see runtime.go); an App is one
 // config's view of them.
 type App struct {
-	// Storage says where state is kept. Default: Badger under Caddy's
-	// data directory.
-	Storage *StorageConfig `json:"storage,omitempty"`
+	// Storage says where state is kept: a module of the agenthook.storage
+	// namespace, named by the "engine" key ({"engine": "badger", "dir":
+	// …}, {"engine": "postgres", "dsn": …}; see storage.go). Default:
+	// Badger under Caddy's data directory.
+	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=agenthook.storage inline_key=engine"`
 
 	// Workers is how many tasks run at once on this instance. Default 16.
 	Workers int `json:"workers,omitempty"`
@@ -49,6 +52,7 @@ type App struct {
 	Agents map[string]*AgentConfig `json:"agents,omitempty"`
 
 	agents  map[string]*handler.Agent
+	storage StorageEngine
 	rt      *runtime
 	egress  *egress
 	logger  *zap.Logger
@@ -116,7 +120,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 		a.agents[name] = ag
 	}
-	rt, err := loadRuntime(a.Storage, a.logger, a.metrics)
+	a.storage, err = a.loadStorage(ctx)
+	if err != nil {
+		return err
+	}
+	rt, err := loadRuntime(a.storage, a.logger, a.metrics)
 	if err != nil {
 		return err
 	}

@@ -84,10 +84,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		switch d.Val() {
 		case "storage":
-			if a.Storage != nil {
+			if a.StorageRaw != nil {
 				return d.Err("storage already specified")
 			}
-			if err := a.parseStorage(d); err != nil {
+			if err := a.unmarshalStorage(d); err != nil {
 				return err
 			}
 		case "workers":
@@ -159,50 +159,6 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.Errf("unrecognized agenthook option '%s'", d.Val())
 		}
 	}
-	return nil
-}
-
-func (a *App) parseStorage(d *caddyfile.Dispenser) error {
-	if !d.NextArg() {
-		return d.ArgErr()
-	}
-	s := &StorageConfig{Engine: d.Val()}
-	switch s.Engine {
-	case "badger":
-		if d.NextArg() {
-			s.Dir = d.Val()
-		}
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-	case "postgres":
-		if !d.NextArg() || d.Val() == "" {
-			return d.Err("storage postgres needs a connection string, e.g. {env.AGENTHOOK_PG_DSN}")
-		}
-		s.DSN = d.Val()
-		if d.NextArg() {
-			// Not ArgErr: it would quote the token, which may hold a password.
-			return d.Err("storage postgres takes one connection string; quote it if it has spaces")
-		}
-		for nesting := d.Nesting(); d.NextBlock(nesting); {
-			switch d.Val() {
-			case "max_conns":
-				if s.MaxConns != 0 {
-					return d.Err("max_conns already specified")
-				}
-				n, err := positiveInt(d)
-				if err != nil {
-					return err
-				}
-				s.MaxConns = n
-			default:
-				return d.Errf("unrecognized storage postgres option '%s'", d.Val())
-			}
-		}
-	default:
-		return d.Errf("unknown storage engine '%s': use badger or postgres", s.Engine)
-	}
-	a.Storage = s
 	return nil
 }
 

@@ -3,11 +3,9 @@ package caddymodule
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -16,8 +14,6 @@ import (
 
 	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/store"
-	"github.com/agenthook/agenthook/store/badgerstore"
-	"github.com/agenthook/agenthook/store/pgstore"
 )
 
 // runtimes holds one runtime per storage location. Caddy provisions a new
@@ -25,20 +21,6 @@ import (
 // reload and the store is never closed and reopened: Badger's directory
 // lock would refuse the second open, and the queue would stall.
 var runtimes = caddy.NewUsagePool()
-
-// StorageConfig says where agenthook keeps its state.
-type StorageConfig struct {
-	// Engine is "badger" (the default) or "postgres".
-	Engine string `json:"engine,omitempty"`
-	// Dir is the Badger directory. Default: "agenthook" under Caddy's
-	// data directory.
-	Dir string `json:"dir,omitempty"`
-	// DSN is the PostgreSQL connection string; it takes placeholders such
-	// as {env.AGENTHOOK_PG_DSN}.
-	DSN string `json:"dsn,omitempty"`
-	// MaxConns bounds the PostgreSQL pool. Default 16.
-	MaxConns int `json:"max_conns,omitempty"`
-}
 
 // runtime is what outlives config reloads: the store and its workers.
 type runtime struct {
@@ -55,71 +37,24 @@ type runtime struct {
 	grace    time.Duration // of the config last in charge
 }
 
-// loadRuntime opens the store named by cfg, or joins the runtime that
+// loadRuntime opens the store of engine, or joins the runtime that
 // already has it open.
-func loadRuntime(cfg *StorageConfig, logger *zap.Logger, m *metrics) (*runtime, error) {
-	if cfg == nil {
-		cfg = new(StorageConfig)
+func loadRuntime(engine StorageEngine, logger *zap.Logger, m *metrics) (*runtime, error) {
+	key, err := engine.StorageKey()
+	if err != nil {
+		return nil, err
 	}
-	engine := cfg.Engine
-	if engine == "" {
-		engine = "badger"
-	}
-	switch engine {
-	case "badger":
-		dir, err := caddy.NewReplacer().ReplaceOrErr(cfg.Dir, true, true)
-		if err != nil {
-			return nil, fmt.Errorf("storage directory: %w", err)
-		}
-		if dir == "" {
-			dir = filepath.Join(caddy.AppDataDir(), "agenthook")
-		}
-		abs, err := filepath.Abs(dir)
-		if err != nil {
-			return nil, fmt.Errorf("storage directory %s: %w", dir, err)
-		}
-		key := "badger:" + abs
-		v, _, err := runtimes.LoadOrNew(key, func() (caddy.Destructor, error) {
-			logger.Info("opening badger store", zap.String("dir", abs))
-			s, err := badgerstore.Open(badgerstore.Options{Dir: abs, Logger: logger.Named("badger")})
-			if err != nil {
-				return nil, err
-			}
-			return newRuntime(key, s, logger, m), nil
-		})
+	v, _, err := runtimes.LoadOrNew(key, func() (caddy.Destructor, error) {
+		s, err := engine.OpenStore(context.Background(), logger)
 		if err != nil {
 			return nil, err
 		}
-		return v.(*runtime), nil
-	case "postgres":
-		dsn, err := resolveSecret(caddy.NewReplacer(), cfg.DSN)
-		if err != nil {
-			return nil, fmt.Errorf("storage postgres: %w", err)
-		}
-		// The key must not hold the DSN, which may hold a password.
-		sum := sha256.Sum256([]byte(dsn))
-		key := "postgres:" + hex.EncodeToString(sum[:8])
-		v, _, err := runtimes.LoadOrNew(key, func() (caddy.Destructor, error) {
-			logger.Info("opening postgres store")
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			s, err := pgstore.Open(ctx, pgstore.Options{
-				DSN:      dsn,
-				MaxConns: int32(cfg.MaxConns),
-				Logger:   logger.Named("postgres"),
-			})
-			if err != nil {
-				return nil, fmt.Errorf("opening the postgres store: %w", err)
-			}
-			return newRuntime(key, s, logger, m), nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		return v.(*runtime), nil
-	default:
-		return nil, fmt.Errorf("unknown storage engine %q: use badger or postgres", engine)
+		return newRuntime(key, s, logger, m), nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return v.(*runtime), nil
 }
 
 func newRuntime(key string, s store.Store, logger *zap.Logger, m *metrics) *runtime {
