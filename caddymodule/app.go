@@ -90,8 +90,10 @@ func (App) CaddyModule() caddy.ModuleInfo {
 
 var agentName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
-// Provision loads the agents' reverse proxies and opens (or joins) the
-// shared runtime.
+// Provision loads the agents' reverse proxies and the storage engine, and
+// joins (or makes) the shared runtime. It does not open the store: a
+// config that is only validated must not take Badger's directory lock,
+// which the running config holds.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	m, err := registerMetrics(ctx.GetMetricsRegistry())
@@ -143,9 +145,14 @@ func (a *App) Validate() error {
 	return nil
 }
 
-// Start hands this config's agents and settings to the runtime, and
-// starts its workers if they are not running yet.
+// Start opens the store if no config did yet (a config whose store cannot
+// be opened fails to load, saying why), hands this config's agents and
+// settings to the runtime, and starts its workers if they are not running
+// yet.
 func (a *App) Start() error {
+	if err := openStore(a.rt.store); err != nil {
+		return err
+	}
 	a.rt.attach(a)
 	return nil
 }

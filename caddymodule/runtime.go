@@ -37,18 +37,16 @@ type runtime struct {
 	grace    time.Duration // of the config last in charge
 }
 
-// loadRuntime opens the store of engine, or joins the runtime that
-// already has it open.
+// loadRuntime joins the runtime of engine's location, or makes it. The
+// store is not opened here but when a config using it starts, or on first
+// use (see lazystore.go), so that validating a config never needs it.
 func loadRuntime(engine StorageEngine, logger *zap.Logger, m *metrics) (*runtime, error) {
 	key, err := engine.StorageKey()
 	if err != nil {
 		return nil, err
 	}
 	v, _, err := runtimes.LoadOrNew(key, func() (caddy.Destructor, error) {
-		s, err := engine.OpenStore(context.Background(), logger)
-		if err != nil {
-			return nil, err
-		}
+		s := newLazyStore(func(ctx context.Context) (store.Store, error) { return engine.OpenStore(ctx, logger) })
 		return newRuntime(key, s, logger, m), nil
 	})
 	if err != nil {

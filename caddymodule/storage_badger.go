@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/caddyserver/caddy/v2"
@@ -51,6 +52,10 @@ func (b *BadgerStorage) Provision(caddy.Context) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return fmt.Errorf("storage badger: directory %s: %w", dir, err)
+	}
+	// What can be checked without opening it, is.
+	if fi, err := os.Stat(abs); err == nil && !fi.IsDir() {
+		return fmt.Errorf("storage badger: %s is not a directory", abs)
 	}
 	b.dir = abs
 	return nil
