@@ -197,4 +197,3 @@ func TestLoadFailsWhenTheStoreCannotOpen(t *testing.T) {
 		})
 	}
 }
-
