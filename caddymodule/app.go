@@ -52,7 +52,6 @@ type App struct {
 	Agents map[string]*AgentConfig `json:"agents,omitempty"`
 
 	agents  map[string]*handler.Agent
-	storage StorageEngine
 	rt      *runtime
 	egress  *egress
 	logger  *zap.Logger
@@ -122,11 +121,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 		a.agents[name] = ag
 	}
-	a.storage, err = a.loadStorage(ctx)
+	engine, err := a.loadStorage(ctx)
 	if err != nil {
 		return err
 	}
-	rt, err := loadRuntime(a.storage, a.logger, a.metrics)
+	rt, err := loadRuntime(engine, a.logger, a.metrics)
 	if err != nil {
 		return err
 	}
