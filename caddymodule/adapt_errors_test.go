@@ -108,7 +108,8 @@ func adaptErrorCases() []adaptErrorCase {
 		globalCase("unknown storage postgres option", `		storage postgres {env.DSN} {
 			pool 5 `+m+`
 		}`, "unrecognized storage postgres option 'pool'"),
-		globalCase("unknown storage engine", `		storage redis localhost `+m, "unknown storage engine 'redis'"),
+		globalCase("unknown storage engine", `		storage redis localhost `+m, `unknown storage engine "redis": no module agenthook.storage.redis`),
+		globalCase("storage without its engine", `		storage postgres://agenthook:pg-pass-4242@db/agenthook `+m, "unknown storage engine", "pg-pass-4242"),
 		callbackCase("unknown hmac sign option", `				sign hmac k {
 					digest sha256 `+m+`
 				}`, "unrecognized hmac option 'digest'"),
@@ -444,6 +445,9 @@ func adaptErrorCases() []adaptErrorCase {
 		// Storage lines.
 		globalCase("storage without engine", `		storage `+m, "wrong argument count"),
 		globalCase("storage badger extra arg", `		storage badger /a /b `+m, "wrong argument count"),
+		globalCase("storage badger with a block", `		storage badger /a {
+			max_conns 2 `+m+`
+		}`, "storage badger takes no block"),
 		globalCase("storage postgres without dsn", `		storage postgres `+m, "storage postgres needs a connection string"),
 		globalCase("storage postgres with an empty DSN", `		storage postgres "" `+m, "storage postgres needs a connection string"),
 		globalCase("storage postgres extra arg", `		storage postgres dsn1 dsn2 `+m, "takes one connection string", "dsn1", "dsn2"),

@@ -4,6 +4,7 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"sort"
@@ -26,9 +27,11 @@ func init() {
 // runtime shared across config reloads (see runtime.go); an App is one
 // config's view of them.
 type App struct {
-	// Storage says where state is kept. Default: Badger under Caddy's
-	// data directory.
-	Storage *StorageConfig `json:"storage,omitempty"`
+	// Storage says where state is kept: a module of the agenthook.storage
+	// namespace, named by the "engine" key ({"engine": "badger", "dir":
+	// …}, {"engine": "postgres", "dsn": …}; see storage.go). Default:
+	// Badger under Caddy's data directory.
+	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=agenthook.storage inline_key=engine"`
 
 	// Workers is how many tasks run at once on this instance. Default 16.
 	Workers int `json:"workers,omitempty"`
@@ -88,8 +91,10 @@ func (App) CaddyModule() caddy.ModuleInfo {
 
 var agentName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
-// Provision loads the agents' reverse proxies and opens (or joins) the
-// shared runtime.
+// Provision loads the agents' reverse proxies and the storage engine, and
+// joins (or makes) the shared runtime. It does not open the store: a
+// config that is only validated must not take Badger's directory lock,
+// which the running config holds.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	m, err := registerMetrics(ctx.GetMetricsRegistry())
@@ -118,7 +123,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 		a.agents[name] = ag
 	}
-	rt, err := loadRuntime(a.Storage, a.logger, a.metrics)
+	engine, err := a.loadStorage(ctx)
+	if err != nil {
+		return err
+	}
+	rt, err := loadRuntime(engine, a.logger, a.metrics)
 	if err != nil {
 		return err
 	}
@@ -137,9 +146,14 @@ func (a *App) Validate() error {
 	return nil
 }
 
-// Start hands this config's agents and settings to the runtime, and
-// starts its workers if they are not running yet.
+// Start opens the store if no config did yet (a config whose store cannot
+// be opened fails to load, saying why), hands this config's agents and
+// settings to the runtime, and starts its workers if they are not running
+// yet.
 func (a *App) Start() error {
+	if err := openStore(a.rt.store); err != nil {
+		return err
+	}
 	a.rt.attach(a)
 	return nil
 }

@@ -77,7 +77,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		var err error
 		switch opt {
 		case "storage":
-			err = setOnce(d, opt, a.Storage != nil, func() error { return a.parseStorage(d) })
+			err = setOnce(d, opt, a.StorageRaw != nil, func() error { return a.unmarshalStorage(d) })
 		case "workers":
 			err = setOnce(d, opt, a.Workers != 0, func() (e error) { a.Workers, e = positiveInt(d); return })
 		case "retention":
@@ -123,45 +123,6 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return err
 		}
 	}
-	return nil
-}
-
-func (a *App) parseStorage(d *caddyfile.Dispenser) error {
-	if !d.NextArg() {
-		return d.ArgErr()
-	}
-	s := &StorageConfig{Engine: d.Val()}
-	switch s.Engine {
-	case "badger":
-		if d.NextArg() {
-			s.Dir = d.Val()
-		}
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-	case "postgres":
-		if !d.NextArg() || d.Val() == "" {
-			return d.Err("storage postgres needs a connection string, e.g. {env.AGENTHOOK_PG_DSN}")
-		}
-		s.DSN = d.Val()
-		if d.NextArg() {
-			// Not ArgErr: it would quote the token, which may hold a password.
-			return d.Err("storage postgres takes one connection string; quote it if it has spaces")
-		}
-		for nesting := d.Nesting(); d.NextBlock(nesting); {
-			switch opt := d.Val(); opt {
-			case "max_conns":
-				if err := setOnce(d, opt, s.MaxConns != 0, func() (e error) { s.MaxConns, e = positiveInt(d); return }); err != nil {
-					return err
-				}
-			default:
-				return d.Errf("unrecognized storage postgres option '%s'", d.Val())
-			}
-		}
-	default:
-		return d.Errf("unknown storage engine '%s': use badger or postgres", s.Engine)
-	}
-	a.Storage = s
 	return nil
 }
 

@@ -408,14 +408,23 @@ func TestProvisionErrors(t *testing.T) {
 			want: []string{"callback 1: hmac secret", "empty"},
 		},
 		{
-			name:    "postgres storage in this build",
-			storage: "storage postgres postgres://agenthook:pg-password-2323@db.internal/agenthook",
+			name:    "postgres storage with an unset DSN",
+			storage: "storage postgres {env.AGENTHOOK_TEST_UNSET_DSN}",
+			env:     map[string]string{"AGENTHOOK_TEST_UNSET_DSN": ""},
 			globals: provisionAgent,
 			routes: `	agenthook /hook support {
 		auth none
 	}`,
-			want:    []string{"postgres"},
-			secrets: []string{"pg-password-2323"},
+			want: []string{"storage postgres: the connection string"},
+		},
+		{
+			name:    "badger storage in a file",
+			storage: "storage badger /dev/null",
+			globals: provisionAgent,
+			routes: `	agenthook /hook support {
+		auth none
+	}`,
+			want: []string{"storage badger: /dev/null is not a directory"},
 		},
 		{
 			name: "agent with a bad reverse_proxy",

@@ -3,11 +3,9 @@ package caddymodule
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -17,8 +15,6 @@ import (
 	"github.com/agenthook/agenthook/handler/delivery"
 	"github.com/agenthook/agenthook/handler/runner"
 	"github.com/agenthook/agenthook/store"
-	"github.com/agenthook/agenthook/store/badgerstore"
-	"github.com/agenthook/agenthook/store/pgstore"
 )
 
 // runtimes holds one runtime per storage location. Caddy provisions a new
@@ -26,20 +22,6 @@ import (
 // reload and the store is never closed and reopened: Badger's directory
 // lock would refuse the second open, and the queue would stall.
 var runtimes = caddy.NewUsagePool()
-
-// StorageConfig says where agenthook keeps its state.
-type StorageConfig struct {
-	// Engine is "badger" (the default) or "postgres".
-	Engine string `json:"engine,omitempty"`
-	// Dir is the Badger directory. Default: "agenthook" under Caddy's
-	// data directory.
-	Dir string `json:"dir,omitempty"`
-	// DSN is the PostgreSQL connection string; it takes placeholders such
-	// as {env.AGENTHOOK_PG_DSN}.
-	DSN string `json:"dsn,omitempty"`
-	// MaxConns bounds the PostgreSQL pool. Default 16.
-	MaxConns int `json:"max_conns,omitempty"`
-}
 
 // runtime is what outlives config reloads: the store and its workers.
 type runtime struct {
@@ -56,72 +38,22 @@ type runtime struct {
 	grace    time.Duration // of the config last in charge
 }
 
-// loadRuntime opens the store named by cfg, or joins the runtime that
-// already has it open.
-func loadRuntime(cfg *StorageConfig, logger *zap.Logger, m *metrics) (*runtime, error) {
-	if cfg == nil {
-		cfg = new(StorageConfig)
+// loadRuntime joins the runtime of engine's location, or makes it. The
+// store is not opened here but when a config using it starts, or on first
+// use (see lazystore.go), so that validating a config never needs it.
+func loadRuntime(engine StorageEngine, logger *zap.Logger, m *metrics) (*runtime, error) {
+	key, err := engine.StorageKey()
+	if err != nil {
+		return nil, err
 	}
-	engine := cfg.Engine
-	if engine == "" {
-		engine = "badger"
+	v, _, err := runtimes.LoadOrNew(key, func() (caddy.Destructor, error) {
+		s := newLazyStore(func(ctx context.Context) (store.Store, error) { return engine.OpenStore(ctx, logger) })
+		return newRuntime(key, s, logger, m), nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	switch engine {
-	case "badger":
-		dir, err := caddy.NewReplacer().ReplaceOrErr(cfg.Dir, true, true)
-		if err != nil {
-			return nil, fmt.Errorf("storage directory: %w", err)
-		}
-		if dir == "" {
-			dir = filepath.Join(caddy.AppDataDir(), "agenthook")
-		}
-		abs, err := filepath.Abs(dir)
-		if err != nil {
-			return nil, fmt.Errorf("storage directory %s: %w", dir, err)
-		}
-		key := "badger:" + abs
-		v, _, err := runtimes.LoadOrNew(key, func() (caddy.Destructor, error) {
-			logger.Info("opening badger store", zap.String("dir", abs))
-			s, err := badgerstore.Open(badgerstore.Options{Dir: abs, Logger: badgerLogger{logger.Named("badger")}})
-			if err != nil {
-				return nil, err
-			}
-			return newRuntime(key, s, logger, m), nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		return v.(*runtime), nil
-	case "postgres":
-		dsn, err := resolveSecret(caddy.NewReplacer(), cfg.DSN)
-		if err != nil {
-			return nil, fmt.Errorf("storage postgres: %w", err)
-		}
-		// The key must not hold the DSN, which may hold a password.
-		sum := sha256.Sum256([]byte(dsn))
-		key := "postgres:" + hex.EncodeToString(sum[:8])
-		v, _, err := runtimes.LoadOrNew(key, func() (caddy.Destructor, error) {
-			logger.Info("opening postgres store")
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			pgLog := logger.Named("postgres")
-			s, err := pgstore.Open(ctx, pgstore.Options{
-				DSN:      dsn,
-				MaxConns: int32(cfg.MaxConns),
-				Logf:     func(format string, args ...any) { pgLog.Info(fmt.Sprintf(format, args...)) },
-			})
-			if err != nil {
-				return nil, fmt.Errorf("opening the postgres store: %w", err)
-			}
-			return newRuntime(key, s, logger, m), nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		return v.(*runtime), nil
-	default:
-		return nil, fmt.Errorf("unknown storage engine %q: use badger or postgres", engine)
-	}
+	return v.(*runtime), nil
 }
 
 func newRuntime(key string, s store.Store, logger *zap.Logger, m *metrics) *runtime {
@@ -216,15 +148,6 @@ func instanceID() string {
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
-
-// badgerLogger sends Badger's messages to zap. Badger is chatty at info
-// level about compactions, so info goes to debug.
-type badgerLogger struct{ l *zap.Logger }
-
-func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(fmt.Sprintf(f, a...)) }
-func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(fmt.Sprintf(f, a...)) }
-func (b badgerLogger) Infof(f string, a ...any)    { b.l.Debug(fmt.Sprintf(f, a...)) }
-func (b badgerLogger) Debugf(f string, a ...any)   {}
 
 // Interface guard
 var _ caddy.Destructor = (*runtime)(nil)

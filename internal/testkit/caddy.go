@@ -116,22 +116,12 @@ func New(t testing.TB) *Caddy {
 // and the given ports answer.
 func (c *Caddy) Start(caddyfile string, ports ...int) {
 	c.t.Helper()
-	path := filepath.Join(c.Dir, "Caddyfile")
-	if err := os.WriteFile(path, []byte(caddyfile), 0o600); err != nil {
-		c.t.Fatal(err)
-	}
+	path := c.WriteCaddyfile("Caddyfile", caddyfile)
 	c.mu.Lock()
 	if c.log == nil {
 		c.log = &lockedBuffer{}
 	}
-	cmd := exec.Command(c.Bin, "run", "--config", path, "--adapter", "caddyfile")
-	cmd.Dir = c.Dir
-	cmd.Env = append(os.Environ(),
-		"HOME="+c.Dir,
-		"XDG_DATA_HOME="+filepath.Join(c.Dir, "data"),
-		"XDG_CONFIG_HOME="+filepath.Join(c.Dir, "config"),
-	)
-	cmd.Env = append(cmd.Env, c.Env...)
+	cmd := c.Command(context.Background(), "run", "--config", path, "--adapter", "caddyfile")
 	cmd.Stdout, cmd.Stderr = c.log, c.log
 	if err := cmd.Start(); err != nil {
 		c.mu.Unlock()
@@ -143,6 +133,32 @@ func (c *Caddy) Start(caddyfile string, ports ...int) {
 	c.Ports = ports
 	c.mu.Unlock()
 	c.waitReady(done)
+}
+
+// WriteCaddyfile writes a Caddyfile named name in Caddy's directory and
+// returns its path.
+func (c *Caddy) WriteCaddyfile(name, caddyfile string) string {
+	c.t.Helper()
+	path := filepath.Join(c.Dir, name)
+	if err := os.WriteFile(path, []byte(caddyfile), 0o600); err != nil {
+		c.t.Fatal(err)
+	}
+	return path
+}
+
+// Command returns a command running this Caddy binary with args, in its
+// directory and with its environment, as Start runs it: for `caddy
+// validate`, or a `caddy run` expected to fail.
+func (c *Caddy) Command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, c.Bin, args...)
+	cmd.Dir = c.Dir
+	cmd.Env = append(os.Environ(),
+		"HOME="+c.Dir,
+		"XDG_DATA_HOME="+filepath.Join(c.Dir, "data"),
+		"XDG_CONFIG_HOME="+filepath.Join(c.Dir, "config"),
+	)
+	cmd.Env = append(cmd.Env, c.Env...)
+	return cmd
 }
 
 func (c *Caddy) waitReady(done chan struct{}) {

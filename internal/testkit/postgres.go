@@ -23,6 +23,10 @@ package testkit
 // reaching StopPostgres, the kernel stops its servers anyway (they are
 // started with a parent-death signal), and the next test process removes
 // what they left behind (see sweepStale).
+//
+// Programs that are not tests (the benchmarks) use the same servers
+// through the core that needs no testing.TB: NewPostgresServer, Remove,
+// CreateDatabase and DropDatabase.
 
 import (
 	"context"
@@ -58,9 +62,9 @@ const PostgresDSNEnv = "AGENTHOOK_PG_DSN"
 // started here, so that leftovers can be found (sweepStale).
 const pgDirPrefix = "agenthook-pg-"
 
-// errNoPostgres means neither a DSN nor PostgreSQL binaries were found;
+// ErrNoPostgres means neither a DSN nor PostgreSQL binaries were found;
 // tests skip rather than fail.
-var errNoPostgres = errors.New("no PostgreSQL: set " + PostgresDSNEnv + " or install PostgreSQL (initdb, postgres)")
+var ErrNoPostgres = errors.New("no PostgreSQL: set " + PostgresDSNEnv + " or install PostgreSQL (initdb, postgres)")
 
 // PostgresServer is a PostgreSQL server run by the test process, in a
 // temporary directory, on a loopback port.
@@ -70,6 +74,9 @@ type PostgresServer struct {
 	bin  string // directory of initdb and postgres
 	port int
 	cred *syscall.Credential // the unprivileged user to run as, when root
+	// settings are extra server settings, name=value, passed with -c
+	// after the defaults (a later -c wins).
+	settings []string
 
 	mu     sync.Mutex
 	proc   *os.Process
@@ -93,7 +100,7 @@ var drops sync.WaitGroup
 func Postgres(t testing.TB) string {
 	t.Helper()
 	admin, err := sharedAdminDSN()
-	if errors.Is(err, errNoPostgres) {
+	if errors.Is(err, ErrNoPostgres) {
 		skipNoPostgres(t, err)
 	}
 	if err != nil {
@@ -113,7 +120,7 @@ func StopPostgres() {
 		drops.Wait()
 		return
 	}
-	shared.srv.remove()
+	shared.srv.Remove()
 	shared.srv = nil
 }
 
@@ -134,7 +141,7 @@ func sharedAdminDSN() (string, error) {
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	if shared.srv == nil && shared.err == nil {
-		shared.srv, shared.err = newPostgresServer()
+		shared.srv, shared.err = NewPostgresServer()
 	}
 	if shared.err != nil {
 		return "", shared.err
@@ -147,14 +154,14 @@ func sharedAdminDSN() (string, error) {
 // binaries are found.
 func StartPostgres(t testing.TB) *PostgresServer {
 	t.Helper()
-	s, err := newPostgresServer()
-	if errors.Is(err, errNoPostgres) {
+	s, err := NewPostgresServer()
+	if errors.Is(err, ErrNoPostgres) {
 		skipNoPostgres(t, err)
 	}
 	if err != nil {
 		t.Fatalf("starting PostgreSQL: %v", err)
 	}
-	t.Cleanup(s.remove)
+	t.Cleanup(s.Remove)
 	return s
 }
 
@@ -264,16 +271,22 @@ func childrenOf(pid int) []int {
 	return out
 }
 
-// remove kills the server and deletes its directory.
-func (s *PostgresServer) remove() {
+// Remove stops the server (killing it if it does not stop) and deletes its
+// directory. Tests leave this to StartPostgres and StopPostgres.
+func (s *PostgresServer) Remove() {
 	if err := s.Stop(); err != nil {
 		_ = s.Kill9()
 	}
 	_ = os.RemoveAll(s.dir)
 }
 
-// newPostgresServer initializes a data directory and starts a server on it.
-func newPostgresServer() (*PostgresServer, error) {
+// NewPostgresServer initializes a data directory in a temporary directory
+// and starts a server on it, on a free loopback port, for programs that
+// are not tests; tests use Postgres or StartPostgres. settings are extra
+// server settings, such as "shared_buffers=128MB". The caller removes the
+// server with Remove. It returns ErrNoPostgres if this machine has no
+// PostgreSQL binaries.
+func NewPostgresServer(settings ...string) (*PostgresServer, error) {
 	bin, err := findPostgres()
 	if err != nil {
 		return nil, err
@@ -283,7 +296,7 @@ func newPostgresServer() (*PostgresServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating a directory for postgres: %w", err)
 	}
-	s := &PostgresServer{dir: dir, data: filepath.Join(dir, "data"), bin: bin}
+	s := &PostgresServer{dir: dir, data: filepath.Join(dir, "data"), bin: bin, settings: settings}
 	ok := false
 	defer func() {
 		if !ok {
@@ -347,6 +360,9 @@ func (s *PostgresServer) launch() error {
 		"-c", "synchronous_commit=on",
 		"-c", "log_min_messages=warning",
 		"-c", "log_min_error_statement=panic",
+	}
+	for _, kv := range s.settings {
+		args = append(args, "-c", kv)
 	}
 	started := make(chan error, 1)
 	exited := make(chan struct{})
@@ -458,36 +474,60 @@ func validDBName(s string) bool {
 }
 
 // createDatabase creates a database with a unique name through admin, as
-// a copy of template if it is not empty, and returns its DSN.
+// a copy of template if it is not empty, and returns its DSN. It is
+// dropped when t ends.
 func createDatabase(t testing.TB, admin, template string) string {
 	t.Helper()
-	var rnd [4]byte
-	_, _ = rand.Read(rnd[:])
-	name := fmt.Sprintf("agenthook_test_%d_%d_%s", os.Getpid(), dbCounter.Add(1), hex.EncodeToString(rnd[:]))
-	create := "CREATE DATABASE " + name
-	if template != "" {
-		create += " TEMPLATE " + template
-	}
-	if err := adminExec(admin, create); err != nil {
+	dsn, name, err := CreateDatabase(admin, template)
+	if err != nil {
 		t.Fatalf("creating test database: %v", err)
 	}
 	t.Cleanup(func() {
 		// Dropping takes a while and nothing waits for it, so it runs in
 		// the background while the next test starts; StopPostgres waits
-		// for the drops on a server it does not remove. FORCE ends the
-		// sessions a test left open. A server that a fault test stopped
-		// takes its databases with it, so errors are ignored.
+		// for the drops on a server it does not remove. A server that a
+		// fault test stopped takes its databases with it, so errors are
+		// ignored.
 		drops.Add(1)
 		go func() {
 			defer drops.Done()
-			_ = adminExec(admin, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			_ = DropDatabase(admin, name)
 		}()
 	})
-	dsn, err := withDatabase(admin, name)
-	if err != nil {
-		t.Fatalf("test database DSN: %v", err)
-	}
 	return dsn
+}
+
+// CreateDatabase creates a database with a unique name through admin (a
+// DSN of a user allowed to CREATE DATABASE), as a copy of the database
+// named template if that is not empty, and returns its DSN and name.
+// Nothing may be connected to the template while it is copied.
+func CreateDatabase(admin, template string) (dsn, name string, err error) {
+	if template != "" && !validDBName(template) {
+		return "", "", fmt.Errorf("template database %q was not made by testkit", template)
+	}
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	name = fmt.Sprintf("agenthook_test_%d_%d_%s", os.Getpid(), dbCounter.Add(1), hex.EncodeToString(rnd[:]))
+	create := "CREATE DATABASE " + name
+	if template != "" {
+		create += " TEMPLATE " + template
+	}
+	if err := adminExec(admin, create); err != nil {
+		return "", "", err
+	}
+	if dsn, err = withDatabase(admin, name); err != nil {
+		return "", "", fmt.Errorf("database DSN: %w", err)
+	}
+	return dsn, name, nil
+}
+
+// DropDatabase drops a database that CreateDatabase made, ending the
+// sessions left open on it.
+func DropDatabase(admin, name string) error {
+	if !validDBName(name) {
+		return fmt.Errorf("database %q was not made by testkit", name)
+	}
+	return adminExec(admin, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 }
 
 func adminExec(dsn, sql string) error {
@@ -547,7 +587,7 @@ func findPostgres() (string, error) {
 			return d, nil
 		}
 	}
-	return "", errNoPostgres
+	return "", ErrNoPostgres
 }
 
 // postgresUser returns the credentials of the user "postgres", creating a

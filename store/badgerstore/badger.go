@@ -16,10 +16,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
+	"go.uber.org/zap"
 
 	"github.com/agenthook/agenthook/store"
 )
@@ -29,8 +31,9 @@ type Options struct {
 	// Dir is the database directory; it is created if missing.
 	Dir string
 
-	// Logger receives Badger's own messages; nil discards them.
-	Logger badger.Logger
+	// Logger receives the engine's messages and Badger's own (see
+	// log.go for the levels); nil discards them.
+	Logger *zap.Logger
 
 	// MemTableSize and BlockCacheSize bound Badger's two largest memory
 	// users. Badger's defaults (64 MiB and 256 MiB) suit a database
@@ -65,6 +68,13 @@ type Store struct {
 	taskWake  chan struct{}
 	delivWake chan struct{}
 
+	// broken holds why the store cannot serve, once the in-memory indexes
+	// could not be rebuilt from the records: every operation then fails
+	// with it (it wraps store.ErrUnavailable), rather than the process
+	// stopping or the queue being served from indexes that are wrong.
+	broken atomic.Pointer[error]
+	log    *zap.Logger
+
 	cancel context.CancelFunc
 	bg     sync.WaitGroup
 }
@@ -93,8 +103,11 @@ func Open(o Options) (*Store, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
 	bo := badger.DefaultOptions(o.Dir).
-		WithLogger(o.Logger).
+		WithLogger(badgerLogger{o.Logger}).
 		// Only the writer goroutine writes, so there is nothing to detect.
 		WithDetectConflicts(false).
 		// Durability comes from explicit, batched Syncs (see writer).
@@ -115,9 +128,6 @@ func Open(o Options) (*Store, error) {
 		// deletes records: the active file is never collected.
 		WithValueLogFileSize(16 << 20).
 		WithCompression(options.None)
-	if o.Logger == nil {
-		bo = bo.WithLogger(nil)
-	}
 	db, err := badger.Open(bo)
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
@@ -130,42 +140,40 @@ func Open(o Options) (*Store, error) {
 		now:       o.Now,
 		taskWake:  make(chan struct{}, 1),
 		delivWake: make(chan struct{}, 1),
+		log:       o.Logger,
 	}
 	jdir := filepath.Join(o.Dir, journalDir)
 	if n, err := replayJournal(db, jdir, o.Now()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("replaying the intake journal: %w", err)
-	} else if n > 0 && o.Logger != nil {
-		o.Logger.Warningf("restored %d writes from the intake journal that the store lost in a crash", n)
+	} else if n > 0 {
+		o.Logger.Warn("restored writes from the intake journal that the store lost in a crash", zap.Int("writes", n))
 	}
 	j, err := openJournal(jdir, o.Now())
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening the intake journal: %w", err)
 	}
-	if err := s.rebuild(); err != nil {
-		db.Close()
-		return nil, err
-	}
-	logf := func(format string, args ...any) {
-		if o.Logger != nil {
-			o.Logger.Errorf(format, args...)
-		}
-	}
-	s.w = newWriter(db, o.Dir, j, o.Now, logf, func(error) {
+	// From here on, closing the writer closes the journal.
+	s.w = newWriter(db, o.Dir, j, o.Now, o.Logger, func(error) {
 		// A failed commit may leave the indexes ahead of the database.
 		if err := s.rebuild(); err != nil {
-			panic(fmt.Sprintf("agenthook: rebuilding badger indexes: %v", err))
+			s.fail(err)
 		}
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	// A crash may have left a fan-out half unpacked.
-	if err := s.unpackFanout(ctx, ""); err != nil {
+	if err := s.rebuild(); err != nil {
+		// The records are there but cannot be read back into a queue:
+		// the store opens, and answers ErrUnavailable until it is fixed.
+		s.fail(err)
+	} else if err := s.unpackFanout(ctx, ""); err != nil {
+		// A crash may have left a fan-out half unpacked; it cannot be
+		// queued now.
 		cancel()
 		s.w.close()
 		db.Close()
-		return nil, fmt.Errorf("queueing saved deliveries: %w", err)
+		return nil, store.Safe("queueing saved deliveries", err)
 	}
 	if o.GCInterval > 0 {
 		s.bg.Add(1)
@@ -182,8 +190,27 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// usable returns nil while the store can serve.
-func (s *Store) usable() error { return nil }
+// usable returns nil while the store can serve, and the reason it cannot
+// once it failed.
+func (s *Store) usable() error {
+	if p := s.broken.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// fail marks the store unusable because its indexes could not be
+// rebuilt.
+func (s *Store) fail(cause error) {
+	err := error(&store.Error{Kind: store.ErrUnavailable,
+		Detail: "the badger store cannot rebuild its queue from its records; it needs a restart, or repair if that fails too",
+		Err:    cause})
+	if s.broken.CompareAndSwap(nil, &err) {
+		// The cause prints fixed text only (rebuild makes sure).
+		s.log.Error("store unavailable: the queue cannot be rebuilt from the records; restart, and repair the directory if that fails too",
+			zap.Error(cause))
+	}
+}
 
 // write runs fn in the writer (see writer.do), unless the store cannot
 // serve.
@@ -335,7 +362,8 @@ func (s *Store) rebuild() error {
 		})
 	})
 	if err != nil {
-		return fmt.Errorf("rebuilding indexes: %w", err)
+		// Fixed text: the cause may quote a byte of the record.
+		return &store.Error{Kind: store.ErrInternal, Detail: "a pending task or delivery cannot be decoded", Err: err}
 	}
 	s.mu.Lock()
 	// After a failed commit, work in flight keeps its claims: the

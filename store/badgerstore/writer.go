@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"go.uber.org/zap"
 
 	"github.com/agenthook/agenthook/store"
 )
@@ -67,7 +68,7 @@ type writer struct {
 	syncerDone chan struct{}
 	journal    *journal // nil: every durable op syncs Badger
 	now        func() time.Time
-	logf       func(format string, args ...any)
+	log        *zap.Logger
 
 	// Checkpoints run in their own goroutine: the syncer hands it the
 	// journal segments to remove once Badger's files are synced, and goes
@@ -85,7 +86,7 @@ type writer struct {
 	commits   atomic.Uint64 // batches committed, so an idle store skips writeback
 }
 
-func newWriter(db *badger.DB, dir string, j *journal, now func() time.Time, logf func(string, ...any), onFail func(error)) *writer {
+func newWriter(db *badger.DB, dir string, j *journal, now func() time.Time, log *zap.Logger, onFail func(error)) *writer {
 	opts := db.Opts()
 	w := &writer{
 		db:         db,
@@ -103,7 +104,7 @@ func newWriter(db *badger.DB, dir string, j *journal, now func() time.Time, logf
 		syncerDone:     make(chan struct{}),
 		journal:        j,
 		now:            now,
-		logf:           logf,
+		log:            log,
 		checkpoints:    make(chan []string, 1),
 		checkpointDone: make(chan struct{}),
 	}
@@ -410,7 +411,7 @@ func (w *writer) maybeCheckpoint() {
 		w.checkpoints <- []string{name} // never blocks: the checkpointer is idle
 	}
 	if err != nil {
-		w.logf("rotating the intake journal: %v", err)
+		w.log.Error("cannot rotate the intake journal", zap.Error(err))
 	}
 }
 
@@ -438,7 +439,7 @@ func (w *writer) checkpointer() {
 			}
 			wroteBack = n
 			if err := w.writeback(); err != nil {
-				w.logf("writing back badger's logs: %v", err)
+				w.log.Warn("cannot start writing back badger's logs", zap.Error(err))
 			}
 		}
 	}
@@ -448,9 +449,9 @@ func (w *writer) checkpoint(names []string) {
 	defer w.checkpointing.Store(false)
 	w.unreleased = append(w.unreleased, names...)
 	if err := w.syncBadger(); err != nil {
-		w.logf("checkpoint: syncing badger: %v", err)
+		w.log.Error("checkpoint: cannot sync badger; the journal keeps its segments", zap.Error(err))
 	} else if err := removeSegments(w.unreleased); err != nil {
-		w.logf("checkpoint: removing journal segments: %v", err)
+		w.log.Warn("checkpoint: cannot remove journal segments", zap.Error(err))
 	} else {
 		w.unreleased = w.unreleased[:0]
 	}
@@ -464,14 +465,14 @@ func (w *writer) finalSync() {
 		return
 	}
 	if err := w.syncBadger(); err != nil {
-		w.logf("closing: syncing badger: %v", err)
+		w.log.Error("closing: cannot sync badger; the journal keeps its segments for the next open", zap.Error(err))
 		return
 	}
 	if err := removeSegments(w.unreleased); err != nil {
-		w.logf("closing: removing journal segments: %v", err)
+		w.log.Warn("closing: cannot remove journal segments", zap.Error(err))
 	}
 	if err := w.journal.close(); err != nil {
-		w.logf("closing the intake journal: %v", err)
+		w.log.Warn("closing: cannot close the intake journal", zap.Error(err))
 	}
 }
 

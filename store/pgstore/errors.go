@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+	"go.uber.org/zap"
 
 	"github.com/agenthook/agenthook/store"
 )
@@ -45,6 +46,16 @@ func openErr(what string, err error) error {
 		return fmt.Errorf("%s: %w: %w", what, store.ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// errField logs err: with the driver's text when it is about reaching
+// the server (it names addresses, never data), and as the store returns
+// it otherwise, since a database's message may quote values.
+func errField(err error) zap.Field {
+	if unavailable(err) {
+		return zap.Error(err)
+	}
+	return zap.Error(wrapErr("", err))
 }
 
 // lastOutage is when an error last showed the database out of reach; for

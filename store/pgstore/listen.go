@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"go.uber.org/zap"
 )
 
 // The listener: one connection outside the pool that LISTENs for the
@@ -67,14 +69,14 @@ func (s *Store) listen(conn *pgx.Conn, cc *pgx.ConnConfig) {
 				// Once at first, then every tenth attempt, so that an
 				// outage is visible without flooding the log.
 				if failures%10 == 0 {
-					s.logf("agenthook postgres: listener cannot reconnect (attempt %d): %v", failures+1, err)
+					s.log.Warn("listener cannot reconnect", zap.Int("attempt", failures+1), errField(err))
 				}
 				failures++
 				backoff = min(2*backoff, maxBackoff)
 				continue
 			}
 			if failures > 0 {
-				s.logf("agenthook postgres: listener reconnected after %d failed attempts", failures)
+				s.log.Info("listener reconnected", zap.Int("failed_attempts", failures))
 			}
 			conn, backoff, failures = c, minBackoff, 0
 			wake(s.taskWake)
@@ -86,7 +88,7 @@ func (s *Store) listen(conn *pgx.Conn, cc *pgx.ConnConfig) {
 		if s.ctx.Err() != nil {
 			return
 		}
-		s.logf("agenthook postgres: listener lost its connection, reconnecting: %v", err)
+		s.log.Warn("listener lost its connection, reconnecting", errField(err))
 	}
 }
 

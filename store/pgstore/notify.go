@@ -81,7 +81,7 @@ func (s *Store) sendNotify(ctx context.Context, tasks, deliveries bool) {
 	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
 	if _, err := s.pool.Exec(ctx, notifySQL[[2]bool{tasks, deliveries}]); err != nil && s.ctx.Err() == nil {
-		s.logf("agenthook postgres: notifying other instances: %v", err)
+		s.log.Warn("cannot notify other instances", errField(err))
 	}
 }
 

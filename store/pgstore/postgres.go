@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/zap"
 
 	"github.com/agenthook/agenthook/store"
 )
@@ -53,9 +54,10 @@ type Options struct {
 	// is compared with it, never with the database server's clock.
 	Now func() time.Time
 
-	// Logf receives the engine's own messages (reconnects, sweeps); nil
-	// discards them.
-	Logf func(format string, args ...any)
+	// Logger receives the engine's own messages: migrations and
+	// reconnections at info, connection trouble at warn, sweeps at debug.
+	// nil discards them.
+	Logger *zap.Logger
 
 	// SweepInterval is how often expired records are deleted; default one
 	// minute. Negative disables the sweeper.
@@ -74,7 +76,7 @@ const connectTimeout = 2 * time.Second
 type Store struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
-	logf func(format string, args ...any)
+	log  *zap.Logger
 
 	taskWake  chan struct{}
 	delivWake chan struct{}
@@ -111,8 +113,8 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.Logf == nil {
-		o.Logf = func(string, ...any) {}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
 	}
 	if o.SweepInterval == 0 {
 		o.SweepInterval = time.Minute
@@ -151,13 +153,13 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, openErr("migrating the schema", err)
 	}
 	if len(applied) > 0 {
-		o.Logf("agenthook postgres: applied schema migrations %v", applied)
+		o.Logger.Info("applied schema migrations", zap.Ints("versions", applied))
 	}
 	bgCtx, cancel := context.WithCancel(context.Background())
 	s := &Store{
 		pool:        pool,
 		now:         o.Now,
-		logf:        o.Logf,
+		log:         o.Logger,
 		taskWake:    make(chan struct{}, 1),
 		delivWake:   make(chan struct{}, 1),
 		notifyTasks: make(chan struct{}, 1),

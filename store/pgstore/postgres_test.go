@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zaptest"
+
 	"github.com/agenthook/agenthook/internal/testkit"
 	"github.com/agenthook/agenthook/store"
 	"github.com/agenthook/agenthook/store/storetest"
@@ -25,7 +27,7 @@ func TestMain(m *testing.M) {
 func TestConformance(t *testing.T) {
 	template := migratedTemplate(t)
 	storetest.Run(t, func(t *testing.T, c *storetest.Clock) store.Store {
-		s, err := Open(context.Background(), Options{DSN: testkit.PostgresFrom(t, template), Now: c.Now, SweepInterval: -1, Logf: t.Logf})
+		s, err := Open(context.Background(), Options{DSN: testkit.PostgresFrom(t, template), Now: c.Now, SweepInterval: -1, Logger: zaptest.NewLogger(t)})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
@@ -51,7 +53,7 @@ func migratedTemplate(t testing.TB) string {
 // open opens a store on dsn with clock, closed when t ends.
 func open(t testing.TB, dsn string, clock func() time.Time) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), Options{DSN: dsn, Now: clock, SweepInterval: -1, Logf: t.Logf})
+	s, err := Open(context.Background(), Options{DSN: dsn, Now: clock, SweepInterval: -1, Logger: zaptest.NewLogger(t)})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

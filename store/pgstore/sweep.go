@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // The sweeper deletes what has expired: finished tasks, settled
@@ -40,9 +42,9 @@ func (s *Store) sweepLoop(every time.Duration) {
 		n, err := s.sweep(s.ctx)
 		switch {
 		case err != nil && s.ctx.Err() == nil:
-			s.logf("agenthook postgres: sweeping expired records: %v", err)
+			s.log.Warn("cannot sweep expired records", errField(err))
 		case n > 0:
-			s.logf("agenthook postgres: swept %d expired records", n)
+			s.log.Debug("swept expired records", zap.Int("records", n))
 		}
 	}
 }

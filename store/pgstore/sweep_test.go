@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zaptest"
+
 	"github.com/agenthook/agenthook/internal/testkit"
 	"github.com/agenthook/agenthook/store"
 	"github.com/agenthook/agenthook/store/storetest"
@@ -16,7 +18,7 @@ import (
 func TestSweep(t *testing.T) {
 	ctx := context.Background()
 	clock := storetest.NewClock(storetest.Start)
-	s, err := Open(ctx, Options{DSN: testkit.Postgres(t), Now: clock.Now, SweepInterval: 20 * time.Millisecond, Logf: t.Logf})
+	s, err := Open(ctx, Options{DSN: testkit.Postgres(t), Now: clock.Now, SweepInterval: 20 * time.Millisecond, Logger: zaptest.NewLogger(t)})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -1,43 +1,24 @@
 package main
 
 import (
+	"errors"
 	"fmt"
-	"net/url"
 	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
-	"time"
+
+	"github.com/agenthook/agenthook/internal/testkit"
 )
 
 // PostgreSQL for the P2 figures. AGENTHOOK_PG_DSN names an existing
 // server (its user must be allowed to CREATE DATABASE); otherwise the
 // bench starts its own from the server binaries on the machine, as the
-// unprivileged user "postgres" when run as root, and stops it at the end.
-//
-// TODO(issue 7): once internal/testkit/postgres.go offers a server
-// starter usable outside tests, use it here instead of this copy.
+// tests do (internal/testkit: as the unprivileged user "postgres" when run
+// as root), and removes it at the end.
 
 var (
 	pgAdminDSN string
-	pgDataDir  string
-	pgCtl      string
-	pgCred     *syscall.Credential
+	pgServer   *testkit.PostgresServer
 )
-
-func findPGBin(name string) string {
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/" + name)
-	if len(matches) > 0 {
-		return matches[len(matches)-1]
-	}
-	return ""
-}
 
 func (e *env) setupPostgres() {
 	if e.only != nil && !e.only["P2"] {
@@ -74,80 +55,39 @@ func (e *env) setupPostgres() {
 }
 
 func (e *env) startPostgres() error {
-	initdb, pgctl := findPGBin("initdb"), findPGBin("pg_ctl")
-	if initdb == "" || pgctl == "" {
-		return fmt.Errorf("no AGENTHOOK_PG_DSN and no initdb/pg_ctl on this machine")
+	// A bigger cache than the tests' server: the figures should not
+	// measure cache misses.
+	srv, err := testkit.NewPostgresServer("shared_buffers=128MB")
+	if errors.Is(err, testkit.ErrNoPostgres) {
+		return fmt.Errorf("no AGENTHOOK_PG_DSN and no PostgreSQL server binaries on this machine")
 	}
-	dir, err := filepath.Abs(filepath.Join(e.out, "pg"))
 	if err != nil {
 		return err
 	}
-	_ = os.RemoveAll(dir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			return fmt.Errorf("running as root and there is no user postgres to run the server as")
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		pgCred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-		if err := os.Chown(dir, uid, gid); err != nil {
-			return err
-		}
-	}
-	run := func(bin string, args ...string) error {
-		cmd := exec.Command(bin, args...)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: pgCred}
-		cmd.Dir = dir
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%s: %v: %s", filepath.Base(bin), err, lastLines(string(out), 5))
-		}
-		return nil
-	}
-	data := filepath.Join(dir, "data")
-	if err := run(initdb, "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"); err != nil {
-		return err
-	}
-	port := freePort()
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=128MB", port, dir)
-	if err := run(pgctl, "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start"); err != nil {
-		return err
-	}
-	pgDataDir, pgCtl = data, pgctl
-	pgAdminDSN = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
-	e.logf("started PostgreSQL on 127.0.0.1:%d (data in %s)", port, data)
+	pgServer, pgAdminDSN = srv, srv.DSN()
+	e.logf("started PostgreSQL on 127.0.0.1:%d", srv.Port())
 	return nil
 }
 
 func (e *env) stopPostgres() {
-	if pgDataDir == "" {
+	if pgServer == nil {
 		return
 	}
-	cmd := exec.Command(pgCtl, "-D", pgDataDir, "-m", "immediate", "-w", "-t", "30", "stop")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: pgCred}
-	_ = cmd.Run()
-	_ = os.RemoveAll(filepath.Dir(pgDataDir))
-	pgDataDir = ""
+	pgServer.Remove()
+	pgServer = nil
 }
 
-// pgDatabase creates a fresh database and returns its DSN.
+// pgDatabase creates a fresh database for the scenario name and returns
+// its DSN. The databases go with the server, or stay on a server of
+// AGENTHOOK_PG_DSN.
 func (e *env) pgDatabase(name string) (string, error) {
 	if pgAdminDSN == "" {
 		return "", fmt.Errorf("no PostgreSQL server")
 	}
-	db := fmt.Sprintf("agenthook_bench_%s_%d", name, time.Now().UnixNano()%1e9)
-	if out, err := exec.Command("psql", pgAdminDSN, "-v", "ON_ERROR_STOP=1", "-qc", "CREATE DATABASE "+db).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("creating database %s: %v: %s", db, err, out)
+	dsn, db, err := testkit.CreateDatabase(pgAdminDSN, "")
+	if err != nil {
+		return "", fmt.Errorf("creating a database for %s: %w", name, err)
 	}
-	u, err := url.Parse(pgAdminDSN)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		// key=value form
-		return pgAdminDSN + " dbname=" + db, nil
-	}
-	u.Path = "/" + db
-	return u.String(), nil
+	e.logf("database %s for %s", db, name)
+	return dsn, nil
 }
