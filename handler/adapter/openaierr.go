@@ -31,7 +31,8 @@ type APIError struct {
 func (e *APIError) Error() string {
 	var b strings.Builder
 	b.WriteString("backend answered " + strconv.Itoa(e.Status))
-	if e.Code != "" {
+	// Some servers put the status in code; the type says more then.
+	if e.Code != "" && e.Code != strconv.Itoa(e.Status) {
 		b.WriteString(" " + e.Code)
 	} else if e.Type != "" {
 		b.WriteString(" " + e.Type)

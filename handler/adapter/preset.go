@@ -81,12 +81,15 @@ func (p Preset) Compile(lim shape.Limits) (*Adapter, error) {
 // messageDef defines message: the first non-empty string among the
 // caller's usual fields (Treasure Data's prompt, DocsGPT's question,
 // Cognigy's text, ...); otherwise a body that is a string is the message
-// itself, and any other body (a UPTIQ event) is sent as its JSON text.
+// itself, and any other body (a UPTIQ event) is sent as its JSON text. An
+// empty body has no message: the request fails rather than ask a model
+// about "null".
 const messageDef = `def message:
   (if type == "object"
    then first(.prompt, .question, .text, .message, .input, .query | strings | select(. != ""))
+   elif type == "string" then .
    else empty end)
-  // (if type == "string" then . else tojson end);
+  // if . == null then error("the body has no message") else tojson end;
 `
 
 // MessageFields are the caller fields read for the message, in order.
