@@ -42,12 +42,12 @@ func runProg(t *testing.T, p *shape.Program, input any, env shape.Env) string {
 func TestMessage(t *testing.T) {
 	a := compile(t, must(OpenAI(OpenAIOptions{Model: "m"})))
 	tests := []struct{ body, ct, want string }{
-		{`{"prompt":"td prompt"}`, "application/json", `"td prompt"`},                                     // Treasure Data
-		{`{"question":"docs question","history":[]}`, "application/json", `"docs question"`},              // DocsGPT
-		{`{"userId":"u","sessionId":"s","text":"cognigy text","data":{}}`, "", `"cognigy text"`},          // Cognigy
-		{`{"message":"m","input":"i"}`, "", `"m"`},                                                        // first in order
-		{`{"prompt":"","text":"second"}`, "", `"second"`},                                                 // empty strings are skipped
-		{`{"prompt":5,"query":"q"}`, "", `"q"`},                                                           // so are non-strings
+		{`{"prompt":"td prompt"}`, "application/json", `"td prompt"`},                                          // Treasure Data
+		{`{"question":"docs question","history":[]}`, "application/json", `"docs question"`},                   // DocsGPT
+		{`{"userId":"u","sessionId":"s","text":"cognigy text","data":{}}`, "", `"cognigy text"`},               // Cognigy
+		{`{"message":"m","input":"i"}`, "", `"m"`},                                                             // first in order
+		{`{"prompt":"","text":"second"}`, "", `"second"`},                                                      // empty strings are skipped
+		{`{"prompt":5,"query":"q"}`, "", `"q"`},                                                                // so are non-strings
 		{`{"event":"doc.ready","payload":{"id":7}}`, "", `"{\"event\":\"doc.ready\",\"payload\":{\"id\":7}}"`}, // UPTIQ: the event as text
 		{`{"userId":"u","sessionId":"s","data":{"k":1}}`, "", `"{\"data\":{\"k\":1},\"sessionId\":\"s\",\"userId\":\"u\"}"`},
 		{`{"message":{"text":"nested"}}`, "", `"{\"message\":{\"text\":\"nested\"}}"`},

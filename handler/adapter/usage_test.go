@@ -13,9 +13,9 @@ func TestUsageOf(t *testing.T) {
 	}{
 		{openAICompletion, Usage{19, 10, 29}, true},
 		{`{"answer":"x","usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}`, Usage{3, 4, 7}, true},
-		{`{"usage":{"prompt_tokens":3,"completion_tokens":4}}`, Usage{3, 4, 7}, true},           // total missing: the sum
-		{`{"usage":{"input_tokens":5,"output_tokens":6,"total_tokens":11}}`, Usage{5, 6, 11}, true}, // Responses API
-		{`{"usage":{"input_tokens":5,"output_tokens":6}}`, Usage{5, 6, 11}, true},                  // Anthropic
+		{`{"usage":{"prompt_tokens":3,"completion_tokens":4}}`, Usage{3, 4, 7}, true},                                      // total missing: the sum
+		{`{"usage":{"input_tokens":5,"output_tokens":6,"total_tokens":11}}`, Usage{5, 6, 11}, true},                        // Responses API
+		{`{"usage":{"input_tokens":5,"output_tokens":6}}`, Usage{5, 6, 11}, true},                                          // Anthropic
 		{`{"model":"llama3","message":{},"done":true,"prompt_eval_count":26,"eval_count":290}`, Usage{26, 290, 316}, true}, // Ollama native
 		{`{"usage":null}`, Usage{}, false},
 		{`{"usage":{"prompt_tokens":-1}}`, Usage{}, false},
