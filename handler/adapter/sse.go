@@ -227,3 +227,32 @@ func (a *Assembler) appendText(s string) {
 	}
 	a.text = append(a.text, s...)
 }
+
+// Answer renders the assembled answer as the openai preset's answer
+// expression renders a whole one: {"answer", "model", "usage",
+// "finish_reason"}, so that an async task's result has the same shape
+// whether the backend streamed or not.
+func (s Streamed) Answer() json.RawMessage {
+	type usage struct {
+		PromptTokens     int64 `json:"prompt_tokens"`
+		CompletionTokens int64 `json:"completion_tokens"`
+		TotalTokens      int64 `json:"total_tokens"`
+	}
+	out := struct {
+		Answer       string  `json:"answer"`
+		FinishReason *string `json:"finish_reason"`
+		Model        *string `json:"model"`
+		Usage        *usage  `json:"usage"`
+	}{Answer: s.Text}
+	if s.FinishReason != "" {
+		out.FinishReason = &s.FinishReason
+	}
+	if s.Model != "" {
+		out.Model = &s.Model
+	}
+	if s.Usage != nil {
+		out.Usage = &usage{s.Usage.Prompt, s.Usage.Completion, s.Usage.Total}
+	}
+	b, _ := json.Marshal(out) // plain fields always marshal
+	return b
+}

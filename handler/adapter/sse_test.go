@@ -203,3 +203,18 @@ func FuzzAssembler(f *testing.F) {
 		}
 	})
 }
+
+func TestStreamedAnswer(t *testing.T) {
+	got := string(assemble(usageStream).Answer())
+	want := `{"answer":"Hi","finish_reason":"length","model":"m","usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10}}`
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if got := string(assemble("").Answer()); got != `{"answer":"","finish_reason":null,"model":null,"usage":null}` {
+		t.Errorf("empty: %s", got)
+	}
+	// Its usage is where UsageOf looks, as for a shaped whole answer.
+	if u, ok := UsageOf(assemble(usageStream).Answer()); !ok || u != (Usage{9, 1, 10}) {
+		t.Errorf("%+v %v", u, ok)
+	}
+}
