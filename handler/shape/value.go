@@ -1,0 +1,65 @@
+package shape
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"math/big"
+	"strconv"
+
+	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/store"
+)
+
+// Decode reads one JSON value into the values gojq takes. Numbers keep
+// their precision: integers beyond 2^53 (ids) come out as they went in.
+func Decode(b []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("more than one JSON value")
+	}
+	return normalize(v), nil
+}
+
+// Body is the input value of a body, read as callers see a result (see
+// handler.ResultJSON): JSON, if it is JSON and not declared as something
+// else; otherwise the body as one string; null when empty.
+func Body(body []byte, contentType string) any {
+	raw := handler.ResultJSON(&store.Result{Body: body, ContentType: contentType})
+	v, err := Decode(raw)
+	if err != nil {
+		return string(body) // unreachable: ResultJSON gives valid JSON
+	}
+	return v
+}
+
+// normalize turns json.Number, which gojq only partly understands, into
+// int, *big.Int or float64, as gojq's own decoder does.
+func normalize(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		if i, err := strconv.ParseInt(string(v), 10, 0); err == nil {
+			return int(i)
+		}
+		if b, ok := new(big.Int).SetString(string(v), 10); ok {
+			return b
+		}
+		f, _ := strconv.ParseFloat(string(v), 64) // out of range: ±Inf, refused on output
+		return f
+	case []any:
+		for i, x := range v {
+			v[i] = normalize(x)
+		}
+	case map[string]any:
+		for k, x := range v {
+			v[k] = normalize(x)
+		}
+	}
+	return v
+}
