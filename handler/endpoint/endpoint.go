@@ -98,11 +98,11 @@ type call struct {
 	// remembered is set once the request's message is in Replay, so a
 	// failure can forget it again.
 	remembered bool
-	chat      *store.Chat
-	newChat   bool
-	body      []byte
-	sensitive bool
-	msg       Message
+	chat       *store.Chat
+	newChat    bool
+	body       []byte
+	sensitive  bool
+	msg        Message
 }
 
 // ServeHTTP implements http.Handler.
