@@ -49,7 +49,9 @@ func (a *Auth) Authenticate(r *http.Request, body []byte, now time.Time) (Identi
 		v := l.Verifier
 		res, err := v.Verify(r, body, now)
 		if err == nil {
-			return Identity{Line: l.Name, KeyID: res.KeyID, User: res.User, message: res.ReplayKey, replayTTL: res.ReplayTTL}, nil
+			id := Identity{Line: l.Name, KeyID: res.KeyID, User: res.User}
+			id.named(res.ReplayKey, res.ReplayTTL)
+			return id, nil
 		}
 		reason := "invalid"
 		switch {

@@ -49,7 +49,8 @@ func (replayVerifier) Verify(r *http.Request, _ []byte, _ time.Time) (signing.Re
 // replayKey is the key the endpoint "ep" keeps for a replayVerifier
 // message on its first line.
 func replayKey(msg string) string {
-	id := Identity{Line: "test#1", KeyID: "k1", message: "test:" + msg}
+	id := Identity{Line: "test#1", KeyID: "k1"}
+	id.named("test:"+msg, time.Hour)
 	id.bind("ep")
 	return id.ReplayKey
 }

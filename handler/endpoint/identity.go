@@ -41,9 +41,8 @@ type Identity struct {
 	// ReplayTTL is the least time the verifier needs ReplayKey remembered.
 	ReplayTTL time.Duration
 
-	// message and replayTTL are what the verifier said, before bind.
-	message   string
-	replayTTL time.Duration
+	// message is the verifier's key of the message, for bind.
+	message string
 }
 
 // Principal composes a principal: "<endpoint>/<line>", plus "/<user>" when
@@ -70,11 +69,18 @@ func (id *Identity) bind(endpoint string) {
 	id.Principal = Principal(endpoint, id.Line, id.User)
 	if id.message != "" {
 		id.ReplayKey = hashParts("replay", endpoint, id.Line, id.KeyID, id.message)
-		// The verifier's key is "<scheme>:<id>"; the id alone is the
-		// sender's name for the message.
-		_, id.MessageID, _ = strings.Cut(id.message, ":")
-		id.ReplayTTL = id.replayTTL
 	}
+}
+
+// named sets what a verifier said about the message a request names.
+func (id *Identity) named(replayKey string, ttl time.Duration) {
+	if replayKey == "" {
+		return
+	}
+	id.message, id.ReplayTTL = replayKey, ttl
+	// The verifier's key is "<scheme>:<id>"; the id alone is the sender's
+	// name for the message.
+	_, id.MessageID, _ = strings.Cut(replayKey, ":")
 }
 
 // The values an endpoint reports through OnValue once it knows them.
