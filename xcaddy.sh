@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Builds ./caddy: Caddy (pinned below) with agenthook from this checkout,
-# using xcaddy as pinned in go.mod (`go tool xcaddy`).
+# using xcaddy as pinned in go.mod (`go tool xcaddy`). Arguments go to
+# `xcaddy build`, to add plugins such as an auth module of your own:
+#
+#	./xcaddy.sh --with example.com/agenthook-auth-header=./examples/authmodule
+#
+# OUTPUT names the binary (default ./caddy).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 CADDY_VERSION="${CADDY_VERSION:-v2.11.9}"
+OUTPUT="${OUTPUT:-./caddy}"
 
 # xcaddy runs `go get github.com/agenthook/agenthook` before applying its
 # replace to this directory. A module proxy that answers 403 (not 404) for
@@ -19,8 +25,9 @@ fi
 export GOPROXY="${first_proxy}|file://${empty_proxy}"
 
 go tool xcaddy build "$CADDY_VERSION" \
-	--output ./caddy \
-	--with github.com/agenthook/agenthook=.
+	--output "$OUTPUT" \
+	--with github.com/agenthook/agenthook=. \
+	"$@"
 
-./caddy version
-./caddy list-modules | grep -E '^(agenthook|http\.handlers\.agenthook)' || true
+"$OUTPUT" version
+"$OUTPUT" list-modules | grep -E '^(agenthook|http\.handlers\.agenthook)' || true

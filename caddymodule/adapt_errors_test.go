@@ -301,7 +301,7 @@ func adaptErrorCases() []adaptErrorCase {
 			"storage postgres", "pg-secret-6767"),
 		endpointCase("empty bearer token", `		auth bearer "" `+m, "empty"),
 		agentCase("empty webhook_token", `			webhook_token "" `+m, "empty"),
-		endpointCase("unknown auth scheme", `		auth oauth2 client-secret-xyz `+m, "unknown auth scheme 'oauth2': use one of none, basic, bearer", "client-secret-xyz"),
+		endpointCase("unknown auth scheme", `		auth oauth2 client-secret-xyz `+m, "unknown auth scheme 'oauth2': use one of basic, bearer, github, hmac, none", "client-secret-xyz"),
 		endpointCase("auth without scheme", `		auth `+m, "auth needs a scheme"),
 		endpointCase("auth none with argument", `		auth none please `+m, "wrong argument count"),
 		endpointCase("auth bearer without token", `		auth bearer `+m, "auth bearer needs at least one token"),
@@ -315,10 +315,10 @@ func adaptErrorCases() []adaptErrorCase {
 		}`, "wrong argument count"),
 		endpointCase("basic user without hash", `		auth basic {
 			alice `+m+`
-		}`, "basic user alice needs a bcrypt hash"),
+		}`, "basic user alice needs a bcrypt or argon2id hash (make one with `caddy hash-password`)"),
 		endpointCase("basic user with two hashes", `		auth basic {
 			alice h1 h2 `+m+`
-		}`, "basic user alice needs a bcrypt hash", "h2"),
+		}`, "basic user alice needs a bcrypt or argon2id hash (make one with `caddy hash-password`)", "h2"),
 		endpointCase("empty hmac header", `		auth hmac k {
 			header "" `+m+`
 		}`, "header must not be empty"),

@@ -54,6 +54,7 @@ type App struct {
 	Agents map[string]*AgentConfig `json:"agents,omitempty"`
 
 	agents  map[string]*handler.Agent
+	ids     *identities // endpoint names and principals of this config
 	rt      *runtime
 	egress  *egress
 	logger  *zap.Logger
@@ -97,6 +98,7 @@ var agentName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 // which the running config holds.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.ids = new(identities)
 	m, err := registerMetrics(ctx.GetMetricsRegistry())
 	if err != nil {
 		return err

@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	httpcaddyfile.RegisterHandlerDirective("agenthook", parseEndpoint)
+	httpcaddyfile.RegisterDirective("agenthook", parseEndpoint)
 	httpcaddyfile.RegisterHandlerDirective("agenthook_status", parseStatus)
 	httpcaddyfile.RegisterHandlerDirective("agenthook_api", parseAPI)
 	// All before reverse_proxy, so agenthook routes win over a catch-all
@@ -22,10 +22,33 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("agenthook_api", httpcaddyfile.Before, "reverse_proxy")
 }
 
-func parseEndpoint(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+// parseEndpoint is what httpcaddyfile.RegisterHandlerDirective would do,
+// plus one thing: an endpoint without a name is named after its path
+// matcher too (support-async:/triggers/uptiq), so that two endpoints of one
+// agent and mode get different names, and so their callers different
+// identities, without the operator naming them.
+func parseEndpoint(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
+	if !h.Next() {
+		return nil, h.ArgErr()
+	}
+	path := ""
+	if h.NextArg() && strings.HasPrefix(h.Val(), "/") {
+		path = h.Val()
+	}
+	h.Reset()
+	h.Next()
+	matcherSet, err := h.ExtractMatcherSet()
+	if err != nil {
+		return nil, err
+	}
 	e := new(Endpoint)
-	err := e.UnmarshalCaddyfile(h.Dispenser)
-	return e, err
+	if err := e.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	if e.Name == "" && path != "" {
+		e.Name = e.defaultName() + ":" + path
+	}
+	return h.NewRoute(matcherSet, e), nil
 }
 
 // UnmarshalCaddyfile sets up the endpoint. Syntax:
@@ -34,7 +57,7 @@ func parseEndpoint(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 //		agent_from_token
 //		auth none
 //		auth basic [<realm>] {
-//			<user> <bcrypt-hash>
+//			<user> <hash>
 //		}
 //		auth bearer <token...>
 //		auth hmac <secret...> [{
@@ -50,6 +73,7 @@ func parseEndpoint(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 //		auth stripe <secret...> [{
 //			tolerance <duration>
 //		}]
+//		auth <scheme> ...   # any module of the agenthook.auth namespace
 //		mode sync|async
 //		format raw|cognigy
 //		chat_header <name>
@@ -59,10 +83,12 @@ func parseEndpoint(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 //		timeout <duration>
 //		sensitive
 //		name <name>
+//		replay_ttl <duration>
 //	}
 //
 // Several auth lines mean any one may pass. With none, the config is
-// refused unless `auth none` says the endpoint is open on purpose.
+// refused unless `auth none` says the endpoint is open on purpose. Each
+// auth line is read by its scheme's module (see AuthScheme).
 func (e *Endpoint) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
 	if d.NextArg() {
@@ -84,11 +110,11 @@ func (e *Endpoint) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return nil
 			})
 		case "auth":
-			a, err := unmarshalAuth(d)
+			raw, _, err := unmarshalAuthLine(d)
 			if err != nil {
 				return err
 			}
-			e.Auth = append(e.Auth, a)
+			e.Auth = append(e.Auth, raw)
 		case "mode":
 			err = setOnce(d, opt, e.Mode != "", func() error {
 				if !d.AllArgs(&e.Mode) || (e.Mode != "sync" && e.Mode != "async") {
@@ -123,6 +149,8 @@ func (e *Endpoint) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			})
 		case "name":
 			err = setOnce(d, opt, e.Name != "", func() error { return oneValue(d, &e.Name) })
+		case "replay_ttl":
+			err = setOnce(d, opt, e.ReplayTTL != 0, func() (err error) { e.ReplayTTL, err = durationArg(d); return })
 		default:
 			return d.Errf("unrecognized agenthook option '%s'", opt)
 		}
@@ -137,79 +165,6 @@ func (e *Endpoint) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.Err(err.Error())
 	}
 	return nil
-}
-
-// unmarshalAuth reads one `auth <scheme> ...` line.
-func unmarshalAuth(d *caddyfile.Dispenser) (AuthConfig, error) {
-	var a AuthConfig
-	if !d.NextArg() {
-		return a, d.Errf("auth needs a scheme: %s", authSchemes)
-	}
-	a.Scheme = d.Val()
-	switch a.Scheme {
-	case "none":
-		if d.NextArg() {
-			return a, d.ArgErr()
-		}
-	case "basic":
-		if d.NextArg() {
-			a.Realm = d.Val()
-		}
-		if d.NextArg() {
-			return a, d.ArgErr()
-		}
-		for nesting := d.Nesting(); d.NextBlock(nesting); {
-			user := d.Val()
-			var hash string
-			if !d.AllArgs(&hash) {
-				return a, d.Errf("basic user %s needs a bcrypt hash (make one with `caddy hash-password`)", user)
-			}
-			for _, u := range a.Users {
-				if u.Username == user {
-					return a, d.Errf("basic user %s already specified", user)
-				}
-			}
-			a.Users = append(a.Users, BasicUserConfig{Username: user, Password: hash})
-		}
-		if len(a.Users) == 0 {
-			return a, d.Err("auth basic needs at least one user in a block: { <user> <bcrypt-hash> }")
-		}
-	case "bearer":
-		for _, tok := range d.RemainingArgs() {
-			h, err := hashLiteral(tok)
-			if err != nil {
-				return a, d.Errf("auth bearer: %v", err)
-			}
-			a.Secrets = append(a.Secrets, h)
-		}
-		if len(a.Secrets) == 0 {
-			return a, d.Err("auth bearer needs at least one token")
-		}
-	case "hmac", "standard_webhooks", "github", "stripe":
-		a.Secrets = d.RemainingArgs()
-		if len(a.Secrets) == 0 {
-			return a, d.Errf("auth %s needs at least one secret", a.Scheme)
-		}
-		switch a.Scheme {
-		case "hmac":
-			if err := unmarshalHMACOptions(d, &a.Header, &a.Algorithm, &a.Encoding, &a.Prefix); err != nil {
-				return a, err
-			}
-		case "standard_webhooks", "stripe":
-			for nesting := d.Nesting(); d.NextBlock(nesting); {
-				if d.Val() != "tolerance" {
-					return a, d.Errf("unrecognized auth %s option '%s'", a.Scheme, d.Val())
-				}
-				err := setOnce(d, d.Val(), a.Tolerance != 0, func() (err error) { a.Tolerance, err = durationArg(d); return })
-				if err != nil {
-					return a, err
-				}
-			}
-		}
-	default:
-		return a, d.Errf("unknown auth scheme '%s': use one of %s", a.Scheme, authSchemes)
-	}
-	return a, nil
 }
 
 // knownRequestFormat reports whether an endpoint format name exists.

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -29,9 +30,12 @@ type Endpoint struct {
 	// caller, so no auth is needed besides.
 	AgentFromToken bool `json:"agent_from_token,omitempty"`
 
-	// Auth lists the accepted ways to authenticate; any one suffices.
-	// At least one is required (use scheme "none" to accept anyone).
-	Auth []AuthConfig `json:"auth,omitempty"`
+	// Auth lists the accepted ways to authenticate, as modules of the
+	// agenthook.auth namespace named by "scheme"; any one suffices. At
+	// least one is required (use scheme "none" to accept anyone). A
+	// caller is this endpoint, the line that verified it and, for Basic,
+	// the user: the secrets of one line are one caller.
+	Auth []json.RawMessage `json:"auth,omitempty" caddy:"namespace=agenthook.auth inline_key=scheme"`
 
 	// Mode is "sync" (default) or "async".
 	Mode string `json:"mode,omitempty"`
@@ -53,9 +57,19 @@ type Endpoint struct {
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 	// Sensitive keeps bodies out of all logs for this endpoint.
 	Sensitive bool `json:"sensitive,omitempty"`
-	// Name labels the endpoint in metrics and logs. Default: the agent's
-	// name and the mode.
+	// Name identifies the endpoint: it is the first part of its callers'
+	// identities, and labels it in metrics and logs. Names are unique in
+	// a config. Default: the agent's name and the mode, such as
+	// "support-async" ("token-async" with agent_from_token); the
+	// Caddyfile adds the directive's path matcher, such as
+	// "support-async:/triggers/uptiq".
 	Name string `json:"name,omitempty"`
+	// ReplayTTL is how long signed message ids (Standard Webhooks'
+	// webhook-id, Stripe's signed attempts) are remembered, so that a
+	// sender's retry of an accepted message gets the first answer instead
+	// of running again. Default 24h; never less than twice the
+	// signature's tolerance.
+	ReplayTTL caddy.Duration `json:"replay_ttl,omitempty"`
 
 	ep *endpoint.Endpoint
 }
@@ -78,15 +92,22 @@ func (e *Endpoint) Provision(ctx caddy.Context) error {
 	if err := e.validate(); err != nil {
 		return err
 	}
-	auth, strip, err := buildAuth(e.Auth)
+	name := or(e.Name, e.defaultName())
+	if err := app.ids.claim(name, e); err != nil {
+		return err
+	}
+	auth, strip, err := loadAuth(ctx, e.Auth, false)
 	if err != nil {
 		return err
 	}
-	auth.Replay = app.rt.store
 	auth.Metrics = app.metrics
 	format, _ := endpoint.Format(e.Format) // validate checked the name
 	ep := &endpoint.Endpoint{
+		Name:           name,
 		Auth:           auth,
+		Replay:         app.rt.store,
+		ReplayTTL:      time.Duration(e.ReplayTTL),
+		Hooks:          hooks(),
 		Mode:           endpoint.Mode(e.Mode),
 		Format:         format,
 		ChatHeader:     or(e.ChatHeader, endpoint.DefaultChatHeader),
@@ -125,7 +146,6 @@ func (e *Endpoint) Provision(ctx caddy.Context) error {
 		if ep.Tokens.Len() == 0 {
 			return errors.New("agent_from_token: no agent has a webhook_token")
 		}
-		ep.Name = or(e.Name, "token-"+string(ep.Mode))
 		ep.HideRequest = func(r *http.Request) {
 			// Caddy's access log copies the request before any handler
 			// runs, so the token can only be kept out by skipping it.
@@ -137,10 +157,20 @@ func (e *Endpoint) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("agent %q is not declared in the agenthook global option", e.Agent)
 		}
 		ep.Agent = ag
-		ep.Name = or(e.Name, e.Agent+"-"+string(ep.Mode))
 	}
+	app.ids.add(ep.KeyIDs())
 	e.ep = ep
 	return nil
+}
+
+// defaultName is the endpoint's name when none is given: the agent's name
+// (or "token") and the mode.
+func (e *Endpoint) defaultName() string {
+	agent := e.Agent
+	if e.AgentFromToken {
+		agent = "token"
+	}
+	return agent + "-" + or(e.Mode, string(endpoint.ModeSync))
 }
 
 // validate checks the settings that need nothing else.
@@ -154,10 +184,11 @@ func (e *Endpoint) validate() error {
 	if len(e.Auth) == 0 && !e.AgentFromToken {
 		return errors.New("an agenthook endpoint needs auth: add an auth line, or `auth none` to accept anyone")
 	}
-	for _, a := range e.Auth {
-		if a.Scheme == "none" && len(e.Auth) > 1 {
-			return errors.New("auth none cannot be combined with other auth lines")
-		}
+	if err := checkAuthSchemes(e.Auth); err != nil {
+		return err
+	}
+	if e.ReplayTTL < 0 {
+		return errors.New("replay_ttl must be positive")
 	}
 	switch e.Mode {
 	case "", "sync", "async":

@@ -143,7 +143,7 @@ func TestProvisionErrors(t *testing.T) {
 		auth bearer {env.AGENTHOOK_TEST_UNSET_STATUS}
 	}`,
 			env:  map[string]string{"AGENTHOOK_TEST_UNSET_STATUS": ""},
-			want: []string{"auth bearer: secret 1", "{env.AGENTHOOK_TEST_UNSET_STATUS}", "empty"},
+			want: []string{"auth bearer#1: secret 1", "{env.AGENTHOOK_TEST_UNSET_STATUS}", "empty"},
 		},
 		{
 			name:    "bad whsec secret in auth",
@@ -211,7 +211,7 @@ func TestProvisionErrors(t *testing.T) {
 		auth bearer {env.AGENTHOOK_TEST_UNSET_BEARER}
 	}`,
 			env:  map[string]string{"AGENTHOOK_TEST_UNSET_BEARER": ""},
-			want: []string{"auth bearer: secret 1", "{env.AGENTHOOK_TEST_UNSET_BEARER}", "empty"},
+			want: []string{"auth bearer#1: secret 1", "{env.AGENTHOOK_TEST_UNSET_BEARER}", "empty"},
 		},
 		{
 			name:    "bearer placeholder that is blank",
@@ -220,7 +220,7 @@ func TestProvisionErrors(t *testing.T) {
 		auth bearer {env.AGENTHOOK_TEST_BLANK_BEARER}
 	}`,
 			env:  map[string]string{"AGENTHOOK_TEST_BLANK_BEARER": "  \t "},
-			want: []string{"auth bearer: secret 1", "the secret is empty"},
+			want: []string{"auth bearer#1: secret 1", "the secret is empty"},
 		},
 		{
 			name:    "unknown placeholder",
@@ -228,7 +228,7 @@ func TestProvisionErrors(t *testing.T) {
 			routes: `	agenthook /hook support {
 		auth hmac {envv.AGENTHOOK_SECRET}
 	}`,
-			want: []string{"auth hmac: secret 1", "unrecognized placeholder {envv.AGENTHOOK_SECRET}"},
+			want: []string{"auth hmac#1: secret 1", "unrecognized placeholder {envv.AGENTHOOK_SECRET}"},
 		},
 		{
 			name:    "hmac secret file that does not exist",
@@ -236,7 +236,7 @@ func TestProvisionErrors(t *testing.T) {
 			routes: `	agenthook /hook support {
 		auth hmac {file./nonexistent/agenthook/hmac.key}
 	}`,
-			want: []string{"auth hmac: secret 1", "{file./nonexistent/agenthook/hmac.key}"},
+			want: []string{"auth hmac#1: secret 1", "{file./nonexistent/agenthook/hmac.key}"},
 		},
 		{
 			name: "webhook_token placeholder that is empty",
@@ -287,7 +287,7 @@ func TestProvisionErrors(t *testing.T) {
 			alice not-a-bcrypt-hash-6655
 		}
 	}`,
-			want:    []string{"auth 1 (basic)", "alice"},
+			want:    []string{"auth basic#1", "alice"},
 			secrets: []string{"not-a-bcrypt-hash-6655"},
 		},
 		{
@@ -299,7 +299,7 @@ func TestProvisionErrors(t *testing.T) {
 		}
 	}`,
 			env:  map[string]string{"AGENTHOOK_TEST_UNSET_HASH": ""},
-			want: []string{"auth basic: user alice", "empty"},
+			want: []string{"auth basic#1: user alice", "empty"},
 		},
 		{
 			name:    "basic realm with a quote",
@@ -328,7 +328,7 @@ func TestProvisionErrors(t *testing.T) {
 		auth bearer tok-twice-8888 {env.AGENTHOOK_TEST_TWICE}
 	}`,
 			env:     map[string]string{"AGENTHOOK_TEST_TWICE": "tok-twice-8888"},
-			want:    []string{"auth 1 (bearer)", "is the same as"},
+			want:    []string{"auth bearer#1", "is the same as"},
 			secrets: []string{"tok-twice-8888"},
 		},
 		{
@@ -339,7 +339,7 @@ func TestProvisionErrors(t *testing.T) {
 			algorithm md5
 		}
 	}`,
-			want:    []string{"auth 1 (hmac)", "md5"},
+			want:    []string{"auth hmac#1", "md5"},
 			secrets: []string{"hmac-secret-algo-1212"},
 		},
 		{
@@ -350,7 +350,7 @@ func TestProvisionErrors(t *testing.T) {
 			encoding base32
 		}
 	}`,
-			want:    []string{"auth 1 (hmac)", "base32"},
+			want:    []string{"auth hmac#1", "base32"},
 			secrets: []string{"hmac-secret-enc-1313"},
 		},
 		{
@@ -537,7 +537,7 @@ func TestProvisionJSONErrors(t *testing.T) {
 			name:    "malformed sha256 bearer token",
 			app:     `"agents": {"support": {"reverse_proxy": {"handler": "reverse_proxy", "upstreams": [{"dial": "127.0.0.1:9"}]}}}`,
 			handler: `{"handler": "agenthook", "agent": "support", "auth": [{"scheme": "bearer", "secrets": ["sha256:abc-not-hex-1919"]}]}`,
-			want:    "auth 1 (bearer)",
+			want:    "auth bearer#1",
 			secrets: []string{"abc-not-hex-1919"},
 		},
 		{

@@ -1,6 +1,9 @@
 package caddymodule
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
@@ -18,9 +21,14 @@ func init() {
 // task polling, GET ?task_id=<id> or GET .../<id>.
 //
 // Without auth, the task id (128 random bits) is the capability, as in
-// DocsGPT. With auth, callers see only the tasks they created.
+// DocsGPT. With auth, a caller sees a task only if the credential that
+// verified the poll is one of the credentials of the auth line (for
+// Basic, the user) that created the task, in the current config.
 type StatusHandler struct {
-	Auth []AuthConfig `json:"auth,omitempty"`
+	// Auth lists the accepted ways to authenticate, as on agenthook
+	// endpoints, except `none` (the default) and the schemes that sign
+	// the body (a status request has none).
+	Auth []json.RawMessage `json:"auth,omitempty" caddy:"namespace=agenthook.auth inline_key=scheme"`
 
 	h *endpoint.Status
 }
@@ -40,13 +48,23 @@ func (s *StatusHandler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	app := appIface.(*App)
-	auth, _, err := buildAuth(s.Auth)
+	auth, _, err := loadAuth(ctx, s.Auth, true)
 	if err != nil {
 		return err
 	}
-	auth.Replay = app.rt.store
+	if auth.None {
+		return errors.New("auth none is the default on agenthook_status; leave auth out instead")
+	}
 	auth.Metrics = app.metrics
-	s.h = &endpoint.Status{Auth: auth, Store: app.rt.store, Logger: ctx.Logger(), Metrics: app.metrics, Now: nowFunc}
+	s.h = &endpoint.Status{
+		Auth:    auth,
+		KeyIDs:  app.ids.keyIDsOf,
+		Hooks:   hooks(),
+		Store:   app.rt.store,
+		Logger:  ctx.Logger(),
+		Metrics: app.metrics,
+		Now:     nowFunc,
+	}
 	return nil
 }
 
@@ -59,24 +77,38 @@ func (s *StatusHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ cadd
 // UnmarshalCaddyfile sets up the handler. Syntax:
 //
 //	agenthook_status [<matcher>] {
-//		auth <scheme> ...   # as on agenthook endpoints; optional here
+//		auth bearer <token...>
+//		auth basic [<realm>] {
+//			<user> <hash>
+//		}
+//		auth <scheme> ...   # any scheme that does not sign the body
 //	}
 func (s *StatusHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	count := map[string]int{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		switch d.Val() {
 		case "auth":
-			a, err := unmarshalAuth(d)
+			// Errors about the whole line name where it starts.
+			file, line := d.File(), d.Line()
+			raw, scheme, err := unmarshalAuthLine(d)
 			if err != nil {
 				return err
 			}
-			if a.Scheme == "none" {
-				return d.Err("auth none is the default here; leave auth out instead")
+			name := scheme.CaddyModule().ID.Name()
+			count[name]++
+			if _, ok := scheme.(*AuthNone); ok {
+				return d.Errf("auth none is the default here; leave auth out instead")
 			}
-			s.Auth = append(s.Auth, a)
+			if scheme.SignsBody() {
+				return fmt.Errorf("%s:%d - Error during parsing: auth %s: %s signs the request body, and a status request has none: "+
+					"its signature would be a fixed value, replayable forever; use bearer or basic here",
+					file, line, endpoint.LineName(name, count[name]), name)
+			}
+			s.Auth = append(s.Auth, raw)
 		default:
 			return d.Errf("unrecognized agenthook_status option '%s'", d.Val())
 		}

@@ -16,7 +16,8 @@ import (
 
 const asyncRoutes = `
 	agenthook /tasks support {
-		auth bearer alice-token bob-token
+		auth bearer alice-token
+		auth bearer bob-token
 		mode async
 	}
 	agenthook /api/webhooks/agents/* {

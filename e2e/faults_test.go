@@ -749,6 +749,9 @@ type badReq struct {
 	chunked bool
 	status  int
 	codes   []string // any of these error codes; nil: not checked
+	// replayOf, for a duplicate that must get the first answer instead of
+	// an error: the task id of that answer.
+	replayOf string
 }
 
 // TestFaultF6BadInputStorm sends every malformed or forged request type
@@ -765,6 +768,10 @@ func TestFaultF6BadInputStorm(t *testing.T) {
 	routes := fmt.Sprintf(`
 	agenthook /hmac support {
 		auth hmac hmac-secret
+		mode async
+	}
+	agenthook /hmac-b support {
+		auth hmac hmac-secret-b
 		mode async
 	}
 	agenthook /sw support {
@@ -786,11 +793,13 @@ func TestFaultF6BadInputStorm(t *testing.T) {
 		mode async
 	}
 	agenthook /bearer support {
-		auth bearer alice-token bob-token
+		auth bearer alice-token
+		auth bearer bob-token
 		mode async
 	}
 	agenthook /sync support {
-		auth bearer alice-token bob-token
+		auth bearer alice-token
+		auth bearer bob-token
 	}
 	agenthook /cognigy support {
 		auth bearer alice-token
@@ -807,6 +816,9 @@ func TestFaultF6BadInputStorm(t *testing.T) {
 		mode async
 	}
 	agenthook_status /api/task_status*
+	agenthook_status /private/task_status* {
+		auth bearer alice-token bob-token
+	}
 	@api path /api/agents/* /api/deliveries/* /api/tasks/*
 	agenthook_api @api {
 		bearer %s
@@ -822,10 +834,16 @@ func TestFaultF6BadInputStorm(t *testing.T) {
 	}
 	// One accepted Standard Webhooks message, replayed below.
 	replayed := swHeaders("msg_storm_replayed", time.Now(), body)
-	resp, b := s.post("/sw", body, replayed)
-	wantStatus(t, resp, b, 202, "")
-	// Alice's chat, for the other-principal case.
-	_, aliceChat := s.submit("/bearer", `{}`, alice)
+	swTask, _ := s.submit("/sw", string(body), replayed)
+	// Alice's chat and task, for the other-principal cases.
+	aliceTask, aliceChat := s.submit("/bearer", `{}`, alice)
+	// Sender A's chat on /hmac; sender B, on /hmac-b with a key of its
+	// own, takes A's Idempotency-Key first.
+	signedA := func(key string) map[string]string {
+		return map[string]string{"X-Signature": hmacHex("hmac-secret", body), "Idempotency-Key": key}
+	}
+	s.submit("/hmac-b", string(body), map[string]string{"X-Signature": hmacHex("hmac-secret-b", body), "Idempotency-Key": "storm-key"})
+	hmacTask, hmacChat := s.submit("/hmac", string(body), signedA("storm-key"))
 	stripeHeader := func(secret string, ts time.Time, b []byte) string {
 		tt := strconv.FormatInt(ts.Unix(), 10)
 		return "t=" + tt + ",v1=" + hmacHex(secret, []byte(tt+"."+string(b)))
@@ -890,7 +908,7 @@ func TestFaultF6BadInputStorm(t *testing.T) {
 			h := swHeaders(fmt.Sprintf("msg_b_%d", i), time.Now(), []byte(`{"prompt":"other"}`))
 			return badReq{name: "standard webhooks signature of another body", path: "/sw", header: h, status: 401, codes: auth401}
 		},
-		fixed(badReq{name: "standard webhooks replayed id", path: "/sw", header: replayed, status: 409, codes: []string{"replayed"}}),
+		fixed(badReq{name: "standard webhooks duplicate of an accepted message", path: "/sw", header: replayed, status: 202, replayOf: swTask}),
 		// GitHub.
 		fixed(badReq{name: "github wrong", path: "/github", header: map[string]string{"X-Hub-Signature-256": "sha256=" + hmacHex("nope", body)}, status: 401, codes: auth401}),
 		fixed(badReq{name: "github no prefix", path: "/github", header: map[string]string{"X-Hub-Signature-256": hmacHex("gh-secret", body)}, status: 401, codes: auth401}),
@@ -941,6 +959,8 @@ func TestFaultF6BadInputStorm(t *testing.T) {
 		},
 		fixed(badReq{name: "malformed chat id", path: "/sync", header: map[string]string{"Authorization": "Bearer alice-token", "X-Continue-Chat-Id": "../../etc/passwd"}, status: 404, codes: []string{"chat_not_found"}}),
 		fixed(badReq{name: "another principal's chat", path: "/bearer", header: map[string]string{"Authorization": "Bearer bob-token", "X-Continue-Chat-Id": aliceChat}, status: 404, codes: []string{"chat_not_found"}}),
+		fixed(badReq{name: "another HMAC sender's chat", path: "/hmac-b", header: map[string]string{"X-Signature": hmacHex("hmac-secret-b", body), "X-Continue-Chat-Id": hmacChat}, status: 404, codes: []string{"chat_not_found"}}),
+		fixed(badReq{name: "Idempotency-Key taken first by another sender", path: "/hmac", header: signedA("storm-key"), status: 202, replayOf: hmacTask}),
 		// Tasks.
 		func(int) badReq {
 			return badReq{name: "unknown task id", method: "GET", path: "/api/task_status?task_id=" + randID(), status: 404, codes: []string{"task_not_found"}}
@@ -948,6 +968,7 @@ func TestFaultF6BadInputStorm(t *testing.T) {
 		fixed(badReq{name: "malformed task id", method: "GET", path: "/api/task_status?task_id=..%2F..%2Fetc%2Fpasswd", status: 404, codes: []string{"task_not_found"}}),
 		fixed(badReq{name: "oversized task id", method: "GET", path: "/api/task_status/" + strings.Repeat("a", 300), status: 404, codes: []string{"task_not_found"}}),
 		fixed(badReq{name: "missing task id", method: "GET", path: "/api/task_status", status: 404, codes: []string{"task_not_found"}}),
+		fixed(badReq{name: "another principal's task", method: "GET", path: "/private/task_status?task_id=" + aliceTask, header: map[string]string{"Authorization": "Bearer bob-token"}, status: 404, codes: []string{"task_not_found"}}),
 		// URL tokens.
 		fixed(badReq{name: "bad URL token", path: "/api/webhooks/agents/tok-nope", body: body, status: 404, codes: []string{"not_found"}}),
 		fixed(badReq{name: "token hash as token", path: "/api/webhooks/agents/" + signing.HashToken("tok-support-1"), body: body, status: 404, codes: []string{"not_found"}}),
@@ -1003,6 +1024,15 @@ func TestFaultF6BadInputStorm(t *testing.T) {
 		if resp.StatusCode != r.status {
 			return fmt.Errorf("%s: status %d, want %d: %s", r.name, resp.StatusCode, r.status, rb)
 		}
+		if r.replayOf != "" {
+			var a struct {
+				TaskID string `json:"task_id"`
+			}
+			if json.Unmarshal(rb, &a) != nil || a.TaskID != r.replayOf || resp.Header.Get("Idempotent-Replayed") != "true" {
+				return fmt.Errorf("%s: answer %s (Idempotent-Replayed %q), want the first one, task %s", r.name, rb, resp.Header.Get("Idempotent-Replayed"), r.replayOf)
+			}
+			return nil
+		}
 		var e struct{ Error, Code string }
 		if err := json.Unmarshal(rb, &e); err != nil || e.Error == "" || e.Code == "" {
 			return fmt.Errorf("%s: error body is not {error, code} JSON: %s", r.name, rb)
@@ -1013,7 +1043,7 @@ func TestFaultF6BadInputStorm(t *testing.T) {
 		if r.status == 401 && r.path == "/basic" && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic") {
 			return fmt.Errorf("%s: 401 without WWW-Authenticate: Basic", r.name)
 		}
-		for _, secret := range []string{"hmac-secret", "gh-secret", stripeSecret, swSecret, "alice-pw", apiKey, "tok-support-1"} {
+		for _, secret := range []string{"hmac-secret", "hmac-secret-b", "gh-secret", stripeSecret, swSecret, "alice-pw", apiKey, "tok-support-1"} {
 			if strings.Contains(string(rb), secret) {
 				return fmt.Errorf("%s: the error echoes a secret: %s", r.name, rb)
 			}

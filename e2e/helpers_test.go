@@ -48,7 +48,12 @@ type site struct {
 // filled in.
 func startSite(t *testing.T, globals, routes string) *site {
 	t.Helper()
-	c := testkit.New(t)
+	return startSiteOn(t, testkit.New(t), globals, routes)
+}
+
+// startSiteOn is startSite with a Caddy of the caller's.
+func startSiteOn(t *testing.T, c *testkit.Caddy, globals, routes string) *site {
+	t.Helper()
 	s := &site{t: t, caddy: c, port: testkit.FreePort(t)}
 	s.base = fmt.Sprintf("http://127.0.0.1:%d", s.port)
 	c.Start(s.caddyfile(globals, routes), s.port)

@@ -68,15 +68,17 @@ func TestMultiInstanceShared(t *testing.T) {
 	if v.Status != "SUCCESS" || v.ChatID != chat {
 		t.Fatalf("polled on B: %+v", v)
 	}
-	// The chat continues on B, with the conversation A started.
+	// The chat continues on B (on the endpoint that started it: a chat
+	// is its caller's, and the caller includes the endpoint), with the
+	// conversation A started.
 	h := map[string]string{"Authorization": "Bearer alice-token", "X-Continue-Chat-Id": chat}
-	resp, b := p.b.post("/sync", []byte(`{"prompt":"on B"}`), h)
-	wantStatus(t, resp, b, 200, "")
-	if m := decode(t, b); m["turn"] != float64(2) {
-		t.Fatalf("B did not continue A's conversation: %s", b)
+	task2, chat2 := p.b.submit("/tasks", `{"prompt":"on B"}`, h)
+	v = p.a.waitFinal(task2, 15*time.Second)
+	if m := decode(t, v.Result); chat2 != chat || m["turn"] != float64(2) {
+		t.Fatalf("B did not continue A's conversation: chat %s, result %s", chat2, v.Result)
 	}
 	// And a sync chat started on B continues on A.
-	resp, b = p.b.post("/sync", []byte(`{}`), alice)
+	resp, b := p.b.post("/sync", []byte(`{}`), alice)
 	wantStatus(t, resp, b, 200, "")
 	h["X-Continue-Chat-Id"] = resp.Header.Get("X-Chat-Id")
 	resp, b = p.a.post("/sync", []byte(`{}`), h)

@@ -195,6 +195,15 @@ func (b *Basic) result(username string, acct basicAccount) Result {
 // KeyIDs returns the KeyID of every configured user.
 func (b *Basic) KeyIDs() []string { return distinct(b.keyIDs) }
 
+// UserKeyIDs returns each configured user's KeyID, by username.
+func (b *Basic) UserKeyIDs() map[string]string {
+	m := make(map[string]string, len(b.users))
+	for name, acct := range b.users {
+		m[name] = acct.keyID
+	}
+	return m
+}
+
 // basicCredentials decodes an Authorization header value of the form
 // "Basic base64(user:password)" (RFC 7617). The scheme word is
 // case-insensitive; the password may contain colons, the user-id may not.
@@ -255,6 +264,7 @@ func HashPassword(pw string, cost int) (string, error) {
 
 // Interface guards
 var (
-	_ Verifier  = (*Basic)(nil)
-	_ KeyLister = (*Basic)(nil)
+	_ Verifier      = (*Basic)(nil)
+	_ KeyLister     = (*Basic)(nil)
+	_ UserKeyLister = (*Basic)(nil)
 )

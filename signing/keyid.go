@@ -30,6 +30,22 @@ type KeyLister interface {
 	KeyIDs() []string
 }
 
+// UserKeyLister is implemented by verifiers whose credentials belong to
+// named users (Basic): it maps each configured user to the KeyID its
+// Result carries, so that a caller can tell one user's credential from
+// another's of the same auth line.
+type UserKeyLister interface {
+	// UserKeyIDs returns a new map from username to KeyID.
+	UserKeyIDs() map[string]string
+}
+
+// KeyIDOf is the KeyID of a credential for verifiers written outside this
+// package (an auth module of another Go module, say): the same derivation
+// as the built-in schemes', under the verifier's own scheme name, so that
+// its KeyIDs never collide with theirs. parts are the credential's
+// identifying bytes, such as the secret itself.
+func KeyIDOf(scheme string, parts ...[]byte) string { return keyID(scheme, parts...) }
+
 // keyID is the KeyID of a credential of scheme whose identifying bytes
 // are parts: the first 16 hex characters of HMAC-SHA256 under keyIDLabel
 // of the scheme name and each part, every one prefixed by its length so

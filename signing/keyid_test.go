@@ -228,3 +228,29 @@ func TestTokenSetKeyIDs(t *testing.T) {
 		t.Fatalf("KeyIDs(nobody) = %q", got)
 	}
 }
+
+// TestUserKeyIDs: each Basic user's KeyID is the one its Result carries,
+// so a user can be told apart from the other users of its auth line.
+func TestUserKeyIDs(t *testing.T) {
+	b := newTestBasic(t, BasicUser{"ann", goldenBcrypt}, BasicUser{"bob", goldenBcrypt})
+	m := b.UserKeyIDs()
+	if len(m) != 2 || m["ann"] == m["bob"] || !slices.Contains(b.KeyIDs(), m["ann"]) || !slices.Contains(b.KeyIDs(), m["bob"]) {
+		t.Fatalf("UserKeyIDs() = %v, KeyIDs() = %q", m, b.KeyIDs())
+	}
+	if m["ann"] != "de04115abf0b3d88" {
+		t.Fatalf("ann's KeyID %q differs from the one of a one-user verifier", m["ann"])
+	}
+}
+
+// TestKeyIDOf: the exported derivation is the built-in one, so a scheme
+// of another module cannot collide with a built-in scheme's KeyIDs unless
+// it takes the same scheme name.
+func TestKeyIDOf(t *testing.T) {
+	h, _ := NewHMAC(HMACConfig{Secrets: []string{"s"}})
+	if KeyIDOf(schemeHMAC, []byte("s")) != h.KeyIDs()[0] {
+		t.Fatal("KeyIDOf differs from the built-in derivation")
+	}
+	if KeyIDOf("shared_header", []byte("s")) == h.KeyIDs()[0] {
+		t.Fatal("two schemes share a KeyID")
+	}
+}

@@ -36,10 +36,12 @@ var (
 
 // Result describes a successful verification.
 type Result struct {
-	// Principal is a stable identity of the caller, never secret material:
-	// "basic:<username>", "bearer:<12 hex chars of sha256(token)>", or the
-	// scheme name for the signature schemes (rotating a secret must not
-	// change who the caller is, so they carry no key fingerprint).
+	// Principal is the verifier's own description of the caller, never
+	// secret material: "basic:<username>", "bearer:<12 hex chars of
+	// sha256(token)>", or the scheme name for the signature schemes. It
+	// is not who the caller is to agenthook: a caller is the endpoint, the
+	// auth line and the credential (KeyID, User) that verified, which the
+	// endpoint composes (see handler/endpoint.Identity).
 	Principal string
 
 	// KeyID is a short, non-secret fingerprint of the credential that

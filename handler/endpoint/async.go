@@ -73,29 +73,45 @@ func (e *Endpoint) serveAsync(w http.ResponseWriter, r *http.Request, c *call) (
 	if c.newChat {
 		n.Chat = c.chat
 	}
-	if key := r.Header.Get("Idempotency-Key"); key != "" {
+	chatID := c.chat.ID
+	if c.newChat && c.msg.Session == nil {
+		// A new chat id is random, so it cannot be part of what makes
+		// two requests the same.
+		chatID = ""
+	}
+	fingerprint := hashParts(r.URL.Path, r.URL.RawQuery, chatID, string(c.body))
+	if key := c.identity.ReplayKey; key != "" {
+		// A signed message id is the sender's own idempotency key: a
+		// retry of an accepted message gets the first 202, in the same
+		// transaction as the task, so nothing is ever run twice. (It takes
+		// the place of an Idempotency-Key header, which senders of signed
+		// messages do not send.)
+		n.Idempotency = &store.Idempotency{Key: key, Fingerprint: fingerprint, ExpiresAt: e.Now().Add(e.replayTTL(c))}
+	} else if key := r.Header.Get("Idempotency-Key"); key != "" {
 		if len(key) > maxIdempotencyKey {
 			return "", handler.Errorf(http.StatusBadRequest, handler.CodeBadRequest, "the Idempotency-Key header is longer than %d characters", maxIdempotencyKey)
 		}
 		n.Idempotency = &store.Idempotency{
-			Key:         hashParts("idem", c.principal, c.agent.Name, e.Name, key),
-			Fingerprint: hashParts(r.URL.Path, r.URL.RawQuery, c.chat.ID, string(c.body)),
+			// The principal holds the endpoint's name: keys of one caller
+			// never meet another's.
+			Key:         hashParts("idem", c.principal, c.agent.Name, key),
+			Fingerprint: fingerprint,
 			ExpiresAt:   e.Now().Add(e.IdempotencyTTL),
-		}
-		if c.newChat && c.msg.Session == nil {
-			// A new chat id is random, so it cannot be part of what makes
-			// two requests the same.
-			n.Idempotency.Fingerprint = hashParts(r.URL.Path, r.URL.RawQuery, "", string(c.body))
 		}
 	}
 	created, err := e.Store.CreateTask(ctx, n)
 	if errors.Is(err, store.ErrIdempotencyMismatch) {
+		if c.identity.ReplayKey != "" {
+			return "", handler.Errorf(http.StatusConflict, handler.CodeReplayed, "this message id was already used for a different message")
+		}
 		return "", handler.Errorf(http.StatusConflict, handler.CodeIdempotency, "this Idempotency-Key was already used with a different request")
 	}
 	if err != nil {
 		return "", handler.StoreError(err)
 	}
 	t := created.Task
+	e.value(r, ValueChatID, t.ChatID)
+	e.value(r, ValueTaskID, t.ID)
 	w.Header().Set(e.ChatHeader, t.ChatID)
 	if created.Replayed {
 		w.Header().Set("Idempotent-Replayed", "true")

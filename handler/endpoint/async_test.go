@@ -29,7 +29,7 @@ func TestEndpointAsync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(task.Request.Body) != body || task.Request.Path != "/prompts/a" || task.Request.RawQuery != "x=1" || task.Status != store.TaskPending || task.Principal != Anonymous {
+	if string(task.Request.Body) != body || task.Request.Path != "/prompts/a" || task.Request.RawQuery != "x=1" || task.Status != store.TaskPending || task.Principal != "ep/"+Anonymous {
 		t.Fatalf("stored task %+v", task)
 	}
 	h := task.Request.Header

@@ -1,74 +1,56 @@
 package endpoint
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"time"
 
 	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/signing"
-	"github.com/agenthook/agenthook/store"
 )
 
-// Anonymous is the principal of callers on an endpoint with `auth none`.
-const Anonymous = "anonymous"
-
-// Auth decides who is calling. With several verifiers, passing any one of
+// Auth decides who is calling. With several lines, passing any one of
 // them is enough, which is how operators accept two kinds of caller (or
 // rotate from one scheme to another) on one endpoint.
 type Auth struct {
-	Verifiers []signing.Verifier
+	Lines []AuthLine
 	// None opens the endpoint to anyone. It must be asked for explicitly
-	// (`auth none`); an endpoint with no verifiers and no None is refused
+	// (`auth none`); an endpoint with no lines and no None is refused
 	// when the config loads.
-	None bool
-	// Replay remembers message ids of schemes that name them (Standard
-	// Webhooks), so a captured request cannot be sent again.
-	Replay  store.ReplayGuard
+	None    bool
 	Metrics handler.Metrics
 }
 
-// Enabled reports whether any verification is configured.
-func (a *Auth) Enabled() bool { return len(a.Verifiers) > 0 }
-
-// Identity is who a request comes from.
-type Identity struct {
-	Principal string
-	// ReplayKey, when set, was remembered as used; Release it if the
-	// request fails, so the sender's retry is not taken for a replay.
-	ReplayKey string
+// AuthLine is one `auth <scheme> …` line of an endpoint.
+type AuthLine struct {
+	// Name is the line's part of a principal: LineName(scheme, n).
+	Name     string
+	Verifier signing.Verifier
 }
 
-// Authenticate returns the caller's identity, or a *handler.Error: 401
-// when no verifier accepts the request, 409 for a replayed message, and
-// 503 when a verifier that might have accepted it had no slot free for
-// its check.
-func (a *Auth) Authenticate(ctx context.Context, r *http.Request, body []byte, now time.Time) (Identity, error) {
-	if len(a.Verifiers) == 0 {
+// Enabled reports whether any verification is configured.
+func (a *Auth) Enabled() bool { return len(a.Lines) > 0 }
+
+// Authenticate returns the line and credential that accepted the request,
+// as an Identity not yet bound to an endpoint (see Identity.bind), or a
+// *handler.Error: 401 when no line accepts the request, and 503 when a
+// line that might have accepted it had no slot free for its check.
+func (a *Auth) Authenticate(r *http.Request, body []byte, now time.Time) (Identity, error) {
+	if len(a.Lines) == 0 {
 		if a.None {
-			return Identity{Principal: Anonymous}, nil
+			return Identity{Line: Anonymous}, nil
 		}
 		// Unreachable with a validated config; fail closed regardless.
 		return Identity{}, handler.Errorf(http.StatusUnauthorized, handler.CodeUnauthorized, "authentication required")
 	}
 	var challenge string
 	expired, busy := false, false
-	for _, v := range a.Verifiers {
+	for _, l := range a.Lines {
+		v := l.Verifier
 		res, err := v.Verify(r, body, now)
 		if err == nil {
-			id := Identity{Principal: res.Principal}
-			if res.ReplayKey != "" && a.Replay != nil {
-				fresh, err := a.Replay.Remember(ctx, res.ReplayKey, res.ReplayTTL)
-				if err != nil {
-					return Identity{}, handler.Unavailable(err)
-				}
-				if !fresh {
-					a.metrics().AuthFailure(v.Scheme(), "replayed")
-					return Identity{}, handler.Errorf(http.StatusConflict, handler.CodeReplayed, "this signed message was already received")
-				}
-				id.ReplayKey = res.ReplayKey
-			}
+			id := Identity{Line: l.Name, KeyID: res.KeyID, User: res.User}
+			id.named(res.ReplayKey, res.ReplayTTL)
 			return id, nil
 		}
 		reason := "invalid"
@@ -105,11 +87,24 @@ func (a *Auth) Authenticate(ctx context.Context, r *http.Request, body []byte, n
 	return Identity{}, e
 }
 
-// Release forgets an identity's replay key after the request failed.
-func (a *Auth) Release(ctx context.Context, id Identity) {
-	if id.ReplayKey != "" && a.Replay != nil {
-		_ = a.Replay.Forget(context.WithoutCancel(ctx), id.ReplayKey)
+// KeyIDs maps every principal the lines can produce on the endpoint
+// called endpoint to the KeyIDs of the credentials behind it: for a line,
+// every credential listed on it; for a user of a line whose verifier
+// names users (Basic), that user's own. A line whose verifier lists no
+// KeyIDs maps to none, so its callers are never shown a task by KeyID.
+func (a *Auth) KeyIDs(endpoint string) map[string][]string {
+	m := make(map[string][]string)
+	for _, l := range a.Lines {
+		if kl, ok := l.Verifier.(signing.KeyLister); ok {
+			m[Principal(endpoint, l.Name, "")] = kl.KeyIDs()
+		}
+		if ul, ok := l.Verifier.(signing.UserKeyLister); ok {
+			for user, id := range ul.UserKeyIDs() {
+				m[Principal(endpoint, l.Name, user)] = []string{id}
+			}
+		}
 	}
+	return m
 }
 
 func (a *Auth) metrics() handler.Metrics {

@@ -15,7 +15,7 @@ func (e *Endpoint) resolveChat(r *http.Request, c *call) error {
 	if s := c.msg.Session; s != nil {
 		// The caller's own session is the chat: the same session always
 		// continues the same backend conversation.
-		id = s.chatID(c.agent.Name)
+		id = s.chatID(c.agent.Name, c.principal)
 	} else if v := r.Header.Get(e.ContinueHeader); v != "" {
 		if !handler.ValidID(v) {
 			return chatNotFound()

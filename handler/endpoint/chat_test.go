@@ -9,19 +9,14 @@ import (
 	"time"
 
 	"github.com/agenthook/agenthook/handler"
-	"github.com/agenthook/agenthook/signing"
 )
 
-// bearerFixture is a sync endpoint with two bearer tokens, so two
-// principals.
+// bearerFixture is a sync endpoint with two bearer lines, one token each,
+// so two principals.
 func bearerFixture(t *testing.T) *epFixture {
 	t.Helper()
 	return newEpFixture(t, ModeSync, func(e *Endpoint) {
-		b, err := signing.NewBearer([]string{"token-alice", "token-bob"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.Auth = Auth{Verifiers: []signing.Verifier{b}}
+		e.Auth = Auth{Lines: lines(newBearer(t, "token-alice"), newBearer(t, "token-bob"))}
 		e.StripHeaders = []string{"Authorization"}
 	})
 }
@@ -50,7 +45,7 @@ func TestEndpointChats(t *testing.T) {
 		t.Fatalf("first turn: the backend saw conversation %q, authorization %q", first.Header.Get(testConvHeader), first.Header.Get("Authorization"))
 	}
 	chat, err := f.st.GetChat(context.Background(), id)
-	if err != nil || chat.ConversationID != "conv-1" || chat.Agent != "agent-a" || !strings.HasPrefix(chat.Principal, "bearer:") {
+	if err != nil || chat.ConversationID != "conv-1" || chat.Agent != "agent-a" || chat.Principal != "ep/bearer#1" {
 		t.Fatalf("stored chat %+v, %v", chat, err)
 	}
 

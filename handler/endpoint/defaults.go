@@ -9,6 +9,11 @@ const (
 	DefaultMaxBody        = 1 << 20
 	DefaultChatTTL        = 30 * 24 * time.Hour
 	DefaultIdempotencyTTL = 24 * time.Hour
+	// DefaultReplayTTL is how long a signed message's id is remembered:
+	// longer than senders keep retrying a message in practice (Svix's
+	// schedule reaches 10 h), so a late retry of an accepted message is
+	// recognised rather than run again.
+	DefaultReplayTTL = 24 * time.Hour
 )
 
 const (

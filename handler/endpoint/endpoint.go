@@ -48,7 +48,15 @@ type Endpoint struct {
 	Agents map[string]*handler.Agent
 
 	Auth Auth
-	Mode Mode
+	// Replay remembers the messages that sync requests name (Standard
+	// Webhooks' webhook-id, Stripe's signed attempt), so that a duplicate
+	// of an accepted message is answered without calling the backend
+	// again. Async endpoints keep them as idempotency records instead.
+	Replay store.ReplayGuard
+	// ReplayTTL is how long a message is remembered (at least as long as
+	// its verifier needs). Default DefaultReplayTTL.
+	ReplayTTL time.Duration
+	Mode      Mode
 	// Format reads callers' bodies; nil reads them as raw.
 	Format RequestFormat
 
@@ -74,6 +82,8 @@ type Endpoint struct {
 	// logs them itself, with the token replaced by the agent's name.
 	HideRequest func(r *http.Request)
 
+	Hooks
+
 	Store   endpointStore
 	Logger  *zap.Logger
 	Metrics handler.Metrics
@@ -85,11 +95,14 @@ type call struct {
 	agent     *handler.Agent
 	principal string
 	identity  Identity
-	chat      *store.Chat
-	newChat   bool
-	body      []byte
-	sensitive bool
-	msg       Message
+	// remembered is set once the request's message is in Replay, so a
+	// failure can forget it again.
+	remembered bool
+	chat       *store.Chat
+	newChat    bool
+	body       []byte
+	sensitive  bool
+	msg        Message
 }
 
 // ServeHTTP implements http.Handler.
@@ -103,7 +116,7 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	outcome, err := e.serve(w, r, c, &agentName)
 	if err != nil || outcome == "backend_error" {
 		// The sender will retry a failed message with the same id.
-		e.Auth.Release(r.Context(), c.identity)
+		e.forget(r.Context(), c)
 	}
 	if err != nil {
 		var he *handler.Error
@@ -141,6 +154,12 @@ func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request, c *call, agentN
 		return "", err
 	}
 	*agentName = c.agent.Name
+	e.value(r, ValueAgent, c.agent.Name)
+	if e.Mode != ModeAsync {
+		if dup, err := e.remember(w, r, c); dup || err != nil {
+			return "duplicate", err
+		}
+	}
 	msg, err := e.format().Read(c.body)
 	if err != nil {
 		return "", err
@@ -165,26 +184,44 @@ func (e *Endpoint) format() RequestFormat {
 	return e.Format
 }
 
-// authenticate picks the agent and the principal.
+// authenticate picks the agent and the caller's identity.
 func (e *Endpoint) authenticate(r *http.Request, c *call) error {
+	var id Identity
 	if e.Tokens != nil {
-		agent, principal, err := e.agentFromToken(r)
+		agent, keyID, err := e.agentFromToken(r)
 		if err != nil {
 			return err
 		}
-		c.agent, c.principal = agent, principal
-		if !e.Auth.Enabled() {
-			return nil
-		}
+		// Every token of one agent is one principal, so rotating a
+		// token keeps its callers' chats.
+		c.agent, id = agent, Identity{Line: "token:" + agent.Name, KeyID: keyID}
 	} else {
 		c.agent = e.Agent
 	}
-	id, err := e.Auth.Authenticate(r.Context(), r, c.body, e.Now())
-	if err != nil {
-		return err
+	if e.Tokens == nil || e.Auth.Enabled() {
+		var err error
+		if id, err = e.Auth.Authenticate(r, c.body, e.Now()); err != nil {
+			return err
+		}
 	}
+	id.bind(e.Name)
 	c.identity, c.principal = id, id.Principal
+	e.identity(r, id)
 	return nil
+}
+
+// KeyIDs maps every principal this endpoint can produce to the KeyIDs of
+// the credentials behind it (see Auth.KeyIDs), URL tokens included.
+func (e *Endpoint) KeyIDs() map[string][]string {
+	m := e.Auth.KeyIDs(e.Name)
+	if e.Tokens != nil && !e.Auth.Enabled() {
+		for name := range e.Agents {
+			if ids := e.Tokens.KeyIDs(name); len(ids) > 0 {
+				m[Principal(e.Name, "token:"+name, "")] = ids
+			}
+		}
+	}
+	return m
 }
 
 // Interface guard

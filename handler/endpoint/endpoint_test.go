@@ -68,7 +68,8 @@ func newEpFixture(t *testing.T, mode Mode, edit func(e *Endpoint)) *epFixture {
 	f.e = &Endpoint{
 		Name:           "ep",
 		Agent:          f.agent,
-		Auth:           Auth{None: true, Replay: f.st},
+		Auth:           Auth{None: true},
+		Replay:         f.st,
 		Mode:           mode,
 		ChatHeader:     DefaultChatHeader,
 		ContinueHeader: DefaultContinueHeader,

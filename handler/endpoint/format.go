@@ -34,10 +34,13 @@ type Session struct {
 	IDs  []string
 }
 
-// chatID is the session's chat for an agent: the same session always
-// gives the same id, created on first use.
-func (s *Session) chatID(agent string) string {
-	return handler.DerivedID(append([]string{s.Kind, agent}, s.IDs...)...)
+// chatID is the session's chat for an agent and a caller: the same
+// session of the same caller always gives the same id, created on first
+// use. The caller is part of it so that another caller naming the same
+// session ids gets a chat of its own, rather than taking the ids first
+// and leaving the rightful caller with a chat that is not theirs.
+func (s *Session) chatID(agent, principal string) string {
+	return handler.DerivedID(append([]string{s.Kind, agent, principal}, s.IDs...)...)
 }
 
 // FormatRaw is the default request format's name.

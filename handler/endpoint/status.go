@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -17,11 +18,20 @@ type statusStore interface {
 	GetTask(ctx context.Context, id string) (*store.Task, error)
 }
 
+// StatusName is the endpoint part of the principal of status callers.
+const StatusName = "status"
+
 // Status answers DocsGPT-style task polls: GET ?task_id=<id>, or GET
 // .../<id>. Without auth the task id, 128 random bits, is the capability.
-// With auth, a caller sees only its own tasks.
+// With auth, a caller sees a task only if the credential that verified the
+// poll is one of the credentials of the auth line that created the task.
 type Status struct {
-	Auth    Auth
+	Auth Auth
+	// KeyIDs returns the KeyIDs behind a task's principal, as the current
+	// config has them (see Endpoint.KeyIDs); nil, or none, shows the task
+	// to no authenticated caller.
+	KeyIDs func(principal string) []string
+	Hooks
 	Store   statusStore
 	Logger  *zap.Logger
 	Metrics handler.Metrics
@@ -44,13 +54,15 @@ func (s *Status) serve(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Allow", "GET, HEAD")
 		return handler.Errorf(http.StatusMethodNotAllowed, handler.CodeMethodNotAllowed, "use GET")
 	}
-	principal := ""
+	var caller *Identity
 	if s.Auth.Enabled() {
-		id, err := s.Auth.Authenticate(r.Context(), r, nil, s.Now())
+		id, err := s.Auth.Authenticate(r, nil, s.Now())
 		if err != nil {
 			return err
 		}
-		principal = id.Principal
+		id.bind(StatusName)
+		s.identity(r, id)
+		caller = &id
 	}
 	id := r.URL.Query().Get("task_id")
 	if id == "" {
@@ -69,12 +81,27 @@ func (s *Status) serve(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return handler.StoreError(err)
 	}
-	if principal != "" && t.Principal != principal {
+	if caller != nil && !s.visible(t, caller) {
 		return notFound
 	}
+	s.value(r, ValueAgent, t.Agent)
+	s.value(r, ValueChatID, t.ChatID)
+	s.value(r, ValueTaskID, t.ID)
 	w.Header().Set("Cache-Control", "no-store")
 	handler.WriteJSON(w, http.StatusOK, handler.ViewOf(t))
 	return nil
+}
+
+// visible reports whether the credential that verified caller is one of
+// those behind the task's principal. Comparing credentials, not
+// principals, lets one sender poll with a bearer token the tasks it
+// created with the same token, while a sender with a key of its own,
+// verified by the same status endpoint, sees nothing of them.
+func (s *Status) visible(t *store.Task, caller *Identity) bool {
+	if caller.KeyID == "" || s.KeyIDs == nil {
+		return false
+	}
+	return slices.Contains(s.KeyIDs(t.Principal), caller.KeyID)
 }
 
 // Interface guard

@@ -12,7 +12,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/agenthook/agenthook/handler"
-	"github.com/agenthook/agenthook/signing"
 	"github.com/agenthook/agenthook/store"
 )
 
@@ -65,28 +64,27 @@ func TestStatus(t *testing.T) {
 	}
 	wantError(t, get(&Status{Store: failingTasks{}, Logger: zap.NewNop(), Now: time.Now}, http.MethodGet, "/s/"+id), http.StatusServiceUnavailable, handler.CodeUnavailable)
 
-	// With auth, a caller sees only its own tasks, as 404 otherwise.
-	b, err := signing.NewBearer([]string{"alice", "bob"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Auth = Auth{Verifiers: []signing.Verifier{b}}
+	// With auth, a caller sees a task only if its credential is one of
+	// those behind the task's principal; otherwise 404.
+	creator := Auth{Lines: lines(newBearer(t, "alice", "alice-next"), newBearer(t, "bob"))}
+	keyIDs := creator.KeyIDs("support-async")
+	st[id].Principal = "support-async/bearer#1"
+	s.Auth = Auth{Lines: lines(newBearer(t, "alice", "bob"), newBearer(t, "alice-next"))}
+	var seen []string
+	s.OnIdentity = func(_ *http.Request, id Identity) { seen = append(seen, id.Principal) }
+	wantError(t, get(s, http.MethodGet, "/s/"+id, "Authorization", "Bearer alice"), http.StatusNotFound, handler.CodeTaskNotFound)
+	s.KeyIDs = func(p string) []string { return keyIDs[p] }
 	wantError(t, get(s, http.MethodGet, "/s/"+id), http.StatusUnauthorized, handler.CodeUnauthorized)
 	wantError(t, get(s, http.MethodGet, "/s/"+id, "Authorization", "Bearer bob"), http.StatusNotFound, handler.CodeTaskNotFound)
-	st[id].Principal = "bearer:" + principalOf(t, b, "alice")
-	if rec := get(s, http.MethodGet, "/s/"+id, "Authorization", "Bearer alice"); rec.Code != 200 {
-		t.Fatalf("the owner: %d %s", rec.Code, rec.Body)
+	for _, tok := range []string{"alice", "alice-next"} {
+		if rec := get(s, http.MethodGet, "/s/"+id, "Authorization", "Bearer "+tok); rec.Code != 200 {
+			t.Fatalf("the owner, with %s: %d %s", tok, rec.Code, rec.Body)
+		}
 	}
-}
-
-// principalOf is the fingerprint part of a bearer token's principal.
-func principalOf(t *testing.T, b *signing.Bearer, token string) string {
-	t.Helper()
-	req := httptest.NewRequest(http.MethodGet, "/", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := b.Verify(req, nil, time.Now())
-	if err != nil {
-		t.Fatal(err)
+	// A principal the config no longer has shows nothing.
+	st[id].Principal = "removed-endpoint/bearer#1"
+	wantError(t, get(s, http.MethodGet, "/s/"+id, "Authorization", "Bearer alice"), http.StatusNotFound, handler.CodeTaskNotFound)
+	if len(seen) == 0 || seen[0] != "status/bearer#1" {
+		t.Fatalf("status callers' principals: %q", seen)
 	}
-	return res.Principal[len("bearer:"):]
 }

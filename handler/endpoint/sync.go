@@ -118,4 +118,5 @@ func (e *Endpoint) attachChat(r *http.Request, h http.Header, status int, c *cal
 		}
 	}
 	h.Set(e.ChatHeader, chat.ID)
+	e.value(r, ValueChatID, chat.ID)
 }

@@ -10,12 +10,13 @@ import (
 // agentFromToken picks the agent by a DocsGPT-style token, the last path
 // segment. Every token is compared, so timing says nothing about which
 // agents exist, and a miss is the same 404 as a path that does not exist.
+// It returns the agent and the KeyID of the token.
 func (e *Endpoint) agentFromToken(r *http.Request) (*handler.Agent, string, error) {
 	if e.HideRequest != nil {
 		e.HideRequest(r)
 	}
 	seg := lastSegment(r.URL.Path)
-	name, ok := e.Tokens.Lookup(seg)
+	name, keyID, ok := e.Tokens.LookupKeyID(seg)
 	agent := e.Agents[name]
 	if !ok || agent == nil {
 		redactToken(r, seg, "REDACTED")
@@ -23,7 +24,7 @@ func (e *Endpoint) agentFromToken(r *http.Request) (*handler.Agent, string, erro
 		return nil, "", handler.Errorf(http.StatusNotFound, handler.CodeNotFound, "no agent webhook at this URL")
 	}
 	redactToken(r, seg, name)
-	return agent, "token:" + name, nil
+	return agent, keyID, nil
 }
 
 // lastSegment returns the last non-empty segment of a path.

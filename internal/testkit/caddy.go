@@ -102,7 +102,14 @@ type Caddy struct {
 // Caddy.Admin to fill it in.
 func New(t testing.TB) *Caddy {
 	t.Helper()
-	c := &Caddy{t: t, Bin: Binary(t), Dir: t.TempDir(), Admin: fmt.Sprintf("127.0.0.1:%d", FreePort(t))}
+	return NewWithBinary(t, Binary(t))
+}
+
+// NewWithBinary is New with another Caddy binary, such as one built with
+// more plugins.
+func NewWithBinary(t testing.TB, bin string) *Caddy {
+	t.Helper()
+	c := &Caddy{t: t, Bin: bin, Dir: t.TempDir(), Admin: fmt.Sprintf("127.0.0.1:%d", FreePort(t))}
 	t.Cleanup(func() {
 		c.Kill()
 		if t.Failed() {
