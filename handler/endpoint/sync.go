@@ -111,7 +111,7 @@ func (e *Endpoint) attachChat(r *http.Request, h http.Header, status int, c *cal
 		err := e.Store.SaveChat(ctx, &saved)
 		cancel()
 		if err != nil {
-			e.Logger.Error("saving chat", zap.String("agent", c.agent.Name), zap.String("chat_id", chat.ID), zap.Error(err))
+			e.Logger.Error("saving chat", zap.String("agent", c.agent.Name), zap.String("chat_id", chat.ID), handler.StoreErrField(err))
 			if c.newChat {
 				return // an id that would not resolve is worse than none
 			}
