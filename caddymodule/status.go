@@ -1,7 +1,9 @@
 package caddymodule
 
 import (
+	"errors"
 	"net/http"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -21,6 +23,12 @@ func init() {
 // DocsGPT. With auth, callers see only the tasks they created.
 type StatusHandler struct {
 	Auth []AuthConfig `json:"auth,omitempty"`
+	// MaxReaders bounds the polls this handler answers at once; more get
+	// 503 with Retry-After. Default 64.
+	MaxReaders int `json:"max_readers,omitempty"`
+	// WriteTimeout bounds the writing of one answer, so that a slow
+	// reader lets go of it. Default 30s.
+	WriteTimeout caddy.Duration `json:"write_timeout,omitempty"`
 
 	h *endpoint.Status
 }
@@ -40,13 +48,17 @@ func (s *StatusHandler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	app := appIface.(*App)
+	if s.MaxReaders < 0 || s.WriteTimeout < 0 {
+		return errors.New("max_readers and write_timeout must be positive")
+	}
 	auth, _, err := buildAuth(s.Auth)
 	if err != nil {
 		return err
 	}
 	auth.Replay = app.rt.store
 	auth.Metrics = app.metrics
-	s.h = &endpoint.Status{Auth: auth, Store: app.rt.store, Logger: ctx.Logger(), Metrics: app.metrics, Now: nowFunc}
+	s.h = &endpoint.Status{Auth: auth, Store: app.rt.store, Logger: ctx.Logger(), Metrics: app.metrics, Now: nowFunc,
+		MaxReaders: s.MaxReaders, WriteTimeout: time.Duration(s.WriteTimeout)}
 	return nil
 }
 
@@ -60,6 +72,8 @@ func (s *StatusHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ cadd
 //
 //	agenthook_status [<matcher>] {
 //		auth <scheme> ...   # as on agenthook endpoints; optional here
+//		max_readers <n>
+//		write_timeout <duration>
 //	}
 func (s *StatusHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
@@ -77,6 +91,22 @@ func (s *StatusHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Err("auth none is the default here; leave auth out instead")
 			}
 			s.Auth = append(s.Auth, a)
+		case "max_readers":
+			err := setOnce(d, "max_readers", s.MaxReaders != 0, func() (err error) {
+				s.MaxReaders, err = positiveInt(d)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+		case "write_timeout":
+			err := setOnce(d, "write_timeout", s.WriteTimeout != 0, func() (err error) {
+				s.WriteTimeout, err = durationArg(d)
+				return err
+			})
+			if err != nil {
+				return err
+			}
 		default:
 			return d.Errf("unrecognized agenthook_status option '%s'", d.Val())
 		}

@@ -9,6 +9,11 @@ const (
 	DefaultMaxBody        = 1 << 20
 	DefaultChatTTL        = 30 * 24 * time.Hour
 	DefaultIdempotencyTTL = 24 * time.Hour
+	// DefaultStatusReaders bounds the polls a status endpoint serves at
+	// once.
+	DefaultStatusReaders = 64
+	// DefaultStatusWriteTimeout bounds the writing of one status answer.
+	DefaultStatusWriteTimeout = 30 * time.Second
 )
 
 const (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -20,12 +21,25 @@ type statusStore interface {
 // Status answers DocsGPT-style task polls: GET ?task_id=<id>, or GET
 // .../<id>. Without auth the task id, 128 random bits, is the capability.
 // With auth, a caller sees only its own tasks.
+//
+// A result can be megabytes: answers are written from the stored bytes as
+// they go (see writeTask), at most MaxReaders at once, and each within
+// WriteTimeout, so that slow readers cannot pile results up in memory.
 type Status struct {
 	Auth    Auth
 	Store   statusStore
 	Logger  *zap.Logger
 	Metrics handler.Metrics
 	Now     func() time.Time
+	// MaxReaders bounds the polls served at once; more are answered 503
+	// overloaded. 0 means DefaultStatusReaders.
+	MaxReaders int
+	// WriteTimeout bounds the writing of one answer. 0 means
+	// DefaultStatusWriteTimeout.
+	WriteTimeout time.Duration
+
+	slotsOnce sync.Once
+	slots     chan struct{}
 }
 
 // ServeHTTP implements http.Handler.
@@ -44,6 +58,15 @@ func (s *Status) serve(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Allow", "GET, HEAD")
 		return handler.Errorf(http.StatusMethodNotAllowed, handler.CodeMethodNotAllowed, "use GET")
 	}
+	if !s.acquire() {
+		return &handler.Error{
+			Status:     http.StatusServiceUnavailable,
+			Code:       handler.CodeOverloaded,
+			Message:    "too many task polls are being answered, try again shortly",
+			RetryAfter: 1,
+		}
+	}
+	defer s.release()
 	principal := ""
 	if s.Auth.Enabled() {
 		id, err := s.Auth.Authenticate(r.Context(), r, nil, s.Now())
@@ -72,9 +95,7 @@ func (s *Status) serve(w http.ResponseWriter, r *http.Request) error {
 	if principal != "" && t.Principal != principal {
 		return notFound
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	handler.WriteJSON(w, http.StatusOK, handler.ViewOf(t))
-	return nil
+	return s.writeTask(w, r, t)
 }
 
 // Interface guard
