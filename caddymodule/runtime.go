@@ -202,9 +202,12 @@ func (rt *runtime) Destruct() error {
 	rt.mu.Lock()
 	grace := rt.grace
 	rt.mu.Unlock()
-	// Tasks first: finishing one queues deliveries.
+	// Tasks first: finishing one queues deliveries. One grace period in
+	// all, so a stop ends within it (plus the bounded time abandoned work
+	// takes to give itself back) even when the store is unreachable.
+	start := time.Now()
 	rt.runner.Stop(grace)
-	rt.dispatcher.Stop(grace)
+	rt.dispatcher.Stop(max(grace-time.Since(start), 0))
 	rt.logger.Info("closing store", zap.String("key", rt.key))
 	return rt.store.Close()
 }
