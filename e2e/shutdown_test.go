@@ -12,8 +12,8 @@ import (
 
 // TestStopWithPostgresDown: a stop while PostgreSQL is down ends within
 // grace_period and a few seconds, though the result of the task that was
-// running could not be recorded; once the database is back, the task runs
-// again, with its original body, and finishes.
+// running could not be recorded; once the database is back and the lease
+// has run out, the task runs again, with its original body, and finishes.
 func TestStopWithPostgresDown(t *testing.T) {
 	pg := testkit.StartPostgres(t)
 	dsn := pg.NewDatabase(t)
