@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/handler/delivery"
 	"github.com/agenthook/agenthook/handler/runner"
 	"github.com/agenthook/agenthook/store"
@@ -209,7 +210,11 @@ func (rt *runtime) Destruct() error {
 	rt.runner.Stop(grace)
 	rt.dispatcher.Stop(max(grace-time.Since(start), 0))
 	rt.logger.Info("closing store", zap.String("key", rt.key))
-	return rt.store.Close()
+	if err := rt.store.Close(); err != nil {
+		// Caddy logs what Destruct returns: the category only.
+		return fmt.Errorf("closing the agenthook store: %s", handler.StoreErrCategory(err))
+	}
+	return nil
 }
 
 // instanceID names this process in task leases.
