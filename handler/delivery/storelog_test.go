@@ -23,7 +23,9 @@ type leakyDispatchStore struct{ dispatcherStore }
 
 var errLeaky = errors.New("value " + leakMarker + " exceeded the limit")
 
-func (leakyDispatchStore) RecordAttempt(context.Context, store.DeliveryOutcome) error { return errLeaky }
+func (leakyDispatchStore) RecordAttempt(context.Context, store.DeliveryOutcome) error {
+	return errLeaky
+}
 func (leakyDispatchStore) SaveCallbackState(context.Context, *store.CallbackState) error {
 	return errLeaky
 }
