@@ -191,7 +191,7 @@ func TestStatusSlowReadersBounded(t *testing.T) {
 	agent := newBytesAgent(t, "application/octet-stream", body)
 	routes := strings.Replace(asyncRoutes, "agenthook_status /api/task_status*", `agenthook_status /api/task_status* {
 		max_readers 8
-		write_timeout 3s
+		write_timeout 5s
 	}`, 1)
 	s := startSite(t, "\t\tqueue {\n\t\t\tmax_result 8MiB\n\t\t}\n"+agentBlock("support", agent.Addr()), routes)
 	task, _ := s.submit("/tasks", `{}`, alice)

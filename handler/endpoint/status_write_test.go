@@ -60,8 +60,11 @@ func TestStatusSlowReaders(t *testing.T) {
 	t.Parallel()
 	// Over what loopback sockets buffer, so a reader that does not read
 	// blocks the write.
-	task, body := binaryTask(24 << 20)
-	s := &Status{Store: tasks{task.ID: task}, Logger: zap.NewNop(), Metrics: handler.NopMetrics{}, Now: time.Now,
+	task, _ := binaryTask(24 << 20)
+	// A small one, to poll once the slots are free: it can be read within
+	// the write timeout however busy the machine.
+	small, smallBody := binaryTask(300)
+	s := &Status{Store: tasks{task.ID: task, small.ID: small}, Logger: zap.NewNop(), Metrics: handler.NopMetrics{}, Now: time.Now,
 		MaxReaders: 2, WriteTimeout: 500 * time.Millisecond}
 	srv := httptest.NewServer(s)
 	defer srv.Close()
@@ -82,7 +85,7 @@ func TestStatusSlowReaders(t *testing.T) {
 		stalled = append(stalled, c)
 	}
 	start := time.Now()
-	resp, err := http.Get(srv.URL + "/s/" + task.ID)
+	resp, err := http.Get(srv.URL + "/s/" + small.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +98,7 @@ func TestStatusSlowReaders(t *testing.T) {
 	// answered again.
 	var ok bool
 	for time.Since(start) < 10*time.Second {
-		resp, err := http.Get(srv.URL + "/s/" + task.ID)
+		resp, err := http.Get(srv.URL + "/s/" + small.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +109,7 @@ func TestStatusSlowReaders(t *testing.T) {
 			if err := json.Unmarshal(b, &v); err != nil {
 				t.Fatal(err)
 			}
-			if raw, _ := base64.StdEncoding.DecodeString(v.ResultBase64); !bytes.Equal(raw, body) {
+			if raw, _ := base64.StdEncoding.DecodeString(v.ResultBase64); !bytes.Equal(raw, smallBody) {
 				t.Fatal("the answer after the slots freed up is not the result")
 			}
 			ok = true
