@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"unicode/utf8"
 )
@@ -25,6 +26,9 @@ func NewEnvelope(head any, a Answer) (Envelope, error) {
 	b, err := MarshalJSON(head)
 	if err != nil {
 		return Envelope{}, err
+	}
+	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+		return Envelope{}, errors.New("an envelope's head must be a JSON object")
 	}
 	return Envelope{head: b, answer: a}, nil
 }

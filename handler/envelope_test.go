@@ -88,6 +88,9 @@ func TestEnvelope(t *testing.T) {
 			}
 		}
 	}
+	if _, err := NewEnvelope([]int{1}, Answer{}); err == nil {
+		t.Fatal("a head that is not an object was taken")
+	}
 	// An empty head has no comma before the result.
 	env, _ := NewEnvelope(struct{}{}, Answer{})
 	if got := string(env.Bytes()); got != `{"result":null}` || env.Len() != len(got) {
