@@ -99,6 +99,10 @@ func adaptErrorCases() []adaptErrorCase {
 		endpointCase("unknown endpoint option", `		auth none
 		agent other `+m, "unrecognized agenthook option 'agent'"),
 		statusCase("unknown status option", `		mode async `+m, "unrecognized agenthook_status option 'mode'"),
+		statusCase("status max_readers zero", `		max_readers 0 `+m, "'0' is not a positive integer"),
+		statusCase("status max_readers twice", `		max_readers 4
+		max_readers 5 `+m, "max_readers already specified"),
+		statusCase("status write_timeout bad", `		write_timeout soon `+m, "'soon' is not a positive duration"),
 		globalCase("unknown queue option", `		queue {
 			depth 5 `+m+`
 		}`, "unrecognized queue option 'depth'"),

@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/handler/delivery"
 	"github.com/agenthook/agenthook/handler/runner"
 	"github.com/agenthook/agenthook/store"
@@ -134,11 +135,18 @@ func (rt *runtime) Destruct() error {
 	rt.mu.Lock()
 	grace := rt.grace
 	rt.mu.Unlock()
-	// Tasks first: finishing one queues deliveries.
+	// Tasks first: finishing one queues deliveries. One grace period in
+	// all, so a stop ends within it (plus the bounded time abandoned work
+	// takes to give itself back) even when the store is unreachable.
+	start := time.Now()
 	rt.runner.Stop(grace)
-	rt.dispatcher.Stop(grace)
+	rt.dispatcher.Stop(max(grace-time.Since(start), 0))
 	rt.logger.Info("closing store", zap.String("key", rt.key))
-	return rt.store.Close()
+	if err := rt.store.Close(); err != nil {
+		// Caddy logs what Destruct returns: the category only.
+		return fmt.Errorf("closing the agenthook store: %s", handler.StoreErrCategory(err))
+	}
+	return nil
 }
 
 // instanceID names this process in task leases.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -29,6 +30,12 @@ type StatusHandler struct {
 	// endpoints, except `none` (the default) and the schemes that sign
 	// the body (a status request has none).
 	Auth []json.RawMessage `json:"auth,omitempty" caddy:"namespace=agenthook.auth inline_key=scheme"`
+	// MaxReaders bounds the polls this handler answers at once; more get
+	// 503 with Retry-After. Default 64.
+	MaxReaders int `json:"max_readers,omitempty"`
+	// WriteTimeout bounds the writing of one answer, so that a slow
+	// reader lets go of it. Default 30s.
+	WriteTimeout caddy.Duration `json:"write_timeout,omitempty"`
 
 	h *endpoint.Status
 }
@@ -48,6 +55,9 @@ func (s *StatusHandler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	app := appIface.(*App)
+	if s.MaxReaders < 0 || s.WriteTimeout < 0 {
+		return errors.New("max_readers and write_timeout must be positive")
+	}
 	auth, _, err := loadAuth(ctx, s.Auth, true)
 	if err != nil {
 		return err
@@ -57,13 +67,15 @@ func (s *StatusHandler) Provision(ctx caddy.Context) error {
 	}
 	auth.Metrics = app.metrics
 	s.h = &endpoint.Status{
-		Auth:    auth,
-		KeyIDs:  app.ids.keyIDsOf,
-		Hooks:   hooks(),
-		Store:   app.rt.store,
-		Logger:  ctx.Logger(),
-		Metrics: app.metrics,
-		Now:     nowFunc,
+		Auth:         auth,
+		KeyIDs:       app.ids.keyIDsOf,
+		Hooks:        hooks(),
+		Store:        app.rt.store,
+		Logger:       ctx.Logger(),
+		Metrics:      app.metrics,
+		Now:          nowFunc,
+		MaxReaders:   s.MaxReaders,
+		WriteTimeout: time.Duration(s.WriteTimeout),
 	}
 	return nil
 }
@@ -82,6 +94,8 @@ func (s *StatusHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ cadd
 //			<user> <hash>
 //		}
 //		auth <scheme> ...   # any scheme that does not sign the body
+//		max_readers <n>
+//		write_timeout <duration>
 //	}
 func (s *StatusHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
@@ -109,6 +123,22 @@ func (s *StatusHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					file, line, endpoint.LineName(name, count[name]), name)
 			}
 			s.Auth = append(s.Auth, raw)
+		case "max_readers":
+			err := setOnce(d, "max_readers", s.MaxReaders != 0, func() (err error) {
+				s.MaxReaders, err = positiveInt(d)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+		case "write_timeout":
+			err := setOnce(d, "write_timeout", s.WriteTimeout != 0, func() (err error) {
+				s.WriteTimeout, err = durationArg(d)
+				return err
+			})
+			if err != nil {
+				return err
+			}
 		default:
 			return d.Errf("unrecognized agenthook_status option '%s'", d.Val())
 		}

@@ -26,6 +26,9 @@ const (
 	CodeBadGateway       = "backend_unavailable"
 	CodeGatewayTimeout   = "backend_timeout"
 	CodeInternal         = "internal_error"
+	// CodeResultTooLarge starts the error of a task whose answer could
+	// not be stored with its callback payloads (see store.MaxRecordBytes).
+	CodeResultTooLarge = "result_too_large"
 )
 
 // Error is an HTTP error answer: {"error": Message, "code": Code}.
@@ -76,14 +79,15 @@ func WriteError(w http.ResponseWriter, err error) {
 	}{e.Message, e.Code})
 }
 
-// Unavailable turns a store failure into a 503 that callers retry.
+// Unavailable turns a store failure into a 503 that callers retry. The
+// cause logs as its category only (see StoreErrField).
 func Unavailable(err error) *Error {
 	return &Error{
 		Status:     http.StatusServiceUnavailable,
 		Code:       CodeUnavailable,
 		Message:    "storage is unavailable, try again shortly",
 		RetryAfter: 1,
-		Err:        err,
+		Err:        storeFailure{err},
 	}
 }
 
@@ -91,7 +95,7 @@ func Unavailable(err error) *Error {
 // to the caller, which knows what was not found.
 func StoreError(err error) *Error {
 	if errors.Is(err, context.Canceled) {
-		return &Error{Status: 499, Code: CodeBadRequest, Message: "the request was canceled", Err: err}
+		return &Error{Status: 499, Code: CodeBadRequest, Message: "the request was canceled", Err: storeFailure{err}}
 	}
 	return Unavailable(err)
 }

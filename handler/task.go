@@ -1,10 +1,7 @@
 package handler
 
 import (
-	"bytes"
 	"encoding/json"
-	"mime"
-	"strings"
 	"time"
 
 	"github.com/agenthook/agenthook/store"
@@ -14,12 +11,10 @@ import (
 // that the runner can push the chat's expiry out when the task finishes.
 const MetaChatTTL = "agenthook.chat_ttl"
 
-// TaskView is a task as callers see it, on the status endpoint and in the
-// management API.
-type TaskView struct {
+// TaskHead is a task as callers see it, but for its result.
+type TaskHead struct {
 	TaskID        string           `json:"task_id"`
 	Status        store.TaskStatus `json:"status"`
-	Result        json.RawMessage  `json:"result"`
 	BackendStatus int              `json:"backend_status,omitempty"`
 	Error         string           `json:"error,omitempty"`
 	ChatID        string           `json:"chat_id"`
@@ -29,13 +24,32 @@ type TaskView struct {
 	UpdatedAt     time.Time        `json:"updated_at"`
 }
 
-// ViewOf renders a task for callers. On FAILURE without an answer, the
-// result is the error sentence, as DocsGPT reports failures.
+// TaskView is a task as callers see it, on the status endpoint and in the
+// management API; the result fields follow AnswerOf.
+type TaskView struct {
+	TaskHead
+	Result       json.RawMessage `json:"result"`
+	ResultBase64 string          `json:"result_base64,omitempty"`
+	ContentType  string          `json:"content_type,omitempty"`
+}
+
+// ViewOf renders a task for callers, whole in memory.
 func ViewOf(t *store.Task) TaskView {
-	v := TaskView{
+	a := TaskAnswer(t)
+	return TaskView{TaskHead: HeadOf(t), Result: a.JSON(), ResultBase64: a.Base64(), ContentType: a.ContentType}
+}
+
+// ViewEnvelope renders a task for callers with its result written from
+// the stored bytes, for answers streamed to the connection.
+func ViewEnvelope(t *store.Task) (Envelope, error) {
+	return NewEnvelope(HeadOf(t), TaskAnswer(t))
+}
+
+// HeadOf is the task's view without its result.
+func HeadOf(t *store.Task) TaskHead {
+	h := TaskHead{
 		TaskID:    t.ID,
 		Status:    t.Status,
-		Result:    ResultJSON(t.Result),
 		Error:     t.Error,
 		ChatID:    t.ChatID,
 		Agent:     t.Agent,
@@ -44,37 +58,20 @@ func ViewOf(t *store.Task) TaskView {
 		UpdatedAt: t.UpdatedAt.UTC(),
 	}
 	if t.Result != nil {
-		v.BackendStatus = t.Result.StatusCode
+		h.BackendStatus = t.Result.StatusCode
 	}
-	if t.Status == store.TaskFailure && t.Result == nil {
-		v.Result, _ = json.Marshal(t.Error)
-	}
+	return h
+}
+
+// TaskAnswer is what a task shows as its result: nothing until it is
+// final; then the backend's answer; on FAILURE without an answer body,
+// the error sentence, as DocsGPT reports failures.
+func TaskAnswer(t *store.Task) Answer {
 	if !t.Status.Final() {
-		v.Result = json.RawMessage("null")
+		return Answer{}
 	}
-	return v
-}
-
-// ResultJSON renders a backend answer for callers: JSON stays JSON,
-// anything else becomes a JSON string, and no answer is null.
-func ResultJSON(r *store.Result) json.RawMessage {
-	if r == nil || len(r.Body) == 0 {
-		return json.RawMessage("null")
+	if t.Status == store.TaskFailure && (t.Result == nil || len(t.Result.Body) == 0) {
+		return TextAnswer(t.Error)
 	}
-	body := bytes.TrimSpace(r.Body)
-	if isJSONType(r.ContentType) || r.ContentType == "" {
-		if json.Valid(body) {
-			return json.RawMessage(body)
-		}
-	}
-	b, _ := json.Marshal(string(r.Body))
-	return b
-}
-
-func isJSONType(ct string) bool {
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil {
-		return false
-	}
-	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+	return AnswerOf(t.Result)
 }

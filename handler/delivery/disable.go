@@ -24,7 +24,7 @@ func (d *Dispatcher) succeeded(cb *Callback, log *zap.Logger) {
 	defer cancel()
 	if st, err := d.Registry.State(ctx, cb.ID); err == nil && st != nil && !st.Disabled {
 		if err := d.Store.DeleteCallbackState(ctx, cb.ID); err != nil {
-			log.Warn("clearing callback state", zap.Error(err))
+			log.Warn("clearing callback state", handler.StoreErrField(err))
 		}
 		d.Registry.Invalidate()
 	}
@@ -58,14 +58,14 @@ func (d *Dispatcher) disable(cb *Callback, reason string, log *zap.Logger) {
 	since, _ := d.breaker.streak(cb.ID)
 	st := &store.CallbackState{ID: cb.ID, Agent: cb.Agent, FailingSince: since, Disabled: true, DisabledAt: now, Reason: reason, UpdatedAt: now}
 	if err := d.Store.SaveCallbackState(ctx, st); err != nil {
-		log.Error("disabling callback", zap.Error(err))
+		log.Error("disabling callback", handler.StoreErrField(err))
 		return
 	}
 	if cb.Registered() {
 		if r, err := d.Store.GetRegistration(ctx, cb.ID); err == nil && r.Status != StatusDisabled {
 			r.Status, r.DisabledReason, r.UpdatedAt = StatusDisabled, reason, now
 			if err := d.Store.UpdateRegistration(ctx, r); err != nil {
-				log.Error("disabling registration", zap.Error(err))
+				log.Error("disabling registration", handler.StoreErrField(err))
 			}
 		}
 	}

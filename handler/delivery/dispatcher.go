@@ -63,7 +63,7 @@ func (d *Dispatcher) Start() {
 		Size:  func() int { return d.config().Workers },
 		Claim: d.claim,
 		OnError: func(err error, failures int) {
-			d.Logger.Warn("claiming deliveries", zap.Error(err), zap.Int("failures", failures))
+			d.Logger.Warn("claiming deliveries", handler.StoreErrField(err), zap.Int("failures", failures))
 		},
 	})
 }
@@ -100,7 +100,7 @@ func (d *Dispatcher) claim(ctx context.Context, free int) (bool, time.Time, erro
 	for _, dl := range ds {
 		if !d.breaker.reserve(dl.CallbackID, now, cfg.Concurrency) {
 			if err := d.Store.ReleaseDelivery(ctx, dl.ID, owner); err != nil {
-				d.Logger.Warn("releasing delivery", zap.String("delivery_id", dl.ID), zap.Error(err))
+				d.Logger.Warn("releasing delivery", zap.String("delivery_id", dl.ID), handler.StoreErrField(err))
 			}
 			continue
 		}
@@ -128,7 +128,7 @@ func (d *Dispatcher) deliver(dl *store.Delivery, owner string) {
 		// The store, not the receiver, failed: no attempt is counted.
 		// The delivery goes back and is claimed again once the store
 		// answers (the claim loop backs off while it does not).
-		log.Warn("looking up the callback", zap.Error(err))
+		log.Warn("looking up the callback", handler.StoreErrField(err))
 		d.release(dl, owner)
 		return
 	case !cb.Usable():

@@ -31,7 +31,7 @@ type cognigyAIOutput struct {
 func (cognigyFormat) Render(ev Event) ([]byte, error) {
 	t := ev.Task
 	text, data := cognigyOutput(ev.Status, ev.Result, ev.Error)
-	return json.Marshal(cognigyPayload{
+	return handler.MarshalJSON(cognigyPayload{
 		UserID:    t.Meta["userId"],
 		SessionID: t.Meta["sessionId"],
 		AIOutput: cognigyAIOutput{
@@ -54,17 +54,23 @@ var cognigyTextFields = []string{"text", "answer", "output", "response", "messag
 //     output, response, message and content; data is its "data" field if
 //     that is an object, else {};
 //   - a JSON string: it is the text, data is {};
-//   - anything else: the body as text, data is {}.
+//   - other text: the body as text, data is {};
+//   - a binary answer (see handler.AnswerOf): empty text, and data
+//     {"result_base64": ..., "content_type": ...} as in raw payloads.
 //
 // A failed task has empty text and data {"error": ..., "status": "FAILURE"}.
 func cognigyOutput(status store.TaskStatus, r *store.Result, errMsg string) (string, json.RawMessage) {
 	empty := json.RawMessage("{}")
 	if status == store.TaskFailure {
-		b, _ := json.Marshal(map[string]string{"error": errMsg, "status": string(status)})
+		b, _ := handler.MarshalJSON(map[string]string{"error": errMsg, "status": string(status)})
 		return "", b
 	}
 	if r == nil || len(bytes.TrimSpace(r.Body)) == 0 {
 		return "", empty
+	}
+	if a := handler.AnswerOf(r); a.Kind == handler.AnswerBinary {
+		b, _ := handler.MarshalJSON(map[string]string{"result_base64": a.Base64(), "content_type": a.ContentType})
+		return "", b
 	}
 	body := bytes.TrimSpace(r.Body)
 	var obj map[string]json.RawMessage

@@ -23,7 +23,7 @@ func (d *Dispatcher) record(dl *store.Delivery, owner string, att store.Attempt,
 	if err := d.Store.RecordAttempt(ctx, o); err != nil {
 		// The lease runs out and the delivery is tried again: at least
 		// once, and receivers dedupe on webhook-id.
-		log.Warn("recording delivery attempt", zap.Error(err))
+		log.Warn("recording delivery attempt", handler.StoreErrField(err))
 		return
 	}
 	outcome := "retry"

@@ -121,7 +121,8 @@ func (e *Endpoint) serveAsync(w http.ResponseWriter, r *http.Request, c *call) (
 }
 
 // queuedHeader keeps the request headers the backend should see later,
-// without credentials or connection details.
+// without credentials, connection details or X-Agenthook-* headers (the
+// worker sets its own; the Idempotency-Key it sends is the task id).
 func (e *Endpoint) queuedHeader(r *http.Request, c *call) (http.Header, error) {
 	h := r.Header.Clone()
 	for _, name := range hopHeaders {
@@ -130,6 +131,7 @@ func (e *Endpoint) queuedHeader(r *http.Request, c *call) (http.Header, error) {
 	for _, name := range e.StripHeaders {
 		h.Del(name)
 	}
+	handler.StripReserved(h)
 	h.Del(e.ContinueHeader)
 	if ch := c.agent.ConversationHeader; ch != "" {
 		h.Del(ch)

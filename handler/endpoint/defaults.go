@@ -14,6 +14,11 @@ const (
 	// schedule reaches 10 h), so a late retry of an accepted message is
 	// recognised rather than run again.
 	DefaultReplayTTL = 24 * time.Hour
+	// DefaultStatusReaders bounds the polls a status endpoint serves at
+	// once.
+	DefaultStatusReaders = 64
+	// DefaultStatusWriteTimeout bounds the writing of one status answer.
+	DefaultStatusWriteTimeout = 30 * time.Second
 )
 
 const (

@@ -103,6 +103,10 @@ type call struct {
 	body       []byte
 	sensitive  bool
 	msg        Message
+	// tokenAgent and tokenKeyID are what a URL token picked
+	// (agent_from_token).
+	tokenAgent *handler.Agent
+	tokenKeyID string
 }
 
 // ServeHTTP implements http.Handler.
@@ -113,6 +117,12 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &call{sensitive: e.Sensitive}
 	start := time.Now()
+	if e.Tokens != nil {
+		e.hideToken(r, c)
+		if c.tokenAgent != nil {
+			agentName = c.tokenAgent.Name
+		}
+	}
 	outcome, err := e.serve(w, r, c, &agentName)
 	if err != nil || outcome == "backend_error" {
 		// The sender will retry a failed message with the same id.
@@ -133,7 +143,7 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	e.Metrics.Request(agentName, e.Name, outcome)
 	if e.Tokens != nil {
-		// r.URL no longer holds the token (see redactToken).
+		// r.URL no longer holds the token (see hideToken).
 		e.Logger.Info("token request", zap.String("agent", agentName), zap.String("method", r.Method),
 			zap.String("path", r.URL.Path), zap.String("remote_addr", r.RemoteAddr),
 			zap.String("outcome", outcome), zap.Duration("duration", time.Since(start)))
@@ -188,7 +198,7 @@ func (e *Endpoint) format() RequestFormat {
 func (e *Endpoint) authenticate(r *http.Request, c *call) error {
 	var id Identity
 	if e.Tokens != nil {
-		agent, keyID, err := e.agentFromToken(r)
+		agent, keyID, err := e.agentFromToken(c)
 		if err != nil {
 			return err
 		}

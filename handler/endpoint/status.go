@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -25,6 +26,10 @@ const StatusName = "status"
 // .../<id>. Without auth the task id, 128 random bits, is the capability.
 // With auth, a caller sees a task only if the credential that verified the
 // poll is one of the credentials of the auth line that created the task.
+//
+// A result can be megabytes: answers are written from the stored bytes as
+// they go (see writeTask), at most MaxReaders at once, and each within
+// WriteTimeout, so that slow readers cannot pile results up in memory.
 type Status struct {
 	Auth Auth
 	// KeyIDs returns the KeyIDs behind a task's principal, as the current
@@ -36,6 +41,15 @@ type Status struct {
 	Logger  *zap.Logger
 	Metrics handler.Metrics
 	Now     func() time.Time
+	// MaxReaders bounds the polls served at once; more are answered 503
+	// overloaded. 0 means DefaultStatusReaders.
+	MaxReaders int
+	// WriteTimeout bounds the writing of one answer. 0 means
+	// DefaultStatusWriteTimeout.
+	WriteTimeout time.Duration
+
+	slotsOnce sync.Once
+	slots     chan struct{}
 }
 
 // ServeHTTP implements http.Handler.
@@ -54,6 +68,15 @@ func (s *Status) serve(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Allow", "GET, HEAD")
 		return handler.Errorf(http.StatusMethodNotAllowed, handler.CodeMethodNotAllowed, "use GET")
 	}
+	if !s.acquire() {
+		return &handler.Error{
+			Status:     http.StatusServiceUnavailable,
+			Code:       handler.CodeOverloaded,
+			Message:    "too many task polls are being answered, try again shortly",
+			RetryAfter: 1,
+		}
+	}
+	defer s.release()
 	var caller *Identity
 	if s.Auth.Enabled() {
 		id, err := s.Auth.Authenticate(r, nil, s.Now())
@@ -87,9 +110,7 @@ func (s *Status) serve(w http.ResponseWriter, r *http.Request) error {
 	s.value(r, ValueAgent, t.Agent)
 	s.value(r, ValueChatID, t.ChatID)
 	s.value(r, ValueTaskID, t.ID)
-	w.Header().Set("Cache-Control", "no-store")
-	handler.WriteJSON(w, http.StatusOK, handler.ViewOf(t))
-	return nil
+	return s.writeTask(w, r, t)
 }
 
 // visible reports whether the credential that verified caller is one of

@@ -14,7 +14,8 @@ import (
 )
 
 // prepareForward turns the caller's request into the backend's: the exact
-// body, no caller credentials, and the chat's conversation id.
+// body, no caller credentials, no X-Agenthook-* headers, and the chat's
+// conversation id.
 func (e *Endpoint) prepareForward(r *http.Request, c *call) {
 	r.Body = io.NopCloser(bytes.NewReader(c.body))
 	r.ContentLength = int64(len(c.body))
@@ -24,6 +25,9 @@ func (e *Endpoint) prepareForward(r *http.Request, c *call) {
 	for _, name := range e.StripHeaders {
 		h.Del(name)
 	}
+	// The caller's Idempotency-Key passes: it is the caller's key for
+	// the backend. Headers named like agenthook's own do not.
+	handler.StripReserved(h)
 	h.Del(e.ContinueHeader)
 	if ch := c.agent.ConversationHeader; ch != "" {
 		// Only agenthook says which conversation this is.
@@ -111,7 +115,7 @@ func (e *Endpoint) attachChat(r *http.Request, h http.Header, status int, c *cal
 		err := e.Store.SaveChat(ctx, &saved)
 		cancel()
 		if err != nil {
-			e.Logger.Error("saving chat", zap.String("agent", c.agent.Name), zap.String("chat_id", chat.ID), zap.Error(err))
+			e.Logger.Error("saving chat", zap.String("agent", c.agent.Name), zap.String("chat_id", chat.ID), handler.StoreErrField(err))
 			if c.newChat {
 				return // an id that would not resolve is worse than none
 			}

@@ -111,3 +111,55 @@ func TestEndpointHideRequestOnlyForTokens(t *testing.T) {
 		t.Fatalf("%d, HideRequest called %v", rec.Code, called)
 	}
 }
+
+// TestEndpointTokenHiddenBeforeAnyAnswer: a wrong method or a body too
+// large is answered after the token is out of the URL and the request out
+// of the access log, so no log line holds it.
+func TestEndpointTokenHiddenBeforeAnyAnswer(t *testing.T) {
+	t.Parallel()
+	const token = "tok-SECRET-cccccccccccccccc"
+	hidden := 0
+	f := newEpFixture(t, ModeAsync, func(e *Endpoint) {
+		ts := signing.NewTokenSet()
+		if err := ts.Add("agent-a", token); err != nil {
+			t.Fatal(err)
+		}
+		e.Agent = nil
+		e.Tokens = ts
+		e.Auth = Auth{}
+		e.HideRequest = func(*http.Request) { hidden++ }
+	})
+	f.e.Agents = map[string]*handler.Agent{"agent-a": f.agent}
+	for _, tt := range []struct {
+		method, token, body string
+		status              int
+		code                string
+	}{
+		{http.MethodGet, token, "", http.StatusMethodNotAllowed, handler.CodeMethodNotAllowed},
+		{http.MethodPost, token, strings.Repeat("x", 2048), http.StatusRequestEntityTooLarge, handler.CodeTooLarge},
+		{http.MethodGet, "tok-WRONG-dddddddddddddddd", "", http.StatusMethodNotAllowed, handler.CodeMethodNotAllowed},
+		{http.MethodPost, "tok-WRONG-dddddddddddddddd", strings.Repeat("x", 2048), http.StatusRequestEntityTooLarge, handler.CodeTooLarge},
+	} {
+		req := httptest.NewRequest(tt.method, "/hooks/"+tt.token, strings.NewReader(tt.body))
+		rec := f.serve(req)
+		wantError(t, rec, tt.status, tt.code)
+		if strings.Contains(req.URL.String(), tt.token) || strings.Contains(req.RequestURI, tt.token) {
+			t.Fatalf("%s %d: the URL still holds the token: %s", tt.method, tt.status, req.RequestURI)
+		}
+	}
+	if hidden != 4 {
+		t.Fatalf("HideRequest called %d times for 4 requests", hidden)
+	}
+	for _, e := range f.logs.All() {
+		line := e.Message
+		for k, v := range e.ContextMap() {
+			line += fmt.Sprintf(" %s=%v", k, v)
+		}
+		if strings.Contains(line, "SECRET") || strings.Contains(line, "WRONG") {
+			t.Fatalf("log line holds a token: %s", line)
+		}
+	}
+	if n := f.logs.FilterMessage("token request").Len(); n != 4 {
+		t.Fatalf("%d token request lines", n)
+	}
+}

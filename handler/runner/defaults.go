@@ -16,4 +16,7 @@ const (
 	// unknownAgentDelay is how long a task of an agent this instance does
 	// not have waits before it is offered again.
 	unknownAgentDelay = time.Minute
+	// shutdownStoreTimeout is how long a store call of a task may go on
+	// once a shutdown has abandoned it.
+	shutdownStoreTimeout = time.Second
 )

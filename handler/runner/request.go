@@ -31,6 +31,9 @@ func backendRequest(ctx context.Context, t *store.Task, agent *handler.Agent, co
 	if req.RemoteAddr == "" {
 		req.RemoteAddr = "127.0.0.1:0"
 	}
+	// Tasks queued before intake stripped them may hold a caller's
+	// X-Agenthook-* headers.
+	handler.StripReserved(req.Header)
 	// The task id is a natural idempotency key: a backend can recognise a
 	// re-run after a crash or a lost lease.
 	req.Header.Set("Idempotency-Key", t.ID)

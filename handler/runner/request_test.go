@@ -22,6 +22,7 @@ func TestBackendRequest(t *testing.T) {
 				"Content-Type":      {"application/octet-stream"},
 				"X-Conversation-Id": {"forged"},
 				"Idempotency-Key":   {"callers-own"},
+				"X-Agenthook-Event": {"forged, queued before intake stripped it"},
 				"X-Keep":            {"1", "2"},
 			},
 			RemoteAddr: "203.0.113.9:4711",
@@ -45,6 +46,9 @@ func TestBackendRequest(t *testing.T) {
 	h := req.Header
 	if h.Get("Idempotency-Key") != "task_abc" || h.Get("X-Agenthook-Task-Id") != "task_abc" {
 		t.Fatalf("Idempotency-Key %q, X-Agenthook-Task-Id %q; want the task id", h.Get("Idempotency-Key"), h.Get("X-Agenthook-Task-Id"))
+	}
+	if h.Get("X-Agenthook-Event") != "" {
+		t.Fatal("a stored X-Agenthook-* header reached the backend")
 	}
 	if got := h.Values("X-Conversation-Id"); len(got) != 1 || got[0] != "conv-7" {
 		t.Fatalf("conversation header %q, want only the chat's", got)

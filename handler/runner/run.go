@@ -24,16 +24,17 @@ func (r *Runner) run(t *store.Task, owner string) {
 		r.retry(t, owner, r.Now().Add(unknownAgentDelay), fmt.Sprintf("agent %q is not configured on this instance", t.Agent), log)
 		return
 	}
-	jobCtx := r.jobs.JobContext()
 	conv := ""
-	if chat, err := r.Store.GetChat(jobCtx, t.ChatID); err == nil {
+	cctx, ccancel := r.storeContext()
+	if chat, err := r.Store.GetChat(cctx, t.ChatID); err == nil {
 		conv = chat.ConversationID
 	}
-	ctx, cancel := context.WithTimeout(jobCtx, cfg.Timeout)
+	ccancel()
+	ctx, cancel := context.WithTimeout(r.jobs.JobContext(), cfg.Timeout)
 	req, err := backendRequest(ctx, t, agent, conv)
 	if err != nil {
 		cancel()
-		r.finish(t, owner, agent, store.TaskFailure, nil, "the stored request could not be rebuilt: "+err.Error(), "", log)
+		r.finish(t, owner, agent, outcome{status: store.TaskFailure, msg: "the stored request could not be rebuilt: " + err.Error()}, log)
 		return
 	}
 	rec := newRecorder(cfg.MaxResult)
@@ -44,10 +45,10 @@ func (r *Runner) run(t *store.Task, owner string) {
 	r.Metrics.BackendLatency(agent.Name, "async", time.Since(start))
 	if r.jobs.Abandoned() {
 		// Abandoned by a shutdown: not the task's fault, so not an attempt.
-		rctx, rcancel := context.WithTimeout(context.Background(), handler.StoreTimeout)
+		rctx, rcancel := r.storeContext()
 		defer rcancel()
 		if err := r.Store.ReleaseTask(rctx, t.ID, owner); err != nil {
-			log.Warn("releasing task at shutdown", zap.Error(err))
+			log.Warn("releasing task at shutdown", handler.StoreErrField(err))
 		}
 		return
 	}
@@ -89,7 +90,7 @@ func (r *Runner) run(t *store.Task, owner string) {
 	if agent.ConversationHeader != "" && rec.header != nil {
 		convOut = rec.header.Get(agent.ConversationHeader)
 	}
-	r.finish(t, owner, agent, status, res, msg, convOut, log)
+	r.finish(t, owner, agent, outcome{status: status, res: res, msg: msg, conv: convOut}, log)
 }
 
 func isTimeout(err error) bool {

@@ -74,7 +74,7 @@ func (r *Runner) Start() {
 		Size:  func() int { return r.config().Workers },
 		Claim: r.claim,
 		OnError: func(err error, failures int) {
-			r.Logger.Warn("claiming tasks", zap.Error(err), zap.Int("failures", failures))
+			r.Logger.Warn("claiming tasks", handler.StoreErrField(err), zap.Int("failures", failures))
 		},
 	})
 }

@@ -28,13 +28,22 @@ func Decode(b []byte) (any, error) {
 }
 
 // Body is the input value of a body, read as callers see a result (see
-// handler.ResultJSON): JSON, if it is JSON and not declared as something
-// else; otherwise the body as one string; null when empty.
+// handler.AnswerOf): JSON, if it is JSON and not declared as something
+// else; text as one string; null when empty; anything else (bytes that
+// are not UTF-8 text) as {"result_base64", "content_type"}.
 func Body(body []byte, contentType string) any {
-	raw := handler.ResultJSON(&store.Result{Body: body, ContentType: contentType})
-	v, err := Decode(raw)
+	a := handler.AnswerOf(&store.Result{Body: body, ContentType: contentType})
+	switch a.Kind {
+	case handler.AnswerNone:
+		return nil
+	case handler.AnswerText:
+		return string(a.Body)
+	case handler.AnswerBinary:
+		return map[string]any{"result_base64": a.Base64(), "content_type": a.ContentType}
+	}
+	v, err := Decode(a.JSON())
 	if err != nil {
-		return string(body) // unreachable: ResultJSON gives valid JSON
+		return string(body) // unreachable: AnswerOf checked the JSON
 	}
 	return v
 }
