@@ -4,6 +4,7 @@
 package caddymodule
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
 	"sort"
@@ -51,6 +52,7 @@ type App struct {
 	Agents map[string]*AgentConfig `json:"agents,omitempty"`
 
 	agents  map[string]*handler.Agent
+	ctx     caddy.Context // to read the other apps' config at Start
 	rt      *runtime
 	egress  *egress
 	logger  *zap.Logger
@@ -91,6 +93,7 @@ var agentName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 // Provision loads the agents' reverse proxies and opens (or joins) the
 // shared runtime.
 func (a *App) Provision(ctx caddy.Context) error {
+	a.ctx = ctx
 	a.logger = ctx.Logger()
 	m, err := registerMetrics(ctx.GetMetricsRegistry())
 	if err != nil {
@@ -140,6 +143,13 @@ func (a *App) Validate() error {
 // Start hands this config's agents and settings to the runtime, and
 // starts its workers if they are not running yet.
 func (a *App) Start() error {
+	// The http app is provisioned by now (never call ctx.App("http") in
+	// Provision: the http app may be provisioning, and would be made
+	// twice).
+	a.egress.setSelf(buildSelf(a.ctx, a.logger))
+	if err := a.checkStaticCallbacks(); err != nil {
+		return err
+	}
 	a.rt.attach(a)
 	return nil
 }
@@ -207,11 +217,17 @@ func (a *App) dispatcherConfig() delivery.Config {
 		Client:           a.egress.client,
 		Workers:          d.Workers,
 		Concurrency:      d.Concurrency,
+		AgentWorkers:     d.AgentWorkers,
 		Timeout:          time.Duration(d.Timeout),
 		DisableAfter:     time.Duration(d.DisableAfter),
 		BreakerThreshold: d.BreakerThreshold,
 		BreakerCooldown:  time.Duration(d.BreakerCooldown),
 		Retention:        time.Duration(a.Retention),
+	}
+	if cfg.AgentWorkers == 0 && len(a.agents) > 1 {
+		// Half the workers: one agent's slow receivers leave the other
+		// half to the rest. One agent has nobody to share with.
+		cfg.AgentWorkers = max(cmp.Or(d.Workers, delivery.DefaultWorkers)/2, 1)
 	}
 	if d.RetrySchedule != nil {
 		cfg.Schedule = make([]time.Duration, len(d.RetrySchedule))

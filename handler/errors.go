@@ -26,6 +26,8 @@ const (
 	CodeBadGateway       = "backend_unavailable"
 	CodeGatewayTimeout   = "backend_timeout"
 	CodeInternal         = "internal_error"
+	CodeLoopDetected     = "loop_detected"
+	CodeTooManyWebhooks  = "too_many_webhooks"
 )
 
 // Error is an HTTP error answer: {"error": Message, "code": Code}.

@@ -158,7 +158,7 @@ func (f *dispFixture) registered(status string) *store.Registration {
 		ID: "wh_" + handler.NewID(), Agent: f.agent, URL: f.url + "/registered", Method: http.MethodPost,
 		Status: status, Secret: secret, CreatedAt: now, UpdatedAt: now,
 	}
-	if err := f.st.CreateRegistration(f.ctx, r); err != nil {
+	if err := f.st.CreateRegistration(f.ctx, r, 0); err != nil {
 		f.t.Fatalf("CreateRegistration: %v", err)
 	}
 	f.reg.Invalidate()
