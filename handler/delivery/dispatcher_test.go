@@ -192,6 +192,12 @@ func (f *dispFixture) requests() []recvRequest {
 // runner does, and returns their ids.
 func (f *dispFixture) enqueue(callback string, n int) []string {
 	f.t.Helper()
+	return f.enqueueWith(callback, n, nil)
+}
+
+// enqueueWith is enqueue with each delivery changed by edit first.
+func (f *dispFixture) enqueueWith(callback string, n int, edit func(d *store.Delivery)) []string {
+	f.t.Helper()
 	task := &store.Task{
 		ID: handler.NewID(), Agent: f.agent, ChatID: handler.NewID(), Principal: "p",
 		Request: store.Request{Method: http.MethodPost, Path: "/x", Body: []byte("{}")},
@@ -210,6 +216,9 @@ func (f *dispFixture) enqueue(callback string, n int) []string {
 			ID: "msg_" + handler.NewID(), TaskID: task.ID, Agent: task.Agent, ChatID: task.ChatID,
 			CallbackID: callback, EventType: EventTaskSucceeded,
 			Payload: []byte(`{"type":"task.succeeded","task_id":"` + task.ID + `"}`),
+		}
+		if edit != nil {
+			edit(d)
 		}
 		ds = append(ds, d)
 		out = append(out, d.ID)
