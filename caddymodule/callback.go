@@ -145,8 +145,8 @@ func checkCallbackURL(raw string) error {
 // may change.
 func checkStaticHost(raw string, eg *egress) error {
 	u, _ := url.Parse(raw)
-	host := u.Hostname()
-	if host != "localhost" {
+	host := normalizeHost(u.Hostname())
+	if host != "localhost" && !strings.HasSuffix(host, ".localhost") {
 		if _, err := netip.ParseAddr(host); err != nil {
 			return nil
 		}
