@@ -183,7 +183,7 @@ func (e *egress) checkURL(ctx context.Context, raw string) error {
 	} else {
 		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
-		addrs, err = e.lookup(ctx, host)
+		addrs, err = e.lookup(ctx, normalizeHost(host))
 		if err != nil || len(addrs) == 0 {
 			return refused("its host %s could not be resolved", normalizeHost(host))
 		}

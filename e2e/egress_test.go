@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -326,7 +327,10 @@ func TestEgressRegistrationCap(t *testing.T) {
 func TestEgressFanOutShare(t *testing.T) {
 	agent := testkit.NewAgent(t)
 	var hanging, most atomic.Int32
+	stop := make(chan struct{})
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// With the body read, the server notices the client leaving.
+		_, _ = io.Copy(io.Discard, r.Body)
 		n := hanging.Add(1)
 		defer hanging.Add(-1)
 		for {
@@ -335,10 +339,13 @@ func TestEgressFanOutShare(t *testing.T) {
 				break
 			}
 		}
-		<-r.Context().Done()
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
 	}))
 	t.Cleanup(hang.Close)
-	t.Cleanup(hang.CloseClientConnections)
+	t.Cleanup(func() { close(stop) })
 	fast := testkit.NewSink(t)
 	globals := fmt.Sprintf(`		delivery {
 			allow_networks 127.0.0.1/32
@@ -348,6 +355,7 @@ func TestEgressFanOutShare(t *testing.T) {
 		}
 		agent support {
 			reverse_proxy %s
+			webhook_token tok-support-1
 			callback %s/a
 			callback %s/b
 		}
