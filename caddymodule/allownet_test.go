@@ -1,7 +1,9 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 )
@@ -90,5 +92,34 @@ func TestAllowRuleMatches(t *testing.T) {
 		if got := r.names(ap(c.addr)); got != c.naming {
 			t.Errorf("%s names %s = %v, want %v", c.rule, c.addr, got, c.naming)
 		}
+	}
+}
+
+// TestDemoOpensOnlyItsReceiver: the demo's allow_networks names its
+// receiver's address and port, not a range that would open every local
+// port.
+func TestDemoOpensOnlyItsReceiver(t *testing.T) {
+	b, err := os.ReadFile("../Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := adaptCaddyfile(t, string(b))
+	if err != nil {
+		t.Fatalf("adapting Caddyfile.example: %v", err)
+	}
+	var cfg struct {
+		Apps struct {
+			Agenthook App `json:"agenthook"`
+		} `json:"apps"`
+	}
+	if err := json.Unmarshal(out, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	d := cfg.Apps.Agenthook.Delivery
+	if d == nil || len(d.AllowNetworks) != 1 || d.AllowNetworks[0] != "127.0.0.1:9002" {
+		t.Fatalf("the demo's allow_networks is %v, want [127.0.0.1:9002]", d)
+	}
+	if !strings.Contains(string(b), "127.0.0.1:9002/hooks") {
+		t.Fatal("the demo's callbacks no longer go to 127.0.0.1:9002")
 	}
 }

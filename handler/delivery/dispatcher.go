@@ -86,6 +86,10 @@ func (d *Dispatcher) claim(ctx context.Context, free int) (bool, time.Time, erro
 	owner := fmt.Sprintf("%s/d%d", d.ID, d.claims.Add(1))
 	skip, reopen := d.breaker.skipList(now, cfg.Concurrency)
 	share := cfg.agentShare()
+	perAgent := share
+	if share >= cfg.Workers {
+		perAgent = 0 // one agent may take every worker: nothing to cap
+	}
 	ds, next, err := d.Store.ClaimDeliveries(ctx, store.DeliveryClaim{
 		Owner: owner,
 		Limit: free,
@@ -95,7 +99,7 @@ func (d *Dispatcher) claim(ctx context.Context, free int) (bool, time.Time, erro
 		Skip:        skip,
 		PerCallback: cfg.Concurrency,
 		SkipAgents:  d.agents.full(share),
-		PerAgent:    share,
+		PerAgent:    perAgent,
 	})
 	if err != nil {
 		return false, time.Time{}, err
