@@ -72,13 +72,13 @@ func (a *APIHandler) Provision(ctx caddy.Context) error {
 		Agents:   func() map[string]*handler.Agent { return app.agents },
 		Static:   app.staticCallbacks(),
 		CheckURL: app.egress.checkURL,
-		// Counted in the store, so across the instances sharing it.
-		MaxRegistrations: app.Delivery.maxRegistrations(),
-		Changed:          rt.dispatcher.ResetHealth,
-		Logger:           ctx.Logger(),
-		Metrics:          app.metrics,
-		Now:              nowFunc,
+		Changed:  rt.dispatcher.ResetHealth,
+		Logger:   ctx.Logger(),
+		Metrics:  app.metrics,
+		Now:      nowFunc,
 	}
+	// Counted in the store, so across the instances sharing it.
+	a.api.MaxRegistrations = app.Delivery.maxRegistrations()
 	return nil
 }
 

@@ -237,7 +237,8 @@ func (a *App) checkStaticCallbacks() error {
 		for i, cb := range a.Agents[name].callbacks {
 			u, err := url.Parse(cb.URL)
 			if err != nil {
-				return fmt.Errorf("agent %s: callback %d: %w", name, i+1, err)
+				// Provision checked it; the error would quote the URL.
+				return fmt.Errorf("agent %s: callback %d: not a URL", name, i+1)
 			}
 			if err := a.egress.checkHost(u.Hostname()); err != nil {
 				return fmt.Errorf("agent %s: callback %d: %w", name, i+1, err)
