@@ -410,6 +410,27 @@ func adaptErrorCases() []adaptErrorCase {
 		globalCase("empty allow_networks", `		delivery {
 			allow_networks `+m+`
 		}`, "wrong argument count"),
+		globalCase("allow_networks port out of range", `		delivery {
+			allow_networks 127.0.0.1:70000 `+m+`
+		}`, `allow_networks: "127.0.0.1:70000": port "70000" is not a number from 1 to 65535`),
+		globalCase("allow_networks port range backwards", `		delivery {
+			allow_networks 127.0.0.0/8:9099-9000 `+m+`
+		}`, "the port range 9099-9000 runs backwards"),
+		globalCase("allow_networks IPv6 port without brackets", `		delivery {
+			allow_networks fd00::/8:9002 `+m+`
+		}`, `"fd00::/8:9002" is not a CIDR range or an IP address, with an optional :port or :low-high (an IPv6 one in brackets, as [::1]:9002)`),
+		globalCase("allow_networks bracketed IPv4", `		delivery {
+			allow_networks [127.0.0.1]:9002 `+m+`
+		}`, "an IPv6 one in brackets"),
+		globalCase("bad max_registrations", `		delivery {
+			max_registrations lots `+m+`
+		}`, "'lots' is not a positive integer"),
+		globalCase("zero max_hops", `		delivery {
+			max_hops 0 `+m+`
+		}`, "'0' is not a positive integer"),
+		globalCase("bad agent_workers", `		delivery {
+			agent_workers -1 `+m+`
+		}`, "'-1' is not a positive integer"),
 		endpointCase("bad chat_ttl", `		auth none
 		chat_ttl forever `+m, "'forever' is not a positive duration"),
 		endpointCase("bad timeout", `		auth none

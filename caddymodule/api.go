@@ -77,6 +77,8 @@ func (a *APIHandler) Provision(ctx caddy.Context) error {
 		Metrics:  app.metrics,
 		Now:      nowFunc,
 	}
+	// Counted in the store, so across the instances sharing it.
+	a.api.MaxRegistrations = app.Delivery.maxRegistrations()
 	return nil
 }
 

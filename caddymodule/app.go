@@ -4,6 +4,7 @@
 package caddymodule
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -54,7 +55,8 @@ type App struct {
 	Agents map[string]*AgentConfig `json:"agents,omitempty"`
 
 	agents  map[string]*handler.Agent
-	ids     *identities // endpoint names and principals of this config
+	ids     *identities   // endpoint names and principals of this config
+	ctx     caddy.Context // to read the other apps' config at Start
 	rt      *runtime
 	egress  *egress
 	logger  *zap.Logger
@@ -97,6 +99,7 @@ var agentName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 // config that is only validated must not take Badger's directory lock,
 // which the running config holds.
 func (a *App) Provision(ctx caddy.Context) error {
+	a.ctx = ctx
 	a.logger = ctx.Logger()
 	a.ids = new(identities)
 	m, err := registerMetrics(ctx.GetMetricsRegistry())
@@ -154,6 +157,13 @@ func (a *App) Validate() error {
 // yet.
 func (a *App) Start() error {
 	if err := openStore(a.rt.store); err != nil {
+		return err
+	}
+	// The http app is provisioned by now (never call ctx.App("http") in
+	// Provision: the http app may be provisioning, and would be made
+	// twice).
+	a.egress.setSelf(buildSelf(a.ctx, a.logger))
+	if err := a.checkStaticCallbacks(); err != nil {
 		return err
 	}
 	a.rt.attach(a)
@@ -223,11 +233,17 @@ func (a *App) dispatcherConfig() delivery.Config {
 		Client:           a.egress.client,
 		Workers:          d.Workers,
 		Concurrency:      d.Concurrency,
+		AgentWorkers:     d.AgentWorkers,
 		Timeout:          time.Duration(d.Timeout),
 		DisableAfter:     time.Duration(d.DisableAfter),
 		BreakerThreshold: d.BreakerThreshold,
 		BreakerCooldown:  time.Duration(d.BreakerCooldown),
 		Retention:        time.Duration(a.Retention),
+	}
+	if cfg.AgentWorkers == 0 && len(a.agents) > 1 {
+		// Half the workers: one agent's slow receivers leave the other
+		// half to the rest. One agent has nobody to share with.
+		cfg.AgentWorkers = max(cmp.Or(d.Workers, delivery.DefaultWorkers)/2, 1)
 	}
 	if d.RetrySchedule != nil {
 		cfg.Schedule = make([]time.Duration, len(d.RetrySchedule))

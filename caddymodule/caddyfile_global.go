@@ -45,11 +45,14 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		delivery {
 //			timeout <duration>
 //			retry_schedule <duration...>
-//			allow_networks <cidr...>
+//			allow_networks <cidr|ip>[:<port>|:<low>-<high>]...
 //			concurrency <n>
 //			workers <n>
+//			agent_workers <n>
 //			disable_after <duration>
 //			breaker <failures> <cooldown>
+//			max_registrations <n>|unlimited
+//			max_hops <n>
 //		}
 //		agent <name> {
 //			reverse_proxy <upstreams...> [{ <reverse_proxy options> }]
@@ -195,7 +198,7 @@ func (c *DeliveryConfig) unmarshal(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			for _, arg := range args {
-				if _, err := parseNetwork(arg); err != nil {
+				if _, err := parseAllowRule(arg); err != nil {
 					return d.Errf("allow_networks: %v", err)
 				}
 			}
@@ -204,6 +207,20 @@ func (c *DeliveryConfig) unmarshal(d *caddyfile.Dispenser) error {
 			err = setOnce(d, opt, c.Concurrency != 0, func() (e error) { c.Concurrency, e = positiveInt(d); return })
 		case "workers":
 			err = setOnce(d, opt, c.Workers != 0, func() (e error) { c.Workers, e = positiveInt(d); return })
+		case "agent_workers":
+			err = setOnce(d, opt, c.AgentWorkers != 0, func() (e error) { c.AgentWorkers, e = positiveInt(d); return })
+		case "max_registrations":
+			err = setOnce(d, opt, c.MaxRegistrations != 0, func() (e error) {
+				if d.NextArg() && d.Val() == "unlimited" {
+					c.MaxRegistrations = -1
+					return nil
+				}
+				d.Prev()
+				c.MaxRegistrations, e = positiveInt(d)
+				return
+			})
+		case "max_hops":
+			err = setOnce(d, opt, c.MaxHops != 0, func() (e error) { c.MaxHops, e = positiveInt(d); return })
 		case "disable_after":
 			err = setOnce(d, opt, c.DisableAfter != 0, func() (e error) { c.DisableAfter, e = durationArg(d); return })
 		case "breaker":

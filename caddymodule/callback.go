@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -146,8 +145,8 @@ func checkCallbackURL(raw string) error {
 // may change.
 func checkStaticHost(raw string, eg *egress) error {
 	u, _ := url.Parse(raw)
-	host := u.Hostname()
-	if host != "localhost" {
+	host := normalizeHost(u.Hostname())
+	if host != "localhost" && !strings.HasSuffix(host, ".localhost") {
 		if _, err := netip.ParseAddr(host); err != nil {
 			return nil
 		}
@@ -162,8 +161,12 @@ type DeliveryConfig struct {
 	// RetrySchedule is the wait before each retry after the first
 	// attempt, which is immediate. Default 5s 5m 30m 2h 5h 10h 10h.
 	RetrySchedule []caddy.Duration `json:"retry_schedule,omitempty"`
-	// AllowNetworks opens these CIDR ranges, which are refused by default
-	// when private, loopback, link-local and the like.
+	// AllowNetworks opens these ranges, which are refused by default when
+	// private, loopback, link-local and the like: CIDR ranges or
+	// addresses, each on every port or, with :port or :low-high, on those
+	// ports only (IPv6 in brackets: [::1]:9002). Caddy's admin endpoint is
+	// never opened, and this server's own listeners only by an entry that
+	// names exactly one address and one port.
 	AllowNetworks []string `json:"allow_networks,omitempty"`
 	// Concurrency bounds attempts in flight per callback. Default 16.
 	Concurrency int `json:"concurrency,omitempty"`
@@ -176,18 +179,34 @@ type DeliveryConfig struct {
 	// BreakerCooldown how long the pause lasts. Defaults 10 and 30s.
 	BreakerThreshold int            `json:"breaker_threshold,omitempty"`
 	BreakerCooldown  caddy.Duration `json:"breaker_cooldown,omitempty"`
+	// AgentWorkers bounds the attempts in flight for one agent on this
+	// instance, so that one agent's slow receivers leave workers to the
+	// others. Default: half of workers (all of them with a single agent).
+	AgentWorkers int `json:"agent_workers,omitempty"`
+	// MaxRegistrations caps the callbacks registered through the API per
+	// agent. Default 100; -1 means no cap.
+	MaxRegistrations int `json:"max_registrations,omitempty"`
+	// MaxHops is how many agenthook callbacks (of other installations) a
+	// request may have passed through, in X-Agenthook-Hops. Default 3.
+	MaxHops int `json:"max_hops,omitempty"`
 
-	allowed []netip.Prefix
+	allowed []allowRule
 }
+
+// DefaultMaxRegistrations caps the registrations of one agent.
+const DefaultMaxRegistrations = 100
 
 func (d *DeliveryConfig) provision() error {
 	d.allowed = d.allowed[:0]
 	for _, n := range d.AllowNetworks {
-		p, err := parseNetwork(n)
+		r, err := parseAllowRule(n)
 		if err != nil {
 			return fmt.Errorf("delivery allow_networks: %w", err)
 		}
-		d.allowed = append(d.allowed, p)
+		d.allowed = append(d.allowed, r)
+	}
+	if d.AgentWorkers < 0 || d.MaxHops < 0 || d.MaxRegistrations < -1 {
+		return errors.New("delivery agent_workers, max_hops and max_registrations must be positive")
 	}
 	for _, s := range d.RetrySchedule {
 		if s < 0 {
@@ -197,16 +216,37 @@ func (d *DeliveryConfig) provision() error {
 	return nil
 }
 
-// parseNetwork reads a CIDR range or a single address.
-func parseNetwork(s string) (netip.Prefix, error) {
-	if p, err := netip.ParsePrefix(s); err == nil {
-		return p.Masked(), nil
+// maxRegistrations is the cap handed to the store (0: none).
+func (d *DeliveryConfig) maxRegistrations() int {
+	switch {
+	case d.MaxRegistrations < 0:
+		return 0
+	case d.MaxRegistrations == 0:
+		return DefaultMaxRegistrations
 	}
-	if a, err := netip.ParseAddr(s); err == nil {
-		return netip.PrefixFrom(a, a.BitLen()), nil
+	return d.MaxRegistrations
+}
+
+// checkStaticCallbacks refuses, when the config starts, a static callback
+// that would call this server: one whose host is a name the config serves,
+// or an address that is the admin endpoint or one of its listeners. Host
+// names are resolved at each delivery, not here, since their addresses may
+// change (the dialer checks them then).
+func (a *App) checkStaticCallbacks() error {
+	for _, name := range a.agentNames() {
+		for i, cb := range a.Agents[name].callbacks {
+			u, err := url.Parse(cb.URL)
+			if err != nil {
+				// Provision checked it; the error would quote the URL.
+				return fmt.Errorf("agent %s: callback %d: not a URL", name, i+1)
+			}
+			if err := a.egress.checkHost(u.Hostname()); err != nil {
+				return fmt.Errorf("agent %s: callback %d: %w", name, i+1, err)
+			}
+			if err := checkStaticHost(cb.URL, a.egress); err != nil {
+				return fmt.Errorf("agent %s: callback %d: %w", name, i+1, err)
+			}
+		}
 	}
-	if _, _, err := net.ParseCIDR(s); err != nil {
-		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR range or an IP address", s)
-	}
-	return netip.Prefix{}, fmt.Errorf("%q is not a CIDR range", s)
+	return nil
 }

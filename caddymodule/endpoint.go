@@ -120,6 +120,8 @@ func (e *Endpoint) Provision(ctx caddy.Context) error {
 		Sensitive:      e.Sensitive,
 		StripHeaders:   strip,
 		Store:          app.rt.store,
+		Origin:         app.rt.store.InstallationID,
+		MaxHops:        app.Delivery.MaxHops,
 		Logger:         ctx.Logger(),
 		Metrics:        app.metrics,
 		Now:            nowFunc,

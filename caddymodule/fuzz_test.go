@@ -153,6 +153,7 @@ var globalSeeds = []string{
 	"agenthook {\n\tstorage postgres {env.DSN} {\n\t\tmax_conns 8\n\t}\n}",
 	"agenthook {\n\tqueue {\n\t\tmax_depth 10\n\t\tattempts 3\n\t\tbackoff 1s\n\t\ttimeout 2m\n\t\tlease 3m\n\t\tmax_result 4MiB\n\t}\n}",
 	"agenthook {\n\tdelivery {\n\t\ttimeout 15s\n\t\tretry_schedule 5s 5m 30m\n\t\tallow_networks 127.0.0.0/8 ::1\n\t\tconcurrency 4\n\t\tworkers 2\n\t\tdisable_after 120h\n\t\tbreaker 10 30s\n\t}\n}",
+	"agenthook {\n\tdelivery {\n\t\tallow_networks 127.0.0.1:9002 127.0.0.0/8:9000-9099 [::1]:9002\n\t\tagent_workers 2\n\t\tmax_registrations unlimited\n\t\tmax_hops 3\n\t}\n}",
 	"agenthook {\n\tagent support {\n\t\treverse_proxy 127.0.0.1:9001\n\t}\n}",
 	"agenthook {\n\tagent support {\n\t\treverse_proxy 10.0.0.1:80 10.0.0.2:80 {\n\t\t\tlb_policy round_robin\n\t\t\thealth_uri /healthz\n\t\t\ttransport http {\n\t\t\t\tresponse_header_timeout 90s\n\t\t\t}\n\t\t}\n\t\tconversation_header X-Conversation-Id\n\t\twebhook_token lit sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 {env.T}\n\t}\n}",
 	"agenthook {\n\tagent a {\n\t\treverse_proxy 127.0.0.1:1\n\t\tcallback https://hooks.example.com/cb {\n\t\t\tsign standard_webhooks whsec_abc whsk_def\n\t\t\tsign hmac s {\n\t\t\t\theader X-Sig\n\t\t\t\talgorithm sha512\n\t\t\t\tencoding base64\n\t\t\t\tprefix v1=\n\t\t\t}\n\t\t\tbasic_auth u p\n\t\t\theader X-A b\n\t\t\tformat cognigy\n\t\t\tmethod put\n\t\t\tordered\n\t\t\tconcurrency 2\n\t\t}\n\t}\n}",

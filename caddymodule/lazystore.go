@@ -271,12 +271,20 @@ func (l *lazyStore) DeliveryCounts(ctx context.Context) (pending, failed int, er
 	return s.DeliveryCounts(ctx)
 }
 
-func (l *lazyStore) CreateRegistration(ctx context.Context, r *store.Registration) error {
+func (l *lazyStore) CreateRegistration(ctx context.Context, r *store.Registration, limit int) error {
 	s, err := l.get(ctx)
 	if err != nil {
 		return err
 	}
-	return s.CreateRegistration(ctx, r)
+	return s.CreateRegistration(ctx, r, limit)
+}
+
+func (l *lazyStore) InstallationID(ctx context.Context) (string, error) {
+	s, err := l.get(ctx)
+	if err != nil {
+		return "", err
+	}
+	return s.InstallationID(ctx)
 }
 
 func (l *lazyStore) GetRegistration(ctx context.Context, id string) (*store.Registration, error) {

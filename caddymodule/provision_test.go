@@ -515,6 +515,18 @@ func TestProvisionJSONErrors(t *testing.T) {
 			want:    `"intranet" is not a CIDR range`,
 		},
 		{
+			name:    "allow_networks with a bad port",
+			app:     `"delivery": {"allow_networks": ["127.0.0.1:0"]}`,
+			handler: `{"handler": "static_response"}`,
+			want:    `"127.0.0.1:0": port "0" is not a number from 1 to 65535`,
+		},
+		{
+			name:    "negative max_hops",
+			app:     `"delivery": {"max_hops": -1}`,
+			handler: `{"handler": "static_response"}`,
+			want:    "max_hops and max_registrations must be positive",
+		},
+		{
 			name:    "endpoint with a bad mode",
 			app:     `"agents": {"support": {"reverse_proxy": {"handler": "reverse_proxy", "upstreams": [{"dial": "127.0.0.1:9"}]}}}`,
 			handler: `{"handler": "agenthook", "agent": "support", "auth": [{"scheme": "none"}], "mode": "batch"}`,

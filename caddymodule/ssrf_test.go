@@ -6,14 +6,27 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
 
-	"code.dny.dev/ssrf"
+	"github.com/agenthook/agenthook/handler/delivery"
 )
+
+// rules parses allow_networks entries.
+func rules(t *testing.T, entries ...string) []allowRule {
+	t.Helper()
+	var out []allowRule
+	for _, e := range entries {
+		r, err := parseAllowRule(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
 
 func TestSSRFCheckURLRefusesInternalLiterals(t *testing.T) {
 	eg := newEgress(nil)
@@ -42,8 +55,11 @@ func TestSSRFCheckURLRefusesInternalLiterals(t *testing.T) {
 			if strings.Contains(err.Error(), "SECRET") {
 				t.Errorf("checkURL(%s): error %q echoes the token", raw, err)
 			}
-			if !strings.Contains(err.Error(), "allow_networks") {
-				t.Errorf("checkURL(%s): error %q does not say how to allow it", raw, err)
+			if !errors.Is(err, delivery.ErrRefused) {
+				t.Errorf("checkURL(%s): error %q is not a refusal", raw, err)
+			}
+			if unspecified := host == "0.0.0.0" || host == "[::]"; !unspecified && !strings.Contains(err.Error(), "allow_networks") {
+				t.Errorf("checkURL(%s): error %q does not tell the operator how to allow it", raw, err)
 			}
 		}
 	}
@@ -60,7 +76,7 @@ func TestSSRFCheckURLRefusesLocalhost(t *testing.T) {
 }
 
 func TestSSRFCheckURLRefusesMalformed(t *testing.T) {
-	eg := newEgress([]netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")})
+	eg := newEgress(rules(t, "0.0.0.0/0"))
 	defer eg.close()
 	for _, raw := range []string{
 		"ftp://93.184.216.34/x",
@@ -109,11 +125,7 @@ func TestSSRFCheckURLAcceptsPublicLiterals(t *testing.T) {
 }
 
 func TestSSRFAllowNetworks(t *testing.T) {
-	eg := newEgress([]netip.Prefix{
-		netip.MustParsePrefix("127.0.0.0/8"),
-		netip.MustParsePrefix("10.1.0.0/16"),
-		netip.MustParsePrefix("::1/128"),
-	})
+	eg := newEgress(rules(t, "127.0.0.0/8", "10.1.0.0/16", "::1/128"))
 	defer eg.close()
 	for _, raw := range []string{
 		"http://127.0.0.1:8080/", "http://127.9.9.9/", "http://10.1.2.3/", "http://[::1]:9000/",
@@ -160,8 +172,8 @@ func TestSSRFDialRefusesLoopback(t *testing.T) {
 			resp.Body.Close()
 			t.Fatalf("GET %s went through", target)
 		}
-		if !errors.Is(err, ssrf.ErrProhibitedIP) {
-			t.Fatalf("GET %s: %v, want ssrf.ErrProhibitedIP", target, err)
+		if !errors.Is(err, delivery.ErrRefused) {
+			t.Fatalf("GET %s: %v, want a refusal", target, err)
 		}
 	}
 	if hits.Load() != 0 {
@@ -171,7 +183,7 @@ func TestSSRFDialRefusesLoopback(t *testing.T) {
 
 func TestSSRFDialAllowedNetwork(t *testing.T) {
 	srv, hits := loopbackServer(t)
-	eg := newEgress([]netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")})
+	eg := newEgress(rules(t, "127.0.0.1/32"))
 	defer eg.close()
 	// No proxy from the environment: it would dial past the check.
 	t.Setenv("HTTP_PROXY", "http://192.0.2.1:3128")
@@ -189,7 +201,7 @@ func TestSSRFDialAllowedNetwork(t *testing.T) {
 
 func TestSSRFRedirectNotFollowed(t *testing.T) {
 	srv, hits := loopbackServer(t)
-	eg := newEgress([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
+	eg := newEgress(rules(t, "127.0.0.0/8"))
 	defer eg.close()
 	resp, err := eg.client.Get(srv.URL + "/redirect")
 	if err != nil {

@@ -264,7 +264,7 @@ func TestAPISpec(t *testing.T) {
 		t.Fatalf("openapi %q, want 3.0.3", doc.OpenAPI)
 	}
 	want := map[string]map[string][]string{
-		"/api/agents/{agent}/webhooks":           {"POST": {"201", "400", "401", "404", "413", "503"}, "GET": {"200", "401", "404", "503"}},
+		"/api/agents/{agent}/webhooks":           {"POST": {"201", "400", "401", "404", "409", "413", "503"}, "GET": {"200", "401", "404", "503"}},
 		"/api/agents/{agent}/webhooks/{id}":      {"GET": {"200", "401", "404", "503"}, "PATCH": {"200", "400", "401", "404", "413", "503"}, "DELETE": {"204", "401", "404", "405", "503"}},
 		"/api/agents/{agent}/deliveries":         {"GET": {"200", "400", "401", "404", "503"}},
 		"/api/agents/{agent}/deliveries/recover": {"POST": {"202", "400", "401", "404", "413", "503"}},
@@ -273,7 +273,7 @@ func TestAPISpec(t *testing.T) {
 		"/api/tasks/{id}":                        {"GET": {"200", "401", "404", "503"}},
 		"/api/task_status":                       {"GET": {"200", "404", "503"}},
 		"/api/task_status/{task_id}":             {"GET": {"200", "404", "503"}},
-		"/api/webhooks/agents/{token}":           {"POST": {"202", "400", "404", "409", "413", "503"}},
+		"/api/webhooks/agents/{token}":           {"POST": {"202", "400", "404", "409", "413", "503", "508"}},
 	}
 	for path, ops := range want {
 		item := doc.Paths.Value(path)
@@ -332,7 +332,7 @@ func TestAPISpec(t *testing.T) {
 		}
 	}
 	codes := fmt.Sprint(doc.Components.Schemas["Error"].Value.Properties["code"].Value.Enum)
-	for _, code := range []string{"bad_request", "invalid_json", "missing_fields", "unauthorized", "not_found", "task_not_found", "method_not_allowed", "body_too_large", "unavailable", "idempotency_key_reused", "overloaded"} {
+	for _, code := range []string{"bad_request", "invalid_json", "missing_fields", "unauthorized", "not_found", "task_not_found", "method_not_allowed", "body_too_large", "unavailable", "idempotency_key_reused", "overloaded", "loop_detected", "too_many_webhooks"} {
 		if !strings.Contains(codes, code) {
 			t.Errorf("the Error code enum lacks %s", code)
 		}
@@ -420,7 +420,8 @@ func TestAPIWebhooks(t *testing.T) {
 	jsonBody(t, b, &billing)
 	secrets = append(secrets, billing.Secret)
 
-	// The list: the Caddyfile's callback first, then the registrations.
+	// The list: the Caddyfile's callback first (its URL as scheme and host
+	// only: a path or query may hold a secret), then the registrations.
 	resp, b = c.get(hooks)
 	wantStatus(t, resp, b, http.StatusOK, "")
 	var list struct{ Data []webhookJSON }
@@ -430,7 +431,7 @@ func TestAPIWebhooks(t *testing.T) {
 	}
 	static := list.Data[0]
 	if static.ID != "cfg-support-1" || static.Source != "config" || static.AgentID != "support" || static.Status != "active" ||
-		static.Format != "cognigy" || !static.Ordered || static.Method != "POST" || static.URL != fmt.Sprintf("http://127.0.0.1:%d/static", staticPort) {
+		static.Format != "cognigy" || !static.Ordered || static.Method != "POST" || static.URL != fmt.Sprintf("http://127.0.0.1:%d", staticPort) {
 		t.Fatalf("static callback %+v", static)
 	}
 	if !static.CreatedAt.IsZero() || !static.UpdatedAt.IsZero() {
@@ -493,10 +494,10 @@ func TestAPIWebhooks(t *testing.T) {
 		{`{"url":""}`, "bad_request", "http"},
 		{`{"url":"http:///no-host"}`, "bad_request", "host"},
 		{`{"url":"http://user:hunter2@127.0.0.1:9/x"}`, "bad_request", "credentials"},
-		{`{"url":"http://10.1.2.3/hook"}`, "bad_request", "allow_networks"},
-		{`{"url":"http://127.0.0.2/hook"}`, "bad_request", "allow_networks"},
-		{`{"url":"http://[::1]:9/hook"}`, "bad_request", "allow_networks"},
-		{`{"url":"http://169.254.169.254/latest/meta-data"}`, "bad_request", "allow_networks"},
+		{`{"url":"http://10.1.2.3/hook"}`, "bad_request", "refused"},
+		{`{"url":"http://127.0.0.2/hook"}`, "bad_request", "refused"},
+		{`{"url":"http://[::1]:9/hook"}`, "bad_request", "refused"},
+		{`{"url":"http://169.254.169.254/latest/meta-data"}`, "bad_request", "refused"},
 		{`{"url":"http://127.0.0.1:9/x","method":"GET"}`, "bad_request", "POST or PUT"},
 		{`{"url":"http://127.0.0.1:9/x","method":"DELETE"}`, "bad_request", "POST or PUT"},
 		{`{"url":"http://127.0.0.1:9/x","status":"paused"}`, "bad_request", "active or inactive"},

@@ -824,7 +824,11 @@ func TestFaultF6BadInputStorm(t *testing.T) {
 		bearer %s
 	}
 `, swSecret, stripeSecret, hash, apiKey)
-	s := startSite(t, agentBlock("support", agent.Addr())+"\t\tdelivery {\n\t\t\tallow_networks 127.0.0.1/32\n\t\t}\n", routes)
+	// A receiver, to learn this installation's delivery marker, which the
+	// storm sends back.
+	sink := testkit.NewSink(t)
+	agentWithCallback := strings.TrimSuffix(agentBlock("support", agent.Addr()), "\t\t}\n") + "\t\t\tcallback " + sink.URL + "/f6\n\t\t}\n"
+	s := startSite(t, agentWithCallback+"\t\tdelivery {\n\t\t\tallow_networks 127.0.0.1/32\n\t\t}\n", routes)
 
 	body := []byte(`{"prompt":"storm"}`)
 	wh, _ := standardwebhooks.NewWebhook(swSecret)
@@ -844,6 +848,9 @@ func TestFaultF6BadInputStorm(t *testing.T) {
 	}
 	s.submit("/hmac-b", string(body), map[string]string{"X-Signature": hmacHex("hmac-secret-b", body), "Idempotency-Key": "storm-key"})
 	hmacTask, hmacChat := s.submit("/hmac", string(body), signedA("storm-key"))
+	testkit.Eventually(t, 15*time.Second, func() bool { return len(sink.Received()) > 0 }, "no delivery reached the receiver")
+	origin := sink.Received()[0].Header.Get("X-Agenthook-Origin")
+	adminPort := portOf(t, s.caddy.Admin)
 	stripeHeader := func(secret string, ts time.Time, b []byte) string {
 		tt := strconv.FormatInt(ts.Unix(), 10)
 		return "t=" + tt + ",v1=" + hmacHex(secret, []byte(tt+"."+string(b)))
@@ -987,6 +994,14 @@ func TestFaultF6BadInputStorm(t *testing.T) {
 		func(int) badReq {
 			return badReq{name: "API unknown delivery", method: "GET", path: "/api/deliveries/" + randID(), header: api(nil), status: 404, codes: []string{"not_found"}}
 		},
+		// Callbacks that lead back to this server, and loops.
+		fixed(badReq{name: "API callback to the admin endpoint", path: "/api/agents/support/webhooks", header: api(nil), body: []byte(`{"url":"http://` + s.caddy.Admin + `/stop"}`), status: 400, codes: []string{"bad_request"}}),
+		fixed(badReq{name: "API callback to the admin endpoint by name", path: "/api/agents/support/webhooks", header: api(nil), body: []byte(`{"url":"http://localhost:` + adminPort + `/load"}`), status: 400, codes: []string{"bad_request"}}),
+		fixed(badReq{name: "API callback to this server", path: "/api/agents/support/webhooks", header: api(nil), body: []byte(`{"url":"http://127.0.0.1:` + strconv.Itoa(s.port) + `/api/webhooks/agents/tok-support-1"}`), status: 400, codes: []string{"bad_request"}}),
+		fixed(badReq{name: "our own delivery coming back", path: "/bearer", header: map[string]string{"Authorization": "Bearer alice-token", "X-Agenthook-Origin": origin, "X-Agenthook-Hops": "1"}, status: 508, codes: []string{"loop_detected"}}),
+		fixed(badReq{name: "our own delivery coming back to a token URL", path: "/api/webhooks/agents/tok-support-1", header: map[string]string{"X-Agenthook-Origin": origin}, status: 508, codes: []string{"loop_detected"}}),
+		fixed(badReq{name: "hops over the limit", path: "/bearer", header: map[string]string{"Authorization": "Bearer alice-token", "X-Agenthook-Hops": "4"}, status: 508, codes: []string{"loop_detected"}}),
+		fixed(badReq{name: "hops not a number", path: "/sync", header: map[string]string{"Authorization": "Bearer alice-token", "X-Agenthook-Hops": "1e9"}, status: 400, codes: []string{"bad_request"}}),
 		// Idempotency-Key too long.
 		fixed(badReq{name: "Idempotency-Key too long", path: "/bearer", header: map[string]string{"Authorization": "Bearer alice-token", "Idempotency-Key": strings.Repeat("k", 300)}, status: 400, codes: []string{"bad_request"}}),
 	}

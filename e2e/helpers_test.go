@@ -41,6 +41,8 @@ type site struct {
 	// storage is the storage line of the agenthook option; default a
 	// Badger directory in the Caddy's own directory.
 	storage string
+	// extra is appended to the Caddyfile, after the site: more sites.
+	extra string
 }
 
 // startSite starts Caddy with globals (inside the agenthook option) and
@@ -77,7 +79,7 @@ func (s *site) caddyfile(globals, routes string) string {
 http://127.0.0.1:%d {
 %s
 }
-`, s.caddy.Admin, s.caddy.Dir, storage, globals, s.port, routes)
+%s`, s.caddy.Admin, s.caddy.Dir, storage, globals, s.port, routes, s.extra)
 }
 
 func (s *site) reload(globals, routes string) {

@@ -28,7 +28,9 @@ const (
 	CodeInternal         = "internal_error"
 	// CodeResultTooLarge starts the error of a task whose answer could
 	// not be stored with its callback payloads (see store.MaxRecordBytes).
-	CodeResultTooLarge = "result_too_large"
+	CodeResultTooLarge  = "result_too_large"
+	CodeLoopDetected    = "loop_detected"
+	CodeTooManyWebhooks = "too_many_webhooks"
 )
 
 // Error is an HTTP error answer: {"error": Message, "code": Code}.

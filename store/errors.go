@@ -71,8 +71,9 @@ func Unavailable(detail string, cause error) error {
 // return from an operation described by op ("finishing task"):
 //
 //   - nil stays nil;
-//   - ErrNotFound, ErrLeaseLost, ErrIdempotencyMismatch and context.Canceled,
-//     however wrapped, become the bare sentinel: they say all there is;
+//   - ErrNotFound, ErrLeaseLost, ErrIdempotencyMismatch, ErrLimitReached
+//     and context.Canceled, however wrapped, become the bare sentinel: they
+//     say all there is;
 //   - an *Error is kept, with op filled in if it had none;
 //   - anything else becomes an *Error of its category (ErrUnavailable,
 //     ErrTooLarge or ErrInvalid if it wraps one, ErrUnavailable for a
@@ -93,7 +94,7 @@ func Safe(op string, err error) error {
 		}
 		return e
 	}
-	for _, sentinel := range []error{ErrNotFound, ErrLeaseLost, ErrIdempotencyMismatch, context.Canceled} {
+	for _, sentinel := range []error{ErrNotFound, ErrLeaseLost, ErrIdempotencyMismatch, ErrLimitReached, context.Canceled} {
 		if errors.Is(err, sentinel) {
 			return sentinel
 		}

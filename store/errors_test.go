@@ -62,7 +62,7 @@ func TestSafeHidesTheCause(t *testing.T) {
 }
 
 func TestSafeKeepsSentinels(t *testing.T) {
-	for _, s := range []error{ErrNotFound, ErrLeaseLost, ErrIdempotencyMismatch, context.Canceled} {
+	for _, s := range []error{ErrNotFound, ErrLeaseLost, ErrIdempotencyMismatch, ErrLimitReached, context.Canceled} {
 		got := Safe("reading task", fmt.Errorf("task %s: %w", secret, s))
 		if got != s {
 			t.Errorf("Safe(wrapped %v) = %v, want the bare sentinel", s, got)

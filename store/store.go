@@ -63,6 +63,11 @@ var (
 	// ErrInternal wraps a failure of the engine that fits no other
 	// category, such as a record it cannot decode.
 	ErrInternal = errors.New("internal storage error")
+
+	// ErrLimitReached means a write was refused because it would go over
+	// a limit the caller set, such as the registrations of one agent.
+	// Nothing was written.
+	ErrLimitReached = errors.New("limit reached")
 )
 
 // MaxRecordBytes bounds any one record an engine stores, as counted by the
@@ -86,6 +91,7 @@ type Store interface {
 	Registrations
 	CallbackStates
 	ReplayGuard
+	Installation
 
 	// TaskWake and DeliveryWake receive a value when new work may have
 	// become claimable, so that runners need not poll. Each channel has
@@ -194,7 +200,11 @@ type Deliveries interface {
 
 // Registrations holds callback URLs registered through the management API.
 type Registrations interface {
-	CreateRegistration(ctx context.Context, r *Registration) error
+	// CreateRegistration stores a new registration. With limit > 0, it
+	// fails with ErrLimitReached, writing nothing, when r's agent already
+	// has limit registrations; the count and the insert are one atomic
+	// step, also between instances sharing the store.
+	CreateRegistration(ctx context.Context, r *Registration, limit int) error
 	GetRegistration(ctx context.Context, id string) (*Registration, error)
 	// ListRegistrations returns an agent's registrations, oldest first.
 	// An empty agent lists every registration.
@@ -215,6 +225,16 @@ type CallbackStates interface {
 	// DeleteCallbackState drops a state (a healthy callback needs none).
 	// Unknown ids are fine.
 	DeleteCallbackState(ctx context.Context, id string) error
+}
+
+// Installation names the installation: every instance sharing a store
+// shares the name.
+type Installation interface {
+	// InstallationID returns a random id made the first time it was asked
+	// for and the same ever after, on every instance sharing the store.
+	// It is not a secret: deliveries carry it, so that an installation
+	// recognises its own deliveries coming back to it.
+	InstallationID(ctx context.Context) (string, error)
 }
 
 // ReplayGuard remembers message ids (such as Standard Webhooks'

@@ -168,6 +168,11 @@ type Delivery struct {
 	EventType string         `json:"event_type"`
 	Payload   []byte         `json:"-"`
 	Status    DeliveryStatus `json:"status"`
+	// Hops is the delivery's place in a chain of agenthook installations
+	// calling each other back: the hops of the request that made its task,
+	// plus one. It goes out as X-Agenthook-Hops, so that a loop through
+	// other installations ends at their hop limit.
+	Hops int `json:"hops,omitempty"`
 
 	Attempts      []Attempt `json:"attempts,omitempty"`
 	AttemptCount  int       `json:"attempt_count,omitzero"`
@@ -205,6 +210,14 @@ type DeliveryClaim struct {
 	// PerCallback caps how many deliveries of one callback one claim
 	// returns (0: no cap), so one busy callback cannot take every slot.
 	PerCallback int
+	// SkipAgents lists agents whose deliveries must not be handed out now
+	// (at their share of the claimer's workers), so that one agent's slow
+	// receivers cannot hold every worker while another agent's deliveries
+	// wait.
+	SkipAgents []string
+	// PerAgent caps how many deliveries of one agent one claim returns
+	// (0: no cap).
+	PerAgent int
 }
 
 // DeliveryOutcome is the input of RecordAttempt.

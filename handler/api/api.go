@@ -21,7 +21,7 @@ import (
 
 // apiStore is what the API reads and writes.
 type apiStore interface {
-	CreateRegistration(ctx context.Context, r *store.Registration) error
+	CreateRegistration(ctx context.Context, r *store.Registration, limit int) error
 	GetRegistration(ctx context.Context, id string) (*store.Registration, error)
 	ListRegistrations(ctx context.Context, agent string) ([]*store.Registration, error)
 	UpdateRegistration(ctx context.Context, r *store.Registration) error
@@ -68,8 +68,12 @@ type API struct {
 	// with the registrations and read-only here.
 	Static delivery.Static
 	// CheckURL refuses callback URLs that are malformed or resolve to
-	// addresses deliveries may not reach.
+	// addresses deliveries may not reach. An error that wraps
+	// delivery.ErrRefused is answered with that sentence alone (see
+	// refusedURL); others are syntax errors, shown as they are.
 	CheckURL func(ctx context.Context, rawURL string) error
+	// MaxRegistrations caps the registrations of one agent (0: no cap).
+	MaxRegistrations int
 	// Changed is told when a callback changed, so the dispatcher can
 	// forget its health.
 	Changed func(id string)

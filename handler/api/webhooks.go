@@ -29,7 +29,7 @@ func (a *API) apply(ctx context.Context, in webhookInput, reg *store.Registratio
 	}
 	if in.URL != nil {
 		if err := a.CheckURL(ctx, *in.URL); err != nil {
-			return handler.Errorf(http.StatusBadRequest, handler.CodeBadRequest, "url is not acceptable: %s", err.Error())
+			return a.refusedURL(*in.URL, err)
 		}
 		reg.URL = *in.URL
 	}
@@ -74,7 +74,12 @@ func (a *API) createWebhook(w http.ResponseWriter, r *http.Request, agent *handl
 		return err
 	}
 	reg.Secret = secret
-	if err := a.Store.CreateRegistration(r.Context(), reg); err != nil {
+	err = a.Store.CreateRegistration(r.Context(), reg, a.MaxRegistrations)
+	if errors.Is(err, store.ErrLimitReached) {
+		return handler.Errorf(http.StatusConflict, handler.CodeTooManyWebhooks,
+			"agent %s already has %d webhooks, the most it may have; delete one first", agent.Name, a.MaxRegistrations)
+	}
+	if err != nil {
 		return handler.StoreError(err)
 	}
 	a.Registry.Invalidate()
@@ -88,7 +93,9 @@ func (a *API) createWebhook(w http.ResponseWriter, r *http.Request, agent *handl
 // staticView shows a callback from the config; it is read-only, except
 // that an agenthook-disabled one can be enabled again.
 func (a *API) staticView(ctx context.Context, cb *delivery.Callback) (WebhookView, error) {
-	v := WebhookView{ID: cb.ID, AgentID: cb.Agent, URL: cb.URL, Method: cb.Method, Status: delivery.StatusActive, Format: cb.Format, Ordered: cb.Ordered, Source: "config"}
+	// Only the origin: a static callback's URL is the operator's, and
+	// often holds a secret in its path or query.
+	v := WebhookView{ID: cb.ID, AgentID: cb.Agent, URL: delivery.URLOrigin(cb.URL), Method: cb.Method, Status: delivery.StatusActive, Format: cb.Format, Ordered: cb.Ordered, Source: "config"}
 	st, err := a.Registry.State(ctx, cb.ID)
 	if err != nil {
 		return v, handler.StoreError(err)

@@ -17,6 +17,10 @@ type Config struct {
 	// Concurrency bounds the attempts in flight to one callback, unless
 	// the callback sets its own.
 	Concurrency int
+	// AgentWorkers bounds the attempts in flight for one agent, so that
+	// one agent's slow receivers cannot take every worker (0, or more
+	// than Workers: Workers, which shares nothing).
+	AgentWorkers int
 	// Timeout bounds one attempt.
 	Timeout time.Duration
 	// Schedule is the wait before each retry; the first attempt is
@@ -44,6 +48,9 @@ func (c Config) WithDefaults() Config {
 	if c.Concurrency <= 0 {
 		c.Concurrency = DefaultConcurrency
 	}
+	if c.AgentWorkers <= 0 || c.AgentWorkers > c.Workers {
+		c.AgentWorkers = c.Workers
+	}
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
 	}
@@ -64,3 +71,6 @@ func (c Config) WithDefaults() Config {
 	}
 	return c
 }
+
+// agentShare is how many attempts one agent may have in flight.
+func (c Config) agentShare() int { return c.AgentWorkers }

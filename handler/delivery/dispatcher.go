@@ -25,6 +25,7 @@ type dispatcherStore interface {
 	DeleteCallbackState(ctx context.Context, id string) error
 	GetRegistration(ctx context.Context, id string) (*store.Registration, error)
 	UpdateRegistration(ctx context.Context, r *store.Registration) error
+	InstallationID(ctx context.Context) (string, error)
 }
 
 // Dispatcher sends finished tasks' results to callbacks: signed, retried
@@ -43,6 +44,9 @@ type Dispatcher struct {
 	claims  atomic.Uint64
 	jobs    pool.Pool
 	breaker breaker
+	agents  agentSlots
+	// originID caches the installation id (see origin).
+	originID atomic.Pointer[string]
 }
 
 // Configure sets the config; it is called before Start and at every
@@ -81,6 +85,11 @@ func (d *Dispatcher) claim(ctx context.Context, free int) (bool, time.Time, erro
 	now := d.Now()
 	owner := fmt.Sprintf("%s/d%d", d.ID, d.claims.Add(1))
 	skip, reopen := d.breaker.skipList(now, cfg.Concurrency)
+	share := cfg.agentShare()
+	perAgent := share
+	if share >= cfg.Workers {
+		perAgent = 0 // one agent may take every worker: nothing to cap
+	}
 	ds, next, err := d.Store.ClaimDeliveries(ctx, store.DeliveryClaim{
 		Owner: owner,
 		Limit: free,
@@ -89,6 +98,8 @@ func (d *Dispatcher) claim(ctx context.Context, free int) (bool, time.Time, erro
 		Lease:       cfg.Timeout + leaseMargin,
 		Skip:        skip,
 		PerCallback: cfg.Concurrency,
+		SkipAgents:  d.agents.full(share),
+		PerAgent:    perAgent,
 	})
 	if err != nil {
 		return false, time.Time{}, err
@@ -98,18 +109,31 @@ func (d *Dispatcher) claim(ctx context.Context, free int) (bool, time.Time, erro
 		next = reopen
 	}
 	for _, dl := range ds {
+		// The agent's share first: a claim may return more of an agent
+		// than it has slots left.
+		if !d.agents.reserve(dl.Agent, share) {
+			d.giveBack(ctx, dl, owner)
+			continue
+		}
 		if !d.breaker.reserve(dl.CallbackID, now, cfg.Concurrency) {
-			if err := d.Store.ReleaseDelivery(ctx, dl.ID, owner); err != nil {
-				d.Logger.Warn("releasing delivery", zap.String("delivery_id", dl.ID), handler.StoreErrField(err))
-			}
+			d.agents.unreserve(dl.Agent)
+			d.giveBack(ctx, dl, owner)
 			continue
 		}
 		d.jobs.Spawn(func() {
+			defer d.agents.unreserve(dl.Agent)
 			defer d.breaker.unreserve(dl.CallbackID)
 			d.deliver(dl, owner)
 		})
 	}
 	return len(ds) == free, next, nil
+}
+
+// giveBack releases a claimed delivery this instance has no slot for.
+func (d *Dispatcher) giveBack(ctx context.Context, dl *store.Delivery, owner string) {
+	if err := d.Store.ReleaseDelivery(ctx, dl.ID, owner); err != nil {
+		d.Logger.Warn("releasing delivery", zap.String("delivery_id", dl.ID), handler.StoreErrField(err))
+	}
 }
 
 // deliver makes one attempt and records it.
@@ -140,8 +164,14 @@ func (d *Dispatcher) deliver(dl *store.Delivery, owner string) {
 		return
 	}
 	d.breaker.setLimit(cb.ID, cb.Concurrency)
+	origin, err := d.origin(ctx)
+	if err != nil {
+		log.Warn("reading the installation id", zap.Error(err))
+		d.release(dl, owner)
+		return
+	}
 
-	att, resp := d.send(ctx, cfg.Client, cb, dl)
+	att, resp := d.send(ctx, cfg.Client, cb, dl, origin)
 	if d.jobs.Abandoned() {
 		d.release(dl, owner)
 		return

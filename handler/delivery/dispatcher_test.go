@@ -158,7 +158,7 @@ func (f *dispFixture) registered(status string) *store.Registration {
 		ID: "wh_" + handler.NewID(), Agent: f.agent, URL: f.url + "/registered", Method: http.MethodPost,
 		Status: status, Secret: secret, CreatedAt: now, UpdatedAt: now,
 	}
-	if err := f.st.CreateRegistration(f.ctx, r); err != nil {
+	if err := f.st.CreateRegistration(f.ctx, r, 0); err != nil {
 		f.t.Fatalf("CreateRegistration: %v", err)
 	}
 	f.reg.Invalidate()
@@ -192,6 +192,12 @@ func (f *dispFixture) requests() []recvRequest {
 // runner does, and returns their ids.
 func (f *dispFixture) enqueue(callback string, n int) []string {
 	f.t.Helper()
+	return f.enqueueWith(callback, n, nil)
+}
+
+// enqueueWith is enqueue with each delivery changed by edit first.
+func (f *dispFixture) enqueueWith(callback string, n int, edit func(d *store.Delivery)) []string {
+	f.t.Helper()
 	task := &store.Task{
 		ID: handler.NewID(), Agent: f.agent, ChatID: handler.NewID(), Principal: "p",
 		Request: store.Request{Method: http.MethodPost, Path: "/x", Body: []byte("{}")},
@@ -210,6 +216,9 @@ func (f *dispFixture) enqueue(callback string, n int) []string {
 			ID: "msg_" + handler.NewID(), TaskID: task.ID, Agent: task.Agent, ChatID: task.ChatID,
 			CallbackID: callback, EventType: EventTaskSucceeded,
 			Payload: []byte(`{"type":"task.succeeded","task_id":"` + task.ID + `"}`),
+		}
+		if edit != nil {
+			edit(d)
 		}
 		ds = append(ds, d)
 		out = append(out, d.ID)

@@ -25,6 +25,8 @@ func Outbox(ctx context.Context, cbs Callbacks, t *store.Task, status store.Task
 		return nil, err
 	}
 	ev := taskEvent(t, status, r, errMsg, now)
+	// One more than the request that made the task carried.
+	hops := handler.TaskHops(t.Meta) + 1
 	rendered := make(map[string][]byte, 2)
 	out := make([]*store.Delivery, 0, len(list))
 	for _, cb := range list {
@@ -52,6 +54,7 @@ func Outbox(ctx context.Context, cbs Callbacks, t *store.Task, status store.Task
 			ChatID:     t.ChatID,
 			CallbackID: cb.ID,
 			EventType:  ev.Type,
+			Hops:       hops,
 			Payload:    payload,
 		}
 		if cb.Ordered {

@@ -48,7 +48,7 @@ func TestRegistryActive(t *testing.T) {
 	// The cache: a registration created behind its back shows up after
 	// Refresh, or at once through Lookup.
 	late := &store.Registration{ID: "wh_late", Agent: "agent-a", URL: "http://x", Method: "POST", Status: StatusActive, Secret: active.Secret}
-	if err := f.st.CreateRegistration(f.ctx, late); err != nil {
+	if err := f.st.CreateRegistration(f.ctx, late, 0); err != nil {
 		t.Fatal(err)
 	}
 	if list, _ := f.reg.Active(f.ctx, f.agent); len(list) != 2 {

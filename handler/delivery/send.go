@@ -6,17 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/store"
 )
 
 // send makes the HTTP request of one attempt.
-func (d *Dispatcher) send(ctx context.Context, client *http.Client, cb *Callback, dl *store.Delivery) (store.Attempt, *http.Response) {
+func (d *Dispatcher) send(ctx context.Context, client *http.Client, cb *Callback, dl *store.Delivery, origin string) (store.Attempt, *http.Response) {
 	now := d.Now()
 	att := store.Attempt{At: now}
 	req, err := http.NewRequestWithContext(ctx, cb.Method, cb.URL, bytes.NewReader(dl.Payload))
@@ -32,6 +34,10 @@ func (d *Dispatcher) send(ctx context.Context, client *http.Client, cb *Callback
 	h.Set("User-Agent", "agenthook")
 	h.Set("X-Agenthook-Event", dl.EventType)
 	h.Set("X-Agenthook-Attempt", strconv.Itoa(dl.AttemptCount+1))
+	// Loop protection: a receiver that is an agenthook endpoint refuses
+	// our own deliveries and chains that grew too long.
+	h.Set(handler.HeaderHops, strconv.Itoa(max(dl.Hops, 1)))
+	h.Set(handler.HeaderOrigin, origin)
 	// webhook-id lets receivers drop duplicates: it is the same on every
 	// attempt. The timestamp is the attempt's own.
 	h.Set("Webhook-Id", dl.ID)
@@ -69,15 +75,31 @@ func (d *Dispatcher) send(ctx context.Context, client *http.Client, cb *Callback
 	return att, resp
 }
 
+// ErrRefused is what a client's dialer wraps when it refuses to connect
+// to an address (see caddymodule's egress). An attempt refused so records
+// this sentence and nothing else: not the address, which would tell the
+// API's callers what a name resolves to, and no answer, since nothing was
+// sent.
+var ErrRefused = errors.New("the callback URL is refused: it is not a public http(s) address this server may call")
+
 // attemptError describes a failed request without its URL, which may
-// hold a receiver's token.
+// hold a receiver's token, and without the addresses it dialled.
 func attemptError(err error) string {
+	if errors.Is(err, ErrRefused) {
+		return ErrRefused.Error()
+	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "the receiver did not answer in time"
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		// "dial tcp 10.0.0.7:80: connect: connection refused" names the
+		// address a host name resolved to; the cause alone does not.
+		return oe.Op + ": " + oe.Err.Error()
 	}
 	return err.Error()
 }

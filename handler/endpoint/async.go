@@ -6,6 +6,7 @@ import (
 	"errors"
 	"maps"
 	"net/http"
+	"strconv"
 
 	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/store"
@@ -69,6 +70,10 @@ func (e *Endpoint) serveAsync(w http.ResponseWriter, r *http.Request, c *call) (
 	// The runner pushes the chat's expiry out when the task finishes, as a
 	// sync turn does: a chat used only through async stays alive.
 	task.Meta[handler.MetaChatTTL] = e.ChatTTL.String()
+	if c.hops > 0 {
+		// Its deliveries carry one more (see handler.HeaderHops).
+		task.Meta[handler.MetaHops] = strconv.Itoa(c.hops)
+	}
 	n := store.NewTask{Task: task}
 	if c.newChat {
 		n.Chat = c.chat

@@ -77,6 +77,13 @@ type Endpoint struct {
 	// sees the caller's credentials.
 	StripHeaders []string
 
+	// Origin returns this installation's id, which its deliveries carry:
+	// a request that carries it is refused (508), since it is one of them
+	// coming back. MaxHops is how many agenthook callbacks a request may
+	// have passed through (0: handler.DefaultMaxHops).
+	Origin  OriginFunc
+	MaxHops int
+
 	// HideRequest, if set, is called for requests whose URL holds a
 	// token, so the server leaves them out of its access log; the endpoint
 	// logs them itself, with the token replaced by the agent's name.
@@ -107,6 +114,7 @@ type call struct {
 	// (agent_from_token).
 	tokenAgent *handler.Agent
 	tokenKeyID string
+	hops       int // of agenthook callbacks the request passed through
 }
 
 // ServeHTTP implements http.Handler.
@@ -151,6 +159,11 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request, c *call, agentName *string) (string, error) {
+	hops, err := e.checkLoop(r)
+	if err != nil {
+		return "", err
+	}
+	c.hops = hops
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		return "", handler.Errorf(http.StatusMethodNotAllowed, handler.CodeMethodNotAllowed, "use POST")

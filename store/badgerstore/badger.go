@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,6 +65,12 @@ type Store struct {
 	deliv   *sched
 	lastSeq int64
 	nFailed int // dead-lettered deliveries
+	// delivAgents maps the callbacks of pending deliveries to their
+	// agent, for claims that skip or cap agents. Entries are not removed:
+	// there are as many as callbacks, and a callback keeps its agent.
+	delivAgents map[string]string
+	// installation caches InstallationID once read.
+	installation atomic.Pointer[string]
 
 	taskWake  chan struct{}
 	delivWake chan struct{}
@@ -333,6 +340,7 @@ func setEntry(txn *badger.Txn, k, v []byte, exp, now time.Time) error {
 // rebuild loads the indexes of pending work from the database.
 func (s *Store) rebuild() error {
 	tasks, deliv := newSched(), newSched()
+	agents := make(map[string]string)
 	var lastSeq int64
 	err := s.db.View(func(txn *badger.Txn) error {
 		if err := scan(txn, pTaskActive, func(id string, b []byte) error {
@@ -356,6 +364,14 @@ func (s *Store) rebuild() error {
 			if err := json.Unmarshal(b, &a); err != nil {
 				return fmt.Errorf("a pending delivery: %w", err)
 			}
+			if a.Agent == "" {
+				d, err := getDelivery(view{txn}, id, false)
+				if err != nil {
+					return fmt.Errorf("a pending delivery: %w", err)
+				}
+				a.Agent = d.Agent
+			}
+			agents[a.Callback] = a.Agent
 			deliv.add(id, a.OrderKey, a.Callback, a.Seq, a.NextAttemptAt)
 			lastSeq = max(lastSeq, a.Seq)
 			return nil
@@ -373,6 +389,8 @@ func (s *Store) rebuild() error {
 		deliv.adopt(s.deliv)
 	}
 	s.tasks, s.deliv = tasks, deliv
+	maps.Copy(agents, s.delivAgents) // what the old index knew still holds
+	s.delivAgents = agents
 	s.lastSeq = max(s.lastSeq, lastSeq)
 	s.mu.Unlock()
 	s.recountFailed()

@@ -23,6 +23,13 @@ type activeDelivery struct {
 	OrderKey      string    `json:"g,omitempty"`
 	Seq           int64     `json:"s"`
 	NextAttemptAt time.Time `json:"r"`
+	// Agent is empty in entries written before claims could skip agents;
+	// the index rebuild reads it from the delivery then.
+	Agent string `json:"a,omitempty"`
+}
+
+func activeOf(d *store.Delivery) activeDelivery {
+	return activeDelivery{Callback: d.CallbackID, OrderKey: d.OrderKey, Seq: d.Seq, NextAttemptAt: d.NextAttemptAt, Agent: d.Agent}
 }
 
 // A delivery is stored as one value: a 4-byte length, the metadata as
@@ -84,13 +91,14 @@ func (s *Store) putPending(tx *wtxn, d *store.Delivery) error {
 	}
 	tx.set(key(pDeliv, d.ID), b, time.Time{})
 	tx.set(listKey(d), nil, time.Time{})
-	if err := tx.setJSON(key(pDelivAct, d.ID), activeDelivery{d.CallbackID, d.OrderKey, d.Seq, d.NextAttemptAt}, time.Time{}); err != nil {
+	if err := tx.setJSON(key(pDelivAct, d.ID), activeOf(d), time.Time{}); err != nil {
 		return err
 	}
-	id, group, cb, seq, at := d.ID, d.OrderKey, d.CallbackID, d.Seq, d.NextAttemptAt
+	id, group, cb, seq, at, agent := d.ID, d.OrderKey, d.CallbackID, d.Seq, d.NextAttemptAt, d.Agent
 	tx.onApply(func() {
 		s.mu.Lock()
 		s.deliv.add(id, group, cb, seq, at)
+		s.delivAgents[cb] = agent
 		s.mu.Unlock()
 	})
 	return nil
@@ -124,13 +132,24 @@ func (s *Store) ClaimDeliveries(ctx context.Context, c store.DeliveryClaim) ([]*
 	if err := s.usable(); err != nil {
 		return nil, time.Time{}, err
 	}
+	// Partitions are callbacks; a callback belongs to one agent, which
+	// delivAgents knows. Both closures run under s.mu.
 	var skip func(string) bool
-	if len(c.Skip) > 0 {
+	if len(c.Skip) > 0 || len(c.SkipAgents) > 0 {
 		skipped := make(map[string]bool, len(c.Skip))
 		for _, cb := range c.Skip {
 			skipped[cb] = true
 		}
-		skip = func(cb string) bool { return skipped[cb] }
+		skipAgent := make(map[string]bool, len(c.SkipAgents))
+		for _, a := range c.SkipAgents {
+			skipAgent[a] = true
+		}
+		skip = func(cb string) bool { return skipped[cb] || skipAgent[s.delivAgents[cb]] }
+	}
+	lim := caps{perPart: c.PerCallback}
+	if c.PerAgent > 0 {
+		lim.class = func(cb string) string { return s.delivAgents[cb] }
+		lim.perClass = c.PerAgent
 	}
 	var ids []string
 	var next, now time.Time
@@ -139,7 +158,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, c store.DeliveryClaim) ([]*
 	err := s.w.do(ctx, false, 0, func(*wtxn) error {
 		now = s.now()
 		s.mu.Lock()
-		ids, next = s.deliv.claimCapped(now, c.Limit, c.PerCallback, c.Lease, c.Owner, skip)
+		ids, next = s.deliv.claimWithin(now, c.Limit, c.Lease, c.Owner, skip, lim)
 		s.mu.Unlock()
 		return nil
 	})
@@ -207,7 +226,7 @@ func (s *Store) RecordAttempt(ctx context.Context, o store.DeliveryOutcome) erro
 				return err
 			}
 			tx.set(key(pDeliv, d.ID), b, time.Time{})
-			if err := tx.setJSON(key(pDelivAct, d.ID), activeDelivery{d.CallbackID, d.OrderKey, d.Seq, d.NextAttemptAt}, time.Time{}); err != nil {
+			if err := tx.setJSON(key(pDelivAct, d.ID), activeOf(d), time.Time{}); err != nil {
 				return err
 			}
 			tx.onApply(func() {

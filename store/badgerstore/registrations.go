@@ -20,8 +20,10 @@ func checkRegistration(r *store.Registration) error {
 	return store.CheckSize("a registration", r.RecordBytes())
 }
 
-// CreateRegistration implements store.Registrations.
-func (s *Store) CreateRegistration(ctx context.Context, r *store.Registration) error {
+// CreateRegistration implements store.Registrations. The count against
+// limit is exact: operations run one at a time in the writer, and the
+// iterator sees every write committed or applied before this one.
+func (s *Store) CreateRegistration(ctx context.Context, r *store.Registration, limit int) error {
 	if err := checkRegistration(r); err != nil {
 		return err
 	}
@@ -33,9 +35,26 @@ func (s *Store) CreateRegistration(ctx context.Context, r *store.Registration) e
 		} else if !errors.Is(err, badger.ErrKeyNotFound) {
 			return err
 		}
+		if limit > 0 && countKeys(tx.txn, key(pRegAgent, reg.Agent, ""), limit) >= limit {
+			return store.ErrLimitReached
+		}
 		return s.putRegistration(tx, &reg)
 	})
 	return store.Safe("creating registration", err)
+}
+
+// countKeys counts the keys with prefix, stopping at most.
+func countKeys(txn *badger.Txn, prefix []byte, most int) int {
+	opt := badger.DefaultIteratorOptions
+	opt.PrefetchValues = false
+	opt.Prefix = prefix
+	it := txn.NewIterator(opt)
+	defer it.Close()
+	n := 0
+	for it.Rewind(); it.Valid() && n < most; it.Next() {
+		n++
+	}
+	return n
 }
 
 func regSize(r *store.Registration) int {

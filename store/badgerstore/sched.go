@@ -148,15 +148,35 @@ func (s *sched) claim(now time.Time, limit int, lease time.Duration, owner strin
 // claimCapped is claim taking at most perPart heads from one partition
 // (0: no cap).
 func (s *sched) claimCapped(now time.Time, limit, perPart int, lease time.Duration, owner string, skip func(part string) bool) (ids []string, next time.Time) {
+	return s.claimWithin(now, limit, lease, owner, skip, caps{perPart: perPart})
+}
+
+// caps bound what one claim takes from one partition, and from one class
+// of partitions (the callbacks of one agent).
+type caps struct {
+	perPart int // 0: no cap
+	// class names a partition's class; perClass caps the heads taken
+	// from the partitions of one class (0: no cap).
+	class    func(part string) string
+	perClass int
+}
+
+// claimWithin is claim under caps. Partitions held back by a cap, unlike
+// skipped ones, still count for next: their heads are due now.
+func (s *sched) claimWithin(now time.Time, limit int, lease time.Duration, owner string, skip func(part string) bool, c caps) (ids []string, next time.Time) {
 	s.reap(now)
 	var aside []*partition
 	var taken map[*partition]int
-	if perPart > 0 {
+	if c.perPart > 0 {
 		taken = make(map[*partition]int)
+	}
+	var classTaken map[string]int
+	if c.perClass > 0 && c.class != nil {
+		classTaken = make(map[string]int)
 	}
 	for len(ids) < limit && len(s.ready) > 0 {
 		p := s.ready[0]
-		if skip != nil && skip(p.key) {
+		if (skip != nil && skip(p.key)) || (classTaken != nil && classTaken[c.class(p.key)] >= c.perClass) {
 			heap.Pop(&s.ready)
 			aside = append(aside, p)
 			continue
@@ -174,7 +194,17 @@ func (s *sched) claimCapped(now time.Time, limit, perPart int, lease time.Durati
 		s.nLeased++
 		ids = append(ids, head.id)
 		if taken != nil {
-			if taken[p]++; taken[p] >= perPart && p.heapIdx >= 0 {
+			if taken[p]++; taken[p] >= c.perPart && p.heapIdx >= 0 {
+				heap.Remove(&s.ready, p.heapIdx)
+				aside = append(aside, p)
+			}
+		}
+		if classTaken != nil {
+			// The class's other partitions are set aside when the loop
+			// meets them; this one at once. A partition already set
+			// aside is out of the heap (heapIdx -1), so never twice.
+			cl := c.class(p.key)
+			if classTaken[cl]++; classTaken[cl] >= c.perClass && p.heapIdx >= 0 {
 				heap.Remove(&s.ready, p.heapIdx)
 				aside = append(aside, p)
 			}

@@ -47,8 +47,9 @@ func (s *Store) liveDelivery(id string) *store.Delivery {
 // Ordered deliveries: of the pending deliveries sharing an OrderKey, only
 // the head (the lowest Seq) is a candidate, whatever its state; a
 // delivery without an OrderKey is a group of its own. Skip and the
-// PerCallback cap apply to the head's own callback, so a paused callback
-// holds back the deliveries queued behind it under the same key.
+// PerCallback cap apply to the head's own callback (SkipAgents and
+// PerAgent to its agent), so a paused callback holds back the deliveries
+// queued behind it under the same key.
 func (s *Store) ClaimDeliveries(ctx context.Context, c store.DeliveryClaim) ([]*store.Delivery, time.Time, error) {
 	if c.Limit <= 0 {
 		return nil, time.Time{}, nil
@@ -86,7 +87,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, c store.DeliveryClaim) ([]*
 	var ready []*store.Delivery
 	var next time.Time
 	for _, d := range heads {
-		if slices.Contains(c.Skip, d.CallbackID) {
+		if slices.Contains(c.Skip, d.CallbackID) || slices.Contains(c.SkipAgents, d.Agent) {
 			continue
 		}
 		if at := due(d); at.After(now) {
@@ -101,15 +102,17 @@ func (s *Store) ClaimDeliveries(ctx context.Context, c store.DeliveryClaim) ([]*
 		return cmp.Or(a.NextAttemptAt.Compare(b.NextAttemptAt), cmp.Compare(a.Seq, b.Seq))
 	})
 	var out []*store.Delivery
-	perCallback := make(map[string]int)
+	perCallback, perAgent := make(map[string]int), make(map[string]int)
 	for _, d := range ready {
-		if len(out) == c.Limit || (c.PerCallback > 0 && perCallback[d.CallbackID] >= c.PerCallback) {
+		if len(out) == c.Limit || (c.PerCallback > 0 && perCallback[d.CallbackID] >= c.PerCallback) ||
+			(c.PerAgent > 0 && perAgent[d.Agent] >= c.PerAgent) {
 			// Due now but held back by a cap: the caller may come back
 			// at once.
 			next = now
 			continue
 		}
 		perCallback[d.CallbackID]++
+		perAgent[d.Agent]++
 		d.LeaseOwner, d.LeaseUntil = c.Owner, now.Add(c.Lease)
 		out = append(out, copyDelivery(d, true))
 	}

@@ -66,6 +66,8 @@ type Store struct {
 	regs       map[string]*store.Registration
 	states     map[string]*store.CallbackState
 	replay     map[string]time.Time // key -> expiry
+	// installation is the store's installation id, made on first use.
+	installation string
 
 	taskWake  chan struct{}
 	delivWake chan struct{}

@@ -84,8 +84,9 @@ func (s *Store) Forget(ctx context.Context, key string) error {
 }
 
 // CreateRegistration implements store.Registrations. An id that is taken
-// is refused, and the stored registration is left as it was.
-func (s *Store) CreateRegistration(ctx context.Context, r *store.Registration) error {
+// is refused, and the stored registration is left as it was. The count
+// against limit and the insert happen under one lock.
+func (s *Store) CreateRegistration(ctx context.Context, r *store.Registration, limit int) error {
 	if r == nil || r.ID == "" || r.Agent == "" {
 		return invalid("a registration needs an id and an agent")
 	}
@@ -98,6 +99,17 @@ func (s *Store) CreateRegistration(ctx context.Context, r *store.Registration) e
 	defer s.mu.Unlock()
 	if _, taken := s.regs[r.ID]; taken {
 		return invalid("the registration id is already used")
+	}
+	if limit > 0 {
+		n := 0
+		for _, x := range s.regs {
+			if x.Agent == r.Agent {
+				n++
+			}
+		}
+		if n >= limit {
+			return store.ErrLimitReached
+		}
 	}
 	saved := *r
 	s.regs[r.ID] = &saved

@@ -135,8 +135,8 @@ func nextTime(next pgtype.Timestamptz, now time.Time) time.Time {
 }
 
 // Deliveries follow the same rules with order keys for chats (a delivery
-// without one is its own group), minus the agent filter, plus Skip and
-// PerCallback.
+// without one is its own group), minus the agent filter, plus Skip,
+// SkipAgents, PerCallback and PerAgent.
 //
 // deliveryHeadSQL holds for d when no pending delivery of its order key
 // comes before it or holds a valid lease. "p.order_key <> ”" is implied,
@@ -152,21 +152,24 @@ const leaseDeliveriesSQL = `
 	FROM cand WHERE d.id = cand.id
 	RETURNING ` + deliveryCols
 
-// claimDeliveriesSQL claims without a cap per callback, as claimTasksSQL.
+// claimDeliveriesSQL claims without a cap per callback or agent, as
+// claimTasksSQL.
 const claimDeliveriesSQL = `
 	WITH cand AS (
 		SELECT d.id FROM agenthook_deliveries d
 		WHERE d.status = 'pending' AND d.due_at <= $1 AND NOT (d.callback_id = ANY($2::text[]))
+			AND NOT (d.agent = ANY($6::text[]))
 			AND ` + deliveryHeadSQL + `
 		ORDER BY d.due_at, d.seq
 		LIMIT $3
 		FOR UPDATE OF d SKIP LOCKED)` + leaseDeliveriesSQL
 
-// claimDeliveriesCappedSQL claims at most $6 deliveries per callback. It
-// visits each callback that has pending deliveries (enumerated by walking
-// the index on callback_id, one step per callback, since PostgreSQL has no
-// skip scan) and takes its $6 oldest due heads, then the oldest $3 of
-// those. A callback with a large backlog costs no more than one without,
+// claimDeliveriesCappedSQL claims at most $6 deliveries per callback and
+// $7 per agent. It visits each callback that has pending deliveries
+// (enumerated by walking the index on callback_id, one step per callback,
+// since PostgreSQL has no skip scan) and takes its $6 oldest due heads,
+// keeps the $7 oldest of those per agent, then the oldest $3 of what is
+// left. A callback with a large backlog costs no more than one without,
 // and cannot crowd out the others. Row locks cannot be taken under a
 // LIMIT inside LATERAL together with the outer sort, so the picked rows
 // are locked in a second step, skipping those another claimer holds and
@@ -179,14 +182,19 @@ const claimDeliveriesCappedSQL = `
 			WHERE n.status = 'pending' AND n.callback_id > cbs.callback_id ORDER BY n.callback_id LIMIT 1)
 		FROM cbs WHERE cbs.callback_id IS NOT NULL
 	), pick AS (
-		SELECT x.id FROM cbs CROSS JOIN LATERAL (
-			SELECT d.id, d.due_at, d.seq FROM agenthook_deliveries d
-			WHERE d.callback_id = cbs.callback_id AND d.status = 'pending' AND d.due_at <= $1
-				AND ` + deliveryHeadSQL + `
-			ORDER BY d.due_at, d.seq
-			LIMIT $6) AS x
-		WHERE cbs.callback_id IS NOT NULL AND NOT (cbs.callback_id = ANY($2::text[]))
-		ORDER BY x.due_at, x.seq
+		SELECT y.id FROM (
+			SELECT x.id, x.due_at, x.seq,
+				row_number() OVER (PARTITION BY x.agent ORDER BY x.due_at, x.seq) AS n
+			FROM cbs CROSS JOIN LATERAL (
+				SELECT d.id, d.agent, d.due_at, d.seq FROM agenthook_deliveries d
+				WHERE d.callback_id = cbs.callback_id AND d.status = 'pending' AND d.due_at <= $1
+					AND NOT (d.agent = ANY($8::text[]))
+					AND ` + deliveryHeadSQL + `
+				ORDER BY d.due_at, d.seq
+				LIMIT $6) AS x
+			WHERE cbs.callback_id IS NOT NULL AND NOT (cbs.callback_id = ANY($2::text[]))) AS y
+		WHERE y.n <= $7
+		ORDER BY y.due_at, y.seq
 		LIMIT $3
 	), cand AS (
 		SELECT d.id FROM agenthook_deliveries d
@@ -195,7 +203,7 @@ const claimDeliveriesCappedSQL = `
 
 const nextDeliverySQL = `
 	SELECT d.due_at FROM agenthook_deliveries d
-	WHERE d.status = 'pending' AND NOT (d.callback_id = ANY($1::text[]))
+	WHERE d.status = 'pending' AND NOT (d.callback_id = ANY($1::text[])) AND NOT (d.agent = ANY($2::text[]))
 		AND (d.order_key = '' OR NOT EXISTS (
 			SELECT 1 FROM agenthook_deliveries p
 			WHERE p.order_key = d.order_key AND p.order_key <> '' AND p.status = 'pending' AND p.seq < d.seq))
@@ -214,21 +222,24 @@ func (s *Store) ClaimDeliveries(ctx context.Context, c store.DeliveryClaim) ([]*
 		c.Lease = time.Minute
 	}
 	// Never NULL: "= ANY(NULL)" is NULL, which would skip everything.
-	skip := make([]string, 0, len(c.Skip))
-	for _, cb := range c.Skip {
-		if validText(cb) {
-			skip = append(skip, cb)
-		}
-	}
+	skip, skipAgents := validTexts(c.Skip), validTexts(c.SkipAgents)
 	now := s.clock()
 	b := &pgx.Batch{}
 	b.Queue(asyncCommitSQL)
-	if c.PerCallback > 0 {
-		b.Queue(claimDeliveriesCappedSQL, now, skip, c.Limit, c.Owner, now.Add(c.Lease), c.PerCallback)
+	if c.PerCallback > 0 || c.PerAgent > 0 {
+		// A cap of Limit caps nothing.
+		perCallback, perAgent := c.PerCallback, c.PerAgent
+		if perCallback <= 0 {
+			perCallback = c.Limit
+		}
+		if perAgent <= 0 {
+			perAgent = c.Limit
+		}
+		b.Queue(claimDeliveriesCappedSQL, now, skip, c.Limit, c.Owner, now.Add(c.Lease), perCallback, perAgent, skipAgents)
 	} else {
-		b.Queue(claimDeliveriesSQL, now, skip, c.Limit, c.Owner, now.Add(c.Lease))
+		b.Queue(claimDeliveriesSQL, now, skip, c.Limit, c.Owner, now.Add(c.Lease), skipAgents)
 	}
-	b.Queue(nextDeliverySQL, skip)
+	b.Queue(nextDeliverySQL, skip, skipAgents)
 	var ds []*store.Delivery
 	var next pgtype.Timestamptz
 	err := s.sendClaim(ctx, b, func(rows pgx.Rows) error {
@@ -240,4 +251,15 @@ func (s *Store) ClaimDeliveries(ctx context.Context, c store.DeliveryClaim) ([]*
 		return nil, time.Time{}, wrapErr("claiming deliveries", err)
 	}
 	return ds, nextTime(next, now), nil
+}
+
+// validTexts returns the strings PostgreSQL text can hold, never nil.
+func validTexts(in []string) []string {
+	out := make([]string, 0, len(in))
+	for _, v := range in {
+		if validText(v) {
+			out = append(out, v)
+		}
+	}
+	return out
 }

@@ -24,7 +24,7 @@ const recoverChunk = 500
 
 const deliveryMetaCols = `d.id, d.task_id, d.agent, d.chat_id, d.callback_id, d.order_key, d.seq, d.event_type,
 	d.status, d.attempts, d.attempt_count, d.next_attempt_at, d.lease_owner, d.lease_until, d.last_error,
-	d.created_at, d.updated_at, d.expires_at, d.requeued_at`
+	d.created_at, d.updated_at, d.expires_at, d.requeued_at, d.hops`
 
 // deliveryCols are the columns scanDelivery reads, from
 // agenthook_deliveries as d; deliveryColsNoPayload leaves the payload out.
@@ -40,7 +40,7 @@ func scanDelivery(row pgx.Row) (*store.Delivery, error) {
 	var next, leaseUntil, created, updated, expires, requeued pgtype.Timestamptz
 	err := row.Scan(&d.ID, &d.TaskID, &d.Agent, &d.ChatID, &d.CallbackID, &d.OrderKey, &d.Seq, &d.EventType,
 		&status, &attempts, &d.AttemptCount, &next, &d.LeaseOwner, &leaseUntil, &d.LastError,
-		&created, &updated, &expires, &requeued, &d.Payload)
+		&created, &updated, &expires, &requeued, &d.Hops, &d.Payload)
 	if err != nil {
 		return nil, err
 	}

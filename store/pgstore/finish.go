@@ -147,10 +147,12 @@ func queueInsertDeliveries(b *pgx.Batch, ds []*store.Delivery, now time.Time) {
 	callbacks, orderKeys, events := make([]string, n), make([]string, n), make([]string, n)
 	payloads := make([][]byte, n)
 	next := make([]pgtype.Timestamptz, n)
+	hops := make([]int32, n)
 	var locks []int32
 	for i, d := range ds {
 		ids[i], taskIDs[i], agents[i], chatIDs[i] = d.ID, d.TaskID, d.Agent, d.ChatID
 		callbacks[i], orderKeys[i], events[i], payloads[i] = d.CallbackID, d.OrderKey, d.EventType, d.Payload
+		hops[i] = int32(d.Hops)
 		at := d.NextAttemptAt
 		if at.IsZero() {
 			at = now
@@ -163,12 +165,12 @@ func queueInsertDeliveries(b *pgx.Batch, ds []*store.Delivery, now time.Time) {
 	queueLocks(b, lockClassOrderKey, locks)
 	b.Queue(`
 		INSERT INTO agenthook_deliveries (id, task_id, agent, chat_id, callback_id, order_key, seq,
-			event_type, payload, status, next_attempt_at, due_at, created_at, updated_at)
+			event_type, payload, status, next_attempt_at, due_at, created_at, updated_at, hops)
 		SELECT u.id, u.task_id, u.agent, u.chat_id, u.callback_id, u.order_key, nextval('agenthook_seq'),
-			u.event_type, u.payload, 'pending', u.next_at, u.next_at, $1, $1
+			u.event_type, u.payload, 'pending', u.next_at, u.next_at, $1, $1, u.hops
 		FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-			$9::bytea[], $10::timestamptz[])
-			WITH ORDINALITY AS u(id, task_id, agent, chat_id, callback_id, order_key, event_type, payload, next_at, ord)
+			$9::bytea[], $10::timestamptz[], $11::int4[])
+			WITH ORDINALITY AS u(id, task_id, agent, chat_id, callback_id, order_key, event_type, payload, next_at, hops, ord)
 		ORDER BY u.ord`,
-		now, ids, taskIDs, agents, chatIDs, callbacks, orderKeys, events, payloads, next)
+		now, ids, taskIDs, agents, chatIDs, callbacks, orderKeys, events, payloads, next, hops)
 }

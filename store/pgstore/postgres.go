@@ -85,6 +85,8 @@ type Store struct {
 
 	batch  *batcher
 	counts countsCache
+	// installation caches InstallationID.
+	installation installationCache
 
 	// ctx ends at Close; background goroutines watch it.
 	ctx    context.Context

@@ -40,16 +40,42 @@ func scanRegistration(row pgx.Row) (*store.Registration, error) {
 	return &r, nil
 }
 
+// lockClassRegistrations is the advisory lock class under which the
+// registrations of one agent are counted and inserted, so that instances
+// registering at once cannot both take the last place.
+const lockClassRegistrations int32 = 0x61676877 // "aghw"
+
 // CreateRegistration implements store.Registrations.
-func (s *Store) CreateRegistration(ctx context.Context, r *store.Registration) error {
+func (s *Store) CreateRegistration(ctx context.Context, r *store.Registration, limit int) error {
 	if err := s.live(); err != nil {
 		return err
 	}
 	if err := checkRegistration(r); err != nil {
 		return err
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO agenthook_registrations (`+regCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, regArgs(r)...)
+	insert := `INSERT INTO agenthook_registrations (` + regCols + `)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+	var err error
+	if limit <= 0 {
+		_, err = s.pool.Exec(ctx, insert, regArgs(r)...)
+	} else {
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			// Two statements: the count's snapshot must be taken after
+			// the lock, to see what the previous holder inserted.
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, lockClassRegistrations, lockKey(r.Agent)); err != nil {
+				return err
+			}
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM agenthook_registrations WHERE agent = $1`, r.Agent).Scan(&n); err != nil {
+				return err
+			}
+			if n >= limit {
+				return store.ErrLimitReached
+			}
+			_, err := tx.Exec(ctx, insert, regArgs(r)...)
+			return err
+		})
+	}
 	if isUniqueViolation(err) {
 		return &store.Error{Op: "creating registration", Kind: store.ErrInvalid, Detail: "the registration id is already used", Err: err}
 	}

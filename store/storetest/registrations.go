@@ -34,7 +34,7 @@ func (h *harness) newReg(id, agent string, created time.Time) *store.Registratio
 
 func (h *harness) createReg(r *store.Registration) {
 	h.Helper()
-	if err := h.s.CreateRegistration(h.ctx, r); err != nil {
+	if err := h.s.CreateRegistration(h.ctx, r, 0); err != nil {
 		h.Fatalf("CreateRegistration(%s): %v", r.ID, err)
 	}
 }
@@ -84,7 +84,7 @@ func testRegDuplicate(h *harness) {
 	h.createReg(r)
 	dup := h.newReg("reg-1", "agent-b", h.now().Add(time.Minute))
 	dup.URL = "https://elsewhere.example.com/"
-	if err := h.s.CreateRegistration(h.ctx, dup); err == nil {
+	if err := h.s.CreateRegistration(h.ctx, dup, 0); err == nil {
 		h.Fatalf("CreateRegistration with a used id succeeded")
 	}
 	h.wantReg(r)
@@ -93,7 +93,7 @@ func testRegDuplicate(h *harness) {
 }
 
 func testRegBadInput(h *harness) {
-	if err := h.s.CreateRegistration(h.ctx, h.newReg("", "agent-a", h.now())); err == nil {
+	if err := h.s.CreateRegistration(h.ctx, h.newReg("", "agent-a", h.now()), 0); err == nil {
 		h.Fatalf("CreateRegistration without an id succeeded")
 	}
 	wantOrder(h, "list", h.listRegs(""))

@@ -89,6 +89,9 @@ func Run(t *testing.T, open Open) {
 		{"PerCallback", perCallbackTests},
 		{"Requeue", requeueTests},
 		{"WholeWrites", wholeWriteTests},
+		{"PerAgent", perAgentTests},
+		{"RegistrationLimit", registrationLimitTests},
+		{"Loops", loopTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -301,7 +301,7 @@ func testOtherTooLarge(h *harness) {
 
 	reg := h.newReg("reg-1", "agent-a", h.now())
 	reg.URL = "https://hooks.example.com/" + huge
-	h.wantTooLarge("CreateRegistration over the limit", h.s.CreateRegistration(h.ctx, reg))
+	h.wantTooLarge("CreateRegistration over the limit", h.s.CreateRegistration(h.ctx, reg, 0))
 	_, err = h.s.GetRegistration(h.ctx, reg.ID)
 	h.wantErr("GetRegistration(refused)", err, store.ErrNotFound)
 	ok := h.newReg("reg-1", "agent-a", h.now())
@@ -401,7 +401,7 @@ func testErrorsSafe(h *harness) {
 	errs = append(errs, err)
 	reg := h.newReg(mk(40), "agent-a", h.now())
 	h.createReg(reg)
-	errs = append(errs, h.s.CreateRegistration(h.ctx, reg))
+	errs = append(errs, h.s.CreateRegistration(h.ctx, reg, 0))
 	// Keys far longer than any real one: an engine may store them or
 	// refuse them, but not quote them.
 	_, err = h.s.Remember(h.ctx, mk(100_000), time.Hour)
