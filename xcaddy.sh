@@ -1,26 +1,85 @@
 #!/usr/bin/env bash
 # Builds ./caddy: Caddy (pinned below) with agenthook from this checkout,
-# using xcaddy as pinned in go.mod (`go tool xcaddy`).
+# using xcaddy as pinned in go.mod (`go tool xcaddy`) and Go 1.27.3.
+#
+# What happens, and how long it takes: xcaddy writes a throwaway Go module
+# in a temporary directory that imports Caddy and agenthook, resolves the
+# versions there (go get, go mod tidy: seconds once the module cache holds
+# them), then runs ONE long `go build ... -tags nobadger,nomysql,nopgx`.
+# That build compiles Caddy, agenthook and some 200 modules they need:
+# several minutes on a fresh machine with 2 cores (about 4 idle, well over
+# 10 when the cores are busy with other work), seconds once Go's build cache
+# is warm. go build prints nothing until it is done, so this script prints
+# the elapsed time every 20 seconds.
+#
+# The tags are xcaddy's defaults. They leave out database drivers of
+# smallstep/nosql, the library under Caddy's internal CA: its Badger v1/v2,
+# MySQL and PostgreSQL (pgx) drivers, which Caddy never uses (its ACME
+# server keeps its state in bbolt). agenthook's own Badger v4 store and its
+# pgx PostgreSQL store are separate packages and always compiled in.
+#
+# Environment: CADDY_VERSION (default below), GOTOOLCHAIN (default
+# go1.27.3), and xcaddy's own (XCADDY_GO_BUILD_FLAGS replaces its default
+# flags, tags included).
 set -euo pipefail
 cd "$(dirname "$0")"
 
+# This machine's go may ignore go.mod's toolchain line (GOTOOLCHAIN=local);
+# ask for the toolchain explicitly unless the caller chose one. xcaddy's go
+# commands inherit it.
+export GOTOOLCHAIN="${GOTOOLCHAIN:-go1.27.3}"
 CADDY_VERSION="${CADDY_VERSION:-v2.11.9}"
+VERSION="$(sed -n 's/^const Version = "\(.*\)"$/\1/p' version.go)"
+if [ -z "$VERSION" ]; then
+	echo "xcaddy.sh: no 'const Version = \"...\"' in version.go" >&2
+	exit 1
+fi
 
-# xcaddy runs `go get github.com/agenthook/agenthook` before applying its
-# replace to this directory. A module proxy that answers 403 (not 404) for
-# modules it does not hold stops that `go get`; falling through ('|') to an
-# empty local proxy lets Go go on to the replace.
+# xcaddy runs `go get github.com/agenthook/agenthook@v$VERSION` after
+# pointing that module at this directory (a replace). A module proxy that
+# answers 403 (not 404) for modules it does not hold would stop that; falling
+# through ('|') to an empty local proxy lets Go go on to the replace.
 empty_proxy="$(mktemp -d)"
-trap 'rm -rf "$empty_proxy"' EXIT
+ticker=""
+cleanup() {
+	[ -z "$ticker" ] || kill "$ticker" 2>/dev/null || true
+	rm -rf "$empty_proxy"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
 first_proxy="$(go env GOPROXY | cut -d, -f1 | cut -d'|' -f1)"
 if [ "$first_proxy" = "off" ] || [ "$first_proxy" = "direct" ]; then
 	first_proxy="https://proxy.golang.org"
 fi
 export GOPROXY="${first_proxy}|file://${empty_proxy}"
 
+echo "xcaddy.sh: building ./caddy: Caddy $CADDY_VERSION with agenthook v$VERSION from $PWD, $(go version | cut -d' ' -f3)."
+echo "xcaddy.sh: the long, silent step is xcaddy's 'go build': minutes when cold, seconds when Go's build cache is warm."
+
+start=$SECONDS
+(
+	while sleep 20; do
+		s=$((SECONDS - start))
+		printf 'xcaddy.sh: %dm%02ds, still building\n' $((s / 60)) $((s % 60))
+	done
+) &
+ticker=$!
+
+# @v$VERSION=. : agenthook from this directory, recorded in the build info
+# as version v$VERSION (without a version, Go records v0.0.0-00010101...).
 go tool xcaddy build "$CADDY_VERSION" \
 	--output ./caddy \
-	--with github.com/agenthook/agenthook=.
+	--with "github.com/agenthook/agenthook@v${VERSION}=."
 
-./caddy version
-./caddy list-modules | grep -E '^(agenthook|http\.handlers\.agenthook)' || true
+kill "$ticker" 2>/dev/null || true
+ticker=""
+s=$((SECONDS - start))
+printf '\nxcaddy.sh: built ./caddy in %dm%02ds\n' $((s / 60)) $((s % 60))
+
+# xcaddy has just printed `./caddy version`; add agenthook's.
+commit=""
+if git rev-parse --short HEAD >/dev/null 2>&1; then
+	commit=" (commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo ', with uncommitted changes'))"
+fi
+echo "agenthook v$VERSION$commit; its modules:"
+./caddy list-modules --versions --skip-standard | grep agenthook || true
