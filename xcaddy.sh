@@ -35,26 +35,20 @@ if [ -z "$VERSION" ]; then
 	exit 1
 fi
 
-# xcaddy runs `go get github.com/agenthook/agenthook@v$VERSION` after
-# pointing that module at this directory (a replace). A module proxy that
-# answers 403 (not 404) for modules it does not hold would stop that; falling
-# through ('|') to an empty local proxy lets Go go on to the replace.
-empty_proxy="$(mktemp -d)"
-ticker=""
-cleanup() {
-	[ -z "$ticker" ] || kill "$ticker" 2>/dev/null || true
-	rm -rf "$empty_proxy"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
-first_proxy="$(go env GOPROXY | cut -d, -f1 | cut -d'|' -f1)"
-if [ "$first_proxy" = "off" ] || [ "$first_proxy" = "direct" ]; then
-	first_proxy="https://proxy.golang.org"
+# The commit being built, for the last line of output.
+commit=""
+if git rev-parse --short HEAD >/dev/null 2>&1; then
+	commit=" (commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo ', with uncommitted changes'))"
 fi
-export GOPROXY="${first_proxy}|file://${empty_proxy}"
 
-echo "xcaddy.sh: building ./caddy: Caddy $CADDY_VERSION with agenthook v$VERSION from $PWD, $(go version | cut -d' ' -f3)."
-echo "xcaddy.sh: the long, silent step is xcaddy's 'go build': minutes when cold, seconds when Go's build cache is warm."
+ticker=""
+trap '[ -z "$ticker" ] || kill "$ticker" 2>/dev/null || true' EXIT
+trap 'exit 130' INT TERM HUP
+
+echo "xcaddy.sh: building ./caddy: Caddy $CADDY_VERSION + agenthook v$VERSION (this checkout) with $(go version | cut -d' ' -f3)."
+echo "xcaddy.sh: xcaddy's 'go build' prints nothing while it compiles: several minutes the first time, seconds"
+echo "           once Go's build cache is warm. Its -tags nobadger,nomysql,nopgx drop database drivers that Caddy's"
+echo "           internal CA never uses; agenthook's own Badger v4 and pgx stores are always built in."
 
 start=$SECONDS
 (
@@ -66,9 +60,12 @@ start=$SECONDS
 ticker=$!
 
 # @v$VERSION=. : agenthook from this directory, recorded in the build info
-# as version v$VERSION (without a version, Go records v0.0.0-00010101...).
+# as version v$VERSION. xcaddy replaces that version with this directory
+# before its `go get`, so no module proxy is asked for agenthook (one that
+# answers 403 for modules it lacks would stop the build). Without a version,
+# Go would ask the proxy, then record v0.0.0-00010101000000-000000000000.
 go tool xcaddy build "$CADDY_VERSION" \
-	--output ./caddy \
+	--output caddy \
 	--with "github.com/agenthook/agenthook@v${VERSION}=."
 
 kill "$ticker" 2>/dev/null || true
@@ -77,9 +74,5 @@ s=$((SECONDS - start))
 printf '\nxcaddy.sh: built ./caddy in %dm%02ds\n' $((s / 60)) $((s % 60))
 
 # xcaddy has just printed `./caddy version`; add agenthook's.
-commit=""
-if git rev-parse --short HEAD >/dev/null 2>&1; then
-	commit=" (commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo ', with uncommitted changes'))"
-fi
 echo "agenthook v$VERSION$commit; its modules:"
 ./caddy list-modules --versions --skip-standard | grep agenthook || true
