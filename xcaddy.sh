@@ -6,11 +6,12 @@
 # in a temporary directory that imports Caddy and agenthook, resolves the
 # versions there (go get, go mod tidy: seconds once the module cache holds
 # them), then runs ONE long `go build ... -tags nobadger,nomysql,nopgx`.
-# That build compiles Caddy, agenthook and some 200 modules they need:
-# several minutes on a fresh machine with 2 cores (about 4 idle, well over
-# 10 when the cores are busy with other work), seconds once Go's build cache
-# is warm. go build prints nothing until it is done, so this script prints
-# the elapsed time every 20 seconds.
+# That build compiles Caddy, agenthook and the 160-odd modules they need:
+# several minutes on a fresh machine with 2 cores (about 4 idle, 10 to 15
+# when the cores are busy with other work); seconds once Go's build cache is
+# warm, when xcaddy's module resolution (about 20 s) is most of the time.
+# go build prints nothing until it is done, so this script prints the
+# elapsed time every 20 seconds.
 #
 # The tags are xcaddy's defaults. They leave out database drivers of
 # smallstep/nosql, the library under Caddy's internal CA: its Badger v1/v2,
