@@ -50,7 +50,9 @@ func recoverDeliveries(w http.ResponseWriter, r *http.Request, rt *Runtime) erro
 		var more bool
 		var err error
 		if in.Until == nil && in.Callback == "" && !in.DryRun {
-			var since time.Time
+			// The epoch, not the zero time, which engines that index by
+			// Unix nanoseconds cannot represent.
+			since := time.Unix(0, 0)
 			if in.Since != nil {
 				since = *in.Since
 			}
