@@ -277,7 +277,7 @@ func TestAdminCallbacksOnAndOff(t *testing.T) {
 	if got.Status != "disabled" || got.DisabledReason != "receiver migrating" {
 		t.Fatalf("registration after disable: %+v", got)
 	}
-	if code, m = f.do(http.MethodGet, "/agenthook/status", ""); m["agents"].([]any)[0].(map[string]any)["callbacks"].(map[string]any)["disabled"] != 1.0 {
+	if _, m = f.do(http.MethodGet, "/agenthook/status", ""); m["agents"].([]any)[0].(map[string]any)["callbacks"].(map[string]any)["disabled"] != 1.0 {
 		t.Fatalf("status after disable: %v", m)
 	}
 	// The registry skips both now.
