@@ -1,6 +1,8 @@
 package delivery
 
 import (
+	"strings"
+
 	"go.uber.org/zap/zapcore"
 
 	"github.com/agenthook/agenthook/store"
@@ -28,8 +30,12 @@ func (a attemptObject) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	if a.Error != "" {
 		enc.AddString("error", a.Error)
 	}
+	// A log line keeps the start of the answer only; the delivery log
+	// has the rest.
 	if a.Response != "" {
-		enc.AddString("response", a.Response)
+		enc.AddString("response", truncateLog(a.Response))
+	} else if a.ResponseBase64 != "" {
+		enc.AddString("response_base64", truncateLog(a.ResponseBase64))
 	}
 	return nil
 }
@@ -39,3 +45,13 @@ var (
 	_ zapcore.ArrayMarshaler  = attemptLog(nil)
 	_ zapcore.ObjectMarshaler = attemptObject{}
 )
+
+// maxLoggedResponse bounds the answer a log line shows.
+const maxLoggedResponse = 256
+
+func truncateLog(s string) string {
+	if len(s) <= maxLoggedResponse {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxLoggedResponse], "") + "…"
+}

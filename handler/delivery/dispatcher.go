@@ -171,7 +171,7 @@ func (d *Dispatcher) deliver(dl *store.Delivery, owner string) {
 		return
 	}
 
-	att, resp := d.send(ctx, cfg.Client, cb, dl, origin)
+	att, resp := d.send(ctx, cfg, cb, dl, origin)
 	if d.jobs.Abandoned() {
 		d.release(dl, owner)
 		return
