@@ -150,9 +150,12 @@ func (a *API) getDelivery(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) retryDelivery(w http.ResponseWriter, r *http.Request) error {
 	// Looked up first, so that a key limited to other agents finds
-	// nothing to retry.
+	// nothing to retry (404), read-only or not, as on the agents' routes.
 	if _, err := a.delivery(r); err != nil {
 		return err
+	}
+	if callerOf(r).ReadOnly {
+		return forbidden("this API key is read-only")
 	}
 	d, err := a.Store.RetryDelivery(r.Context(), r.PathValue("id"))
 	if errors.Is(err, store.ErrNotFound) {

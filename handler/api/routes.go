@@ -38,7 +38,7 @@ func (a *API) routes() *http.ServeMux {
 	a.handle(mux, "/agents/{agent}/deliveries", method{http.MethodGet, a.forAgent(a.listDeliveries)})
 	a.handle(mux, "/agents/{agent}/deliveries/recover", method{http.MethodPost, a.forAgent(writesAgent(a.recover))})
 	a.handle(mux, "/deliveries/{id}", method{http.MethodGet, a.getDelivery})
-	a.handle(mux, "/deliveries/{id}/retry", method{http.MethodPost, writes(a.retryDelivery)})
+	a.handle(mux, "/deliveries/{id}/retry", method{http.MethodPost, a.retryDelivery})
 	a.handle(mux, "/tasks", method{http.MethodGet, a.listTasks})
 	a.handle(mux, "/tasks/{id}", method{http.MethodGet, a.getTask})
 	a.handle(mux, "/keys",

@@ -55,16 +55,6 @@ func forbidden(msg string) *handler.Error {
 	return handler.Errorf(http.StatusForbidden, handler.CodeForbidden, "%s", msg)
 }
 
-// writes guards a route that changes something: a read-only key gets 403.
-func writes(fn endpointFunc) endpointFunc {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		if callerOf(r).ReadOnly {
-			return forbidden("this API key is read-only")
-		}
-		return fn(w, r)
-	}
-}
-
 // writesAgent is writes for a route under /agents/{agent}; it runs once
 // the agent is resolved, so that another agent's route is a 404 first.
 func writesAgent(fn agentFunc) agentFunc {
