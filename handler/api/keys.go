@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.uber.org/zap"
+
 	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/store"
 )
@@ -82,11 +84,21 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 		return handler.StoreError(err)
 	}
 	a.minted.forget()
+	// Who handed out which access, for the audit trail; never the key.
+	a.Logger.Info("api key minted", zap.String("key_id", k.ID), zap.String("created_by", k.CreatedBy),
+		zap.Strings("agents", k.Agents), zap.Bool("read_only", k.ReadOnly), zap.Timep("expires_at", timePtr(k.ExpiresAt)))
 	v := mintedKeyView(k)
 	v.Key = secret // shown once: the store has only its hash
 	w.Header().Set("Location", a.prefix()+"/keys/"+k.ID)
 	handler.WriteJSON(w, http.StatusCreated, v)
 	return nil
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 // clip shortens a caller's value quoted in an error.
@@ -155,6 +167,7 @@ func (a *API) key(w http.ResponseWriter, r *http.Request) error {
 		return handler.StoreError(err)
 	}
 	a.minted.forget()
+	a.Logger.Info("api key revoked", zap.String("key_id", id), zap.String("revoked_by", callerOf(r).keyID))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
