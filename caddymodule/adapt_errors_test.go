@@ -79,9 +79,43 @@ func statusCase(name, body, want string, secrets ...string) adaptErrorCase {
 `}
 }
 
+// apiCase wraps lines of an agenthook_api handler block.
+func apiCase(name, body, want string, secrets ...string) adaptErrorCase {
+	return adaptErrorCase{name: name, want: want, secrets: secrets, caddyfile: `:8080 {
+	agenthook_api {
+` + body + `
+	}
+}
+`}
+}
+
 func adaptErrorCases() []adaptErrorCase {
 	m := errMarker
 	cases := []adaptErrorCase{
+		// API keys with scopes.
+		apiCase("api bearer unknown option", `		bearer key-secret-1 {
+			agent support `+m+`
+		}`, "unrecognized bearer option 'agent'", "key-secret-1"),
+		apiCase("api bearer agents without names", `		bearer key-secret-1 {
+			agents `+m+`
+		}`, "agents needs at least one agent name", "key-secret-1"),
+		apiCase("api bearer agents twice", `		bearer key-secret-1 {
+			agents support
+			agents billing `+m+`
+		}`, "agents already specified", "key-secret-1"),
+		apiCase("api bearer read_only with an argument", `		bearer key-secret-1 {
+			read_only yes `+m+`
+		}`, "wrong argument count", "key-secret-1"),
+		apiCase("api bearer read_only twice", `		bearer key-secret-1 {
+			read_only
+			read_only `+m+`
+		}`, "read_only already specified", "key-secret-1"),
+		globalCase("delivery response_excerpt too large", `		delivery {
+			response_excerpt 1MiB `+m+`
+		}`, "response_excerpt must be at most 64 KiB"),
+		globalCase("delivery response_excerpt not a size", `		delivery {
+			response_excerpt lots `+m+`
+		}`, "'lots' is not a size"),
 		// Unknown subdirectives.
 		globalCase("unknown global option", `		bogus 1 `+m, "unrecognized agenthook option 'bogus'"),
 		agentCase("unknown agent option", `			upstream 127.0.0.1 `+m, "unrecognized agent option 'upstream'"),

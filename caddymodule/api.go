@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -11,7 +12,6 @@ import (
 
 	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/handler/api"
-	"github.com/agenthook/agenthook/signing"
 )
 
 func init() {
@@ -24,14 +24,27 @@ func init() {
 // APIHandler is the `agenthook_api` HTTP handler: the management API for
 // callback registrations (Tess-compatible), deliveries and tasks.
 type APIHandler struct {
-	// Keys are the bearer keys that may use the API: plain, or
-	// sha256:<hex> (what `caddy adapt` writes for literal keys), or
-	// placeholders.
+	// Keys are the bearer keys that may use the whole API (root keys):
+	// plain, or sha256:<hex> (what `caddy adapt` writes for literal
+	// keys), or placeholders. Root keys also mint keys through the API.
 	Keys []string `json:"keys,omitempty"`
+	// ScopedKeys are bearer keys limited to some agents, or to reading.
+	ScopedKeys []ScopedAPIKey `json:"scoped_keys,omitempty"`
 	// Prefix is the path the API lives under. Default /api.
 	Prefix string `json:"prefix,omitempty"`
 
 	api *api.API
+}
+
+// ScopedAPIKey is a management API key that may do less than a root key.
+type ScopedAPIKey struct {
+	// Key is as in APIHandler.Keys.
+	Key string `json:"key"`
+	// Agents are the agents the key sees; the others' resources are 404
+	// to it. Empty: every agent.
+	Agents []string `json:"agents,omitempty"`
+	// ReadOnly keys get 403 on every write.
+	ReadOnly bool `json:"read_only,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -44,7 +57,7 @@ func (APIHandler) CaddyModule() caddy.ModuleInfo {
 
 // Provision sets the API up.
 func (a *APIHandler) Provision(ctx caddy.Context) error {
-	if len(a.Keys) == 0 {
+	if len(a.Keys) == 0 && len(a.ScopedKeys) == 0 {
 		return errors.New("agenthook_api needs at least one bearer key")
 	}
 	appIface, err := ctx.App("agenthook")
@@ -52,21 +65,14 @@ func (a *APIHandler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	app := appIface.(*App)
-	repl := caddy.NewReplacer()
-	keys := make([]string, len(a.Keys))
-	for i, k := range a.Keys {
-		if keys[i], err = resolveSecret(repl, k); err != nil {
-			return err
-		}
-	}
-	bearer, err := signing.NewBearer(keys)
+	keyring, err := a.keyring(app)
 	if err != nil {
 		return err
 	}
 	rt := app.rt
 	a.api = &api.API{
 		Prefix:   a.Prefix,
-		Keys:     bearer,
+		Keys:     keyring,
 		Store:    rt.store,
 		Registry: rt.registry,
 		Agents:   func() map[string]*handler.Agent { return app.agents },
@@ -80,6 +86,36 @@ func (a *APIHandler) Provision(ctx caddy.Context) error {
 	// Counted in the store, so across the instances sharing it.
 	a.api.MaxRegistrations = app.Delivery.maxRegistrations()
 	return nil
+}
+
+// keyring resolves the keys and checks that their agents exist.
+func (a *APIHandler) keyring(app *App) (*api.Keyring, error) {
+	repl := caddy.NewReplacer()
+	keys := make([]api.ConfigKey, 0, len(a.Keys)+len(a.ScopedKeys))
+	for _, k := range a.Keys {
+		tok, err := resolveSecret(repl, k)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, api.ConfigKey{Token: tok})
+	}
+	for i, k := range a.ScopedKeys {
+		tok, err := resolveSecret(repl, k.Key)
+		if err != nil {
+			return nil, err
+		}
+		if len(k.Agents) == 0 && !k.ReadOnly {
+			// It would be a root key without saying so.
+			return nil, fmt.Errorf("agenthook_api: scoped key %d has neither agents nor read_only", i+1)
+		}
+		for _, name := range k.Agents {
+			if app.agents[name] == nil {
+				return nil, fmt.Errorf("agenthook_api: scoped key %d names agent %q, which the agenthook option does not declare", i+1, name)
+			}
+		}
+		keys = append(keys, api.ConfigKey{Token: tok, Scope: api.Scope{Agents: k.Agents, ReadOnly: k.ReadOnly}})
+	}
+	return api.NewKeyring(keys)
 }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler. Paths outside the
@@ -96,9 +132,15 @@ func (a *APIHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 // UnmarshalCaddyfile sets up the API. Syntax:
 //
 //	agenthook_api [<matcher>] {
-//		bearer <key...>
+//		bearer <key...> [{
+//			agents <name...>
+//			read_only
+//		}]
 //		prefix <path>
 //	}
+//
+// Keys without a block are root keys: every agent, every write, and the
+// keys themselves.
 func (a *APIHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
 	if d.NextArg() {
@@ -111,12 +153,24 @@ func (a *APIHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(args) == 0 {
 				return d.ArgErr()
 			}
+			var hashed []string
 			for _, k := range args {
 				h, err := hashLiteral(k)
 				if err != nil {
 					return d.Errf("bearer: %v", err)
 				}
-				a.Keys = append(a.Keys, h)
+				hashed = append(hashed, h)
+			}
+			scope, scoped, err := unmarshalKeyScope(d)
+			if err != nil {
+				return err
+			}
+			if !scoped {
+				a.Keys = append(a.Keys, hashed...)
+				continue
+			}
+			for _, h := range hashed {
+				a.ScopedKeys = append(a.ScopedKeys, ScopedAPIKey{Key: h, Agents: scope.Agents, ReadOnly: scope.ReadOnly})
 			}
 		case "prefix":
 			err := setOnce(d, "prefix", a.Prefix != "", func() error {
@@ -132,10 +186,43 @@ func (a *APIHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.Errf("unrecognized agenthook_api option '%s'", d.Val())
 		}
 	}
-	if len(a.Keys) == 0 {
+	if len(a.Keys) == 0 && len(a.ScopedKeys) == 0 {
 		return d.Err("agenthook_api needs at least one key: bearer <key>")
 	}
 	return nil
+}
+
+// unmarshalKeyScope reads the block of a bearer line, if it has one.
+func unmarshalKeyScope(d *caddyfile.Dispenser) (ScopedAPIKey, bool, error) {
+	var k ScopedAPIKey
+	scoped := false
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		scoped = true
+		switch d.Val() {
+		case "agents":
+			if k.Agents != nil {
+				return k, false, d.Err("bearer: agents already specified")
+			}
+			k.Agents = d.RemainingArgs()
+			if len(k.Agents) == 0 {
+				return k, false, d.Err("bearer: agents needs at least one agent name")
+			}
+		case "read_only":
+			if d.NextArg() {
+				return k, false, d.ArgErr()
+			}
+			if k.ReadOnly {
+				return k, false, d.Err("bearer: read_only already specified")
+			}
+			k.ReadOnly = true
+		default:
+			return k, false, d.Errf("unrecognized bearer option '%s': use agents or read_only", d.Val())
+		}
+	}
+	if scoped && k.Agents == nil && !k.ReadOnly {
+		return k, false, d.Err("bearer: a block needs agents or read_only")
+	}
+	return k, scoped, nil
 }
 
 // Interface guards

@@ -249,6 +249,7 @@ func (a *App) dispatcherConfig() delivery.Config {
 		BreakerThreshold: d.BreakerThreshold,
 		BreakerCooldown:  time.Duration(d.BreakerCooldown),
 		Retention:        time.Duration(a.Retention),
+		ResponseExcerpt:  int(d.ResponseExcerpt),
 	}
 	if cfg.AgentWorkers == 0 && len(a.agents) > 1 {
 		// Half the workers: one agent's slow receivers leave the other

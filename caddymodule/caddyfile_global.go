@@ -5,6 +5,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+
+	"github.com/agenthook/agenthook/handler/delivery"
 )
 
 func init() {
@@ -54,6 +56,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //			breaker <failures> <cooldown>
 //			max_registrations <n>|unlimited
 //			max_hops <n>
+//			response_excerpt <size>
 //		}
 //		agent <name> {
 //			reverse_proxy <upstreams...> [{ <reverse_proxy options> }]
@@ -229,6 +232,13 @@ func (c *DeliveryConfig) unmarshal(d *caddyfile.Dispenser) error {
 			})
 		case "max_hops":
 			err = setOnce(d, opt, c.MaxHops != 0, func() (e error) { c.MaxHops, e = positiveInt(d); return })
+		case "response_excerpt":
+			err = setOnce(d, opt, c.ResponseExcerpt != 0, func() (e error) {
+				if c.ResponseExcerpt, e = sizeArg(d); e == nil && c.ResponseExcerpt > delivery.MaxResponseExcerpt {
+					e = d.Errf("response_excerpt must be at most %d KiB", delivery.MaxResponseExcerpt>>10)
+				}
+				return
+			})
 		case "disable_after":
 			err = setOnce(d, opt, c.DisableAfter != 0, func() (e error) { c.DisableAfter, e = durationArg(d); return })
 		case "breaker":

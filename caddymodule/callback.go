@@ -189,6 +189,9 @@ type DeliveryConfig struct {
 	// MaxHops is how many agenthook callbacks (of other installations) a
 	// request may have passed through, in X-Agenthook-Hops. Default 3.
 	MaxHops int `json:"max_hops,omitempty"`
+	// ResponseExcerpt is how many bytes of a receiver's answer each
+	// attempt keeps for the delivery log. Default 4 KiB, at most 64 KiB.
+	ResponseExcerpt int64 `json:"response_excerpt,omitempty"`
 
 	allowed []allowRule
 }
@@ -207,6 +210,9 @@ func (d *DeliveryConfig) provision() error {
 	}
 	if d.AgentWorkers < 0 || d.MaxHops < 0 || d.MaxRegistrations < -1 {
 		return errors.New("delivery agent_workers, max_hops and max_registrations must be positive")
+	}
+	if d.ResponseExcerpt < 0 || d.ResponseExcerpt > delivery.MaxResponseExcerpt {
+		return fmt.Errorf("delivery response_excerpt must be between 1 byte and %d KiB", delivery.MaxResponseExcerpt>>10)
 	}
 	for _, s := range d.RetrySchedule {
 		if s < 0 {

@@ -399,25 +399,18 @@ func runRecover(cmd *cobra.Command, _ []string) error {
 	total := admin.RecoverResult{Agents: map[string]int{}, DryRun: in.DryRun}
 	for _, name := range agents {
 		in.Agent = name
-		// One agent at a time, and again while the route says there is
-		// more: each answer is a count to show.
-		for round := 0; ; round++ {
-			var res admin.RecoverResult
-			if _, err := c.call(http.MethodPost, "recover", in, &res); err != nil {
-				return fmt.Errorf("agent %s: %w", name, err)
-			}
-			total.Agents[name] += res.Recovered
-			total.Recovered += res.Recovered
-			verb := "recovered"
-			if in.DryRun {
-				verb = "would be recovered"
-			}
-			fmt.Fprintf(progress, "%s: %d %s (%d in all so far)\n", name, res.Recovered, verb, total.Recovered)
-			if !res.More || res.Recovered == 0 || in.DryRun {
-				total.More = total.More || (res.More && in.DryRun)
-				break
-			}
+		// One agent at a time: each answer is a count to show.
+		var res admin.RecoverResult
+		if _, err := c.call(http.MethodPost, "recover", in, &res); err != nil {
+			return fmt.Errorf("agent %s: %w", name, err)
 		}
+		total.Agents[name] += res.Recovered
+		total.Recovered += res.Recovered
+		verb := "recovered"
+		if in.DryRun {
+			verb = "would be recovered"
+		}
+		fmt.Fprintf(progress, "%s: %d %s (%d in all so far)\n", name, res.Recovered, verb, total.Recovered)
 	}
 	if jsonFlag(cmd) {
 		raw, err := json.Marshal(total)

@@ -169,10 +169,6 @@ func printRecovered(w io.Writer, r admin.RecoverResult, order []string) error {
 	for _, name := range rest {
 		rows = append(rows, []string{name, strconv.Itoa(r.Agents[name])})
 	}
-	total := strconv.Itoa(r.Recovered)
-	if r.More {
-		total = "at least " + total
-	}
-	rows = append(rows, []string{"total", total})
+	rows = append(rows, []string{"total", strconv.Itoa(r.Recovered)})
 	return printTable(w, []string{"AGENT", head}, rows)
 }

@@ -255,12 +255,12 @@ func (l *lazyStore) RetryDelivery(ctx context.Context, id string) (*store.Delive
 	return s.RetryDelivery(ctx, id)
 }
 
-func (l *lazyStore) RecoverDeliveries(ctx context.Context, agent string, since time.Time) (int, error) {
+func (l *lazyStore) RecoverDeliveries(ctx context.Context, f store.RecoverFilter) (int, error) {
 	s, err := l.get(ctx)
 	if err != nil {
 		return 0, err
 	}
-	return s.RecoverDeliveries(ctx, agent, since)
+	return s.RecoverDeliveries(ctx, f)
 }
 
 func (l *lazyStore) DeliveryCounts(ctx context.Context) (pending, failed int, err error) {
@@ -361,3 +361,35 @@ func (l *lazyStore) Forget(ctx context.Context, key string) error {
 
 // Interface guard
 var _ store.Store = (*lazyStore)(nil)
+
+func (l *lazyStore) ListTasks(ctx context.Context, f store.TaskFilter) ([]*store.Task, error) {
+	s, err := l.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.ListTasks(ctx, f)
+}
+
+func (l *lazyStore) CreateAPIKey(ctx context.Context, k *store.APIKey) error {
+	s, err := l.get(ctx)
+	if err != nil {
+		return err
+	}
+	return s.CreateAPIKey(ctx, k)
+}
+
+func (l *lazyStore) ListAPIKeys(ctx context.Context) ([]*store.APIKey, error) {
+	s, err := l.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.ListAPIKeys(ctx)
+}
+
+func (l *lazyStore) DeleteAPIKey(ctx context.Context, id string) error {
+	s, err := l.get(ctx)
+	if err != nil {
+		return err
+	}
+	return s.DeleteAPIKey(ctx, id)
+}

@@ -553,6 +553,33 @@ func TestProvisionJSONErrors(t *testing.T) {
 			secrets: []string{"abc-not-hex-1919"},
 		},
 		{
+			name:    "api key limited to an undeclared agent",
+			app:     `"agents": {"support": {"reverse_proxy": {"handler": "reverse_proxy", "upstreams": [{"dial": "127.0.0.1:9"}]}}}`,
+			handler: `{"handler": "agenthook_api", "scoped_keys": [{"key": "scoped-api-key-5151", "agents": ["ghost"]}]}`,
+			want:    `scoped key 1 names agent "ghost"`,
+			secrets: []string{"scoped-api-key-5151"},
+		},
+		{
+			name:    "api scoped key that limits nothing",
+			app:     `"agents": {"support": {"reverse_proxy": {"handler": "reverse_proxy", "upstreams": [{"dial": "127.0.0.1:9"}]}}}`,
+			handler: `{"handler": "agenthook_api", "keys": ["root-api-key-5252"], "scoped_keys": [{"key": "scoped-api-key-5353"}]}`,
+			want:    "scoped key 1 has neither agents nor read_only",
+			secrets: []string{"root-api-key-5252", "scoped-api-key-5353"},
+		},
+		{
+			name:    "api key twice, root and scoped",
+			app:     `"agents": {"support": {"reverse_proxy": {"handler": "reverse_proxy", "upstreams": [{"dial": "127.0.0.1:9"}]}}}`,
+			handler: `{"handler": "agenthook_api", "keys": ["same-api-key-5454"], "scoped_keys": [{"key": "same-api-key-5454", "read_only": true}]}`,
+			want:    "is the same as token",
+			secrets: []string{"same-api-key-5454"},
+		},
+		{
+			name:    "response_excerpt too large",
+			app:     `"delivery": {"response_excerpt": 1048576}`,
+			handler: `{"handler": "static_response"}`,
+			want:    "response_excerpt must be between 1 byte and 64 KiB",
+		},
+		{
 			name:    "callback with a bad method",
 			app:     `"agents": {"support": {"reverse_proxy": {"handler": "reverse_proxy", "upstreams": [{"dial": "127.0.0.1:9"}]}, "callbacks": [{"url": "https://hooks.example.com", "method": "GET"}]}}`,
 			handler: `{"handler": "static_response"}`,

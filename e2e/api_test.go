@@ -236,6 +236,11 @@ type attemptJSON struct {
 	LatencyMS  float64   `json:"latency_ms"`
 	Error      string    `json:"error"`
 	Response   string    `json:"response"`
+	// The answer's first bytes in base64 when not text, whether they were
+	// cut, and some of its headers.
+	ResponseBase64    string              `json:"response_base64"`
+	ResponseTruncated bool                `json:"response_truncated"`
+	ResponseHeaders   map[string][]string `json:"response_headers"`
 }
 
 type deliveryJSON struct {
@@ -264,13 +269,17 @@ func TestAPISpec(t *testing.T) {
 		t.Fatalf("openapi %q, want 3.0.3", doc.OpenAPI)
 	}
 	want := map[string]map[string][]string{
-		"/api/agents/{agent}/webhooks":           {"POST": {"201", "400", "401", "404", "409", "413", "503"}, "GET": {"200", "401", "404", "503"}},
-		"/api/agents/{agent}/webhooks/{id}":      {"GET": {"200", "401", "404", "503"}, "PATCH": {"200", "400", "401", "404", "413", "503"}, "DELETE": {"204", "401", "404", "405", "503"}},
+		"/api/agents":                            {"GET": {"200", "401", "503"}},
+		"/api/agents/{agent}/webhooks":           {"POST": {"201", "400", "401", "403", "404", "409", "413", "503"}, "GET": {"200", "401", "404", "503"}},
+		"/api/agents/{agent}/webhooks/{id}":      {"GET": {"200", "401", "404", "503"}, "PATCH": {"200", "400", "401", "403", "404", "413", "503"}, "DELETE": {"204", "401", "403", "404", "405", "503"}},
 		"/api/agents/{agent}/deliveries":         {"GET": {"200", "400", "401", "404", "503"}},
-		"/api/agents/{agent}/deliveries/recover": {"POST": {"202", "400", "401", "404", "413", "503"}},
+		"/api/agents/{agent}/deliveries/recover": {"POST": {"200", "202", "400", "401", "403", "404", "413", "503"}},
 		"/api/deliveries/{id}":                   {"GET": {"200", "401", "404", "503"}},
-		"/api/deliveries/{id}/retry":             {"POST": {"202", "401", "404", "503"}},
+		"/api/deliveries/{id}/retry":             {"POST": {"202", "401", "403", "404", "503"}},
+		"/api/tasks":                             {"GET": {"200", "400", "401", "404", "503"}},
 		"/api/tasks/{id}":                        {"GET": {"200", "401", "404", "503"}},
+		"/api/keys":                              {"GET": {"200", "401", "403", "503"}, "POST": {"201", "400", "401", "403", "413", "503"}},
+		"/api/keys/{id}":                         {"GET": {"200", "401", "403", "404", "503"}, "DELETE": {"204", "401", "403", "404", "405", "503"}},
 		"/api/task_status":                       {"GET": {"200", "404", "503"}},
 		"/api/task_status/{task_id}":             {"GET": {"200", "404", "503"}},
 		"/api/webhooks/agents/{token}":           {"POST": {"202", "400", "404", "409", "413", "503", "508"}},
@@ -309,7 +318,8 @@ func TestAPISpec(t *testing.T) {
 		t.Error("the apiKey security scheme must be http bearer")
 	}
 	// Response objects refuse undocumented fields.
-	for _, name := range []string{"Error", "Webhook", "WebhookCreated", "WebhookList", "Delivery", "DeliveryDetail", "DeliveryList", "Attempt", "Task", "Accepted", "Recovered", "RawCallbackPayload", "CognigyCallbackPayload"} {
+	for _, name := range []string{"Error", "Webhook", "WebhookCreated", "WebhookList", "Delivery", "DeliveryDetail", "DeliveryList", "Attempt", "Task", "Accepted", "Recovered", "RawCallbackPayload", "CognigyCallbackPayload",
+		"RecoverRequest", "RecoverPreview", "TaskSummary", "TaskList", "Agent", "AgentList", "Key", "KeyCreate", "KeyCreated", "KeyList"} {
 		s := doc.Components.Schemas[name]
 		if s == nil {
 			t.Errorf("no schema %s", name)
@@ -332,7 +342,7 @@ func TestAPISpec(t *testing.T) {
 		}
 	}
 	codes := fmt.Sprint(doc.Components.Schemas["Error"].Value.Properties["code"].Value.Enum)
-	for _, code := range []string{"bad_request", "invalid_json", "missing_fields", "unauthorized", "not_found", "task_not_found", "method_not_allowed", "body_too_large", "unavailable", "idempotency_key_reused", "overloaded", "loop_detected", "too_many_webhooks"} {
+	for _, code := range []string{"bad_request", "invalid_json", "missing_fields", "unauthorized", "forbidden", "not_found", "task_not_found", "method_not_allowed", "body_too_large", "unavailable", "idempotency_key_reused", "overloaded", "loop_detected", "too_many_webhooks"} {
 		if !strings.Contains(codes, code) {
 			t.Errorf("the Error code enum lacks %s", code)
 		}
@@ -593,12 +603,11 @@ func TestAPIWebhooks(t *testing.T) {
 		{http.MethodGet, "/api/agents/billing/webhooks/" + created.ID, ""},
 		{http.MethodGet, "/api/agents/billing/webhooks/cfg-support-1", ""},
 		{http.MethodGet, "/api/nope", ""},
-		{http.MethodGet, "/api/agents", ""},
 		{http.MethodGet, "/api/agents/support", ""},
 		{http.MethodGet, hooks + "/" + created.ID + "/extra", ""},
 		{http.MethodGet, "/api/agents/support/secrets", ""},
 		{http.MethodGet, "/api/deliveries", ""},
-		{http.MethodGet, "/api/tasks", ""},
+		{http.MethodGet, "/api/keys/key_doesnotexist", ""},
 	} {
 		c.wantError(r.method, r.path, r.body, apiAuth, http.StatusNotFound, "not_found")
 	}

@@ -14,6 +14,7 @@ const (
 	CodeInvalidJSON      = "invalid_json"
 	CodeMissingFields    = "missing_fields"
 	CodeUnauthorized     = "unauthorized"
+	CodeForbidden        = "forbidden"
 	CodeNotFound         = "not_found"
 	CodeChatNotFound     = "chat_not_found"
 	CodeTaskNotFound     = "task_not_found"

@@ -56,8 +56,17 @@ func (d *Delivery) RecordBytes() int {
 	return n
 }
 
-// RecordBytes counts the attempt's error and response.
-func (a *Attempt) RecordBytes() int { return len(a.Error) + len(a.Response) }
+// RecordBytes counts the attempt's error, response and response headers.
+func (a *Attempt) RecordBytes() int {
+	n := len(a.Error) + len(a.Response) + len(a.ResponseBase64)
+	for k, vs := range a.ResponseHeader {
+		n += len(k)
+		for _, v := range vs {
+			n += len(v)
+		}
+	}
+	return n
+}
 
 // RecordBytes counts the chat's ids, principal and conversation id.
 func (c *Chat) RecordBytes() int {

@@ -92,6 +92,7 @@ type Store interface {
 	CallbackStates
 	ReplayGuard
 	Installation
+	APIKeys
 
 	// TaskWake and DeliveryWake receive a value when new work may have
 	// become claimable, so that runners need not poll. Each channel has
@@ -156,6 +157,11 @@ type Tasks interface {
 	// deliveries. It returns ErrLeaseLost if owner no longer holds the task.
 	FinishTask(ctx context.Context, f TaskFinish) error
 
+	// ListTasks returns the tasks f selects, newest first by (CreatedAt,
+	// ID), at most f.Limit of them, without request bodies and result
+	// bodies (Result keeps its status and content type).
+	ListTasks(ctx context.Context, f TaskFilter) ([]*Task, error)
+
 	// TaskCounts returns how many tasks are waiting (PENDING) and running
 	// (STARTED). Engines may answer from a cache up to a second old.
 	TaskCounts(ctx context.Context) (pending, started int, err error)
@@ -181,7 +187,8 @@ type Deliveries interface {
 	// GetDelivery returns one delivery with its attempts and payload.
 	GetDelivery(ctx context.Context, id string) (*Delivery, error)
 
-	// ListDeliveries returns deliveries of one agent, newest first, without
+	// ListDeliveries returns the deliveries of one agent that f selects,
+	// newest first by (f.ListTime, ID), at most f.Limit of them, without
 	// payloads.
 	ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, error)
 
@@ -189,10 +196,11 @@ type Deliveries interface {
 	// now, and sets its RequeuedAt. A pending one is returned unchanged.
 	RetryDelivery(ctx context.Context, id string) (*Delivery, error)
 
-	// RecoverDeliveries makes every failed delivery of agent that failed at
-	// or after since pending again, due now (as RetryDelivery does), and
-	// returns how many.
-	RecoverDeliveries(ctx context.Context, agent string, since time.Time) (int, error)
+	// RecoverDeliveries makes every failed delivery that f selects pending
+	// again, due now (as RetryDelivery does), and returns how many; with
+	// f.DryRun it only counts them. Deliveries that fail while it runs
+	// are not taken.
+	RecoverDeliveries(ctx context.Context, f RecoverFilter) (int, error)
 
 	// DeliveryCounts returns the pending and dead-lettered (failed) counts.
 	DeliveryCounts(ctx context.Context) (pending, failed int, err error)

@@ -195,8 +195,16 @@ type Attempt struct {
 	StatusCode int           `json:"status_code,omitempty"`
 	Latency    time.Duration `json:"latency"`
 	Error      string        `json:"error,omitempty"`
-	// Response holds the first bytes of the answer.
-	Response string `json:"response,omitempty"`
+	// Response holds the first bytes of the answer when they are UTF-8
+	// text; ResponseBase64 holds them in standard base64 otherwise.
+	Response       string `json:"response,omitempty"`
+	ResponseBase64 string `json:"response_base64,omitempty"`
+	// ResponseTruncated is set when the answer was longer than what was
+	// kept.
+	ResponseTruncated bool `json:"response_truncated,omitempty"`
+	// ResponseHeader holds some of the answer's headers (bounded, and
+	// never Set-Cookie).
+	ResponseHeader http.Header `json:"response_header,omitempty"`
 }
 
 // DeliveryClaim is the input of ClaimDeliveries.
@@ -231,11 +239,21 @@ type DeliveryOutcome struct {
 	ExpiresAt time.Time
 }
 
-// DeliveryFilter selects deliveries to list.
+// DeliveryFilter selects deliveries to list. Empty fields select any.
 type DeliveryFilter struct {
-	Agent  string
-	Status DeliveryStatus // empty: any
-	Limit  int            // 0: a default of 100
+	Agent      string
+	Status     DeliveryStatus
+	CallbackID string
+	TaskID     string
+	ChatID     string
+	EventType  string
+	// Since and Until bound the listing time (see ListTime): [Since,
+	// Until).
+	Since, Until time.Time
+	// After, if set, starts the page after this position (the listing
+	// time and id of the last delivery of the previous page).
+	After *Position
+	Limit int // 0: DefaultListLimit
 }
 
 // Registration is a callback URL registered through the management API,

@@ -33,7 +33,7 @@ type adminStore interface {
 	GetDelivery(ctx context.Context, id string) (*store.Delivery, error)
 	ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]*store.Delivery, error)
 	RetryDelivery(ctx context.Context, id string) (*store.Delivery, error)
-	RecoverDeliveries(ctx context.Context, agent string, since time.Time) (int, error)
+	RecoverDeliveries(ctx context.Context, f store.RecoverFilter) (int, error)
 	ListRegistrations(ctx context.Context, agent string) ([]*store.Registration, error)
 	GetRegistration(ctx context.Context, id string) (*store.Registration, error)
 	UpdateRegistration(ctx context.Context, r *store.Registration) error

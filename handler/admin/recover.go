@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"context"
 	"net/http"
 	"time"
 
@@ -46,26 +45,19 @@ func recoverDeliveries(w http.ResponseWriter, r *http.Request, rt *Runtime) erro
 	}
 	res := RecoverResult{Agents: make(map[string]int, len(agents)), DryRun: in.DryRun}
 	for _, agent := range agents {
-		var n int
-		var more bool
-		var err error
-		if in.Until == nil && in.Callback == "" && !in.DryRun {
-			// The epoch, not the zero time, which engines that index by
-			// Unix nanoseconds cannot represent.
-			since := time.Unix(0, 0)
-			if in.Since != nil {
-				since = *in.Since
-			}
-			n, err = rt.Store.RecoverDeliveries(r.Context(), agent, since)
-		} else {
-			n, more, err = recoverFiltered(r.Context(), rt.Store, agent, in)
+		f := store.RecoverFilter{Agent: agent, CallbackID: in.Callback, DryRun: in.DryRun}
+		if in.Since != nil {
+			f.Since = *in.Since
 		}
+		if in.Until != nil {
+			f.Until = *in.Until
+		}
+		n, err := rt.Store.RecoverDeliveries(r.Context(), f)
 		if err != nil {
 			return handler.StoreError(err)
 		}
 		res.Agents[agent] = n
 		res.Recovered += n
-		res.More = res.More || more
 	}
 	status := http.StatusAccepted
 	if in.DryRun {
@@ -73,32 +65,4 @@ func recoverDeliveries(w http.ResponseWriter, r *http.Request, rt *Runtime) erro
 	}
 	handler.WriteJSON(w, status, res)
 	return nil
-}
-
-// recoverFiltered recovers, or counts, the dead letters that the store's
-// RecoverDeliveries cannot select today (by callback, up to a time, or
-// without changing them): from the newest maxScan dead letters of the
-// agent, one RetryDelivery each. more is true when the agent has more
-// than that; since recovered ones leave the list, sending the request
-// again goes on where it stopped. When the store selects these itself,
-// this is the one function to change.
-func recoverFiltered(ctx context.Context, s adminStore, agent string, in RecoverRequest) (n int, more bool, err error) {
-	ds, err := s.ListDeliveries(ctx, store.DeliveryFilter{Agent: agent, Status: store.DeliveryFailed, Limit: maxScan})
-	if err != nil {
-		return 0, false, err
-	}
-	for _, d := range ds {
-		if in.Callback != "" && d.CallbackID != in.Callback ||
-			in.Since != nil && d.UpdatedAt.Before(*in.Since) ||
-			in.Until != nil && !d.UpdatedAt.Before(*in.Until) {
-			continue
-		}
-		if !in.DryRun {
-			if _, err := s.RetryDelivery(ctx, d.ID); err != nil {
-				return n, false, err
-			}
-		}
-		n++
-	}
-	return n, len(ds) == maxScan, nil
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/handler/delivery"
-	"github.com/agenthook/agenthook/signing"
 	"github.com/agenthook/agenthook/store"
 )
 
@@ -30,8 +29,12 @@ type apiStore interface {
 	GetDelivery(ctx context.Context, id string) (*store.Delivery, error)
 	ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]*store.Delivery, error)
 	RetryDelivery(ctx context.Context, id string) (*store.Delivery, error)
-	RecoverDeliveries(ctx context.Context, agent string, since time.Time) (int, error)
+	RecoverDeliveries(ctx context.Context, f store.RecoverFilter) (int, error)
 	GetTask(ctx context.Context, id string) (*store.Task, error)
+	ListTasks(ctx context.Context, f store.TaskFilter) ([]*store.Task, error)
+	CreateAPIKey(ctx context.Context, k *store.APIKey) error
+	ListAPIKeys(ctx context.Context) ([]*store.APIKey, error)
+	DeleteAPIKey(ctx context.Context, id string) error
 }
 
 // callbackStates is what the API asks the callback registry.
@@ -44,21 +47,31 @@ type callbackStates interface {
 
 // API is the management API. Paths are relative to Prefix:
 //
+//	GET    /agents
 //	POST   /agents/{agent}/webhooks
 //	GET    /agents/{agent}/webhooks
 //	GET    /agents/{agent}/webhooks/{id}
 //	PATCH  /agents/{agent}/webhooks/{id}
 //	DELETE /agents/{agent}/webhooks/{id}
-//	GET    /agents/{agent}/deliveries?status=pending|delivered|failed&limit=n
-//	POST   /agents/{agent}/deliveries/recover   {"since": "<RFC 3339>"}
+//	GET    /agents/{agent}/deliveries?status=&callback=&task=&chat=&event_type=&since=&until=&cursor=&limit=
+//	POST   /agents/{agent}/deliveries/recover   {"since", "until"?, "callback"?, "dry_run"?}
 //	GET    /deliveries/{id}
 //	POST   /deliveries/{id}/retry
+//	GET    /tasks?id=&agent=&chat=&status=&since=&until=&cursor=&limit=
 //	GET    /tasks/{id}
+//	GET    /keys
+//	POST   /keys                                {"agents", "read_only"?, "name"?, "expires_at"?}
+//	GET    /keys/{id}
+//	DELETE /keys/{id}
+//
+// Every request needs a key (see Scope): a key limited to some agents
+// finds nothing of the others (404), a read-only key may not write (403),
+// and only root keys manage keys.
 type API struct {
 	// Prefix is where the API is mounted, "/api" by default.
 	Prefix string
-	// Keys authenticates callers with bearer keys.
-	Keys *signing.Bearer
+	// Keys are the config's keys.
+	Keys *Keyring
 
 	Store    apiStore
 	Registry callbackStates
@@ -84,6 +97,7 @@ type API struct {
 
 	muxOnce sync.Once
 	mux     *http.ServeMux
+	minted  mintedKeys
 }
 
 // Owns reports whether a path is under the API's prefix; others belong to
@@ -103,12 +117,18 @@ func (a *API) prefix() string {
 // so that unknown routes tell nothing to a caller without one.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	if _, err := a.Keys.Verify(r, nil, a.Now()); err != nil {
-		a.Metrics.AuthFailure("api", "invalid")
-		a.fail(w, r.URL.Path, &handler.Error{Status: http.StatusUnauthorized, Code: handler.CodeUnauthorized, Message: "a valid API key is required (Authorization: Bearer <key>)",
-			Header: http.Header{"Www-Authenticate": {`Bearer realm="agenthook"`}}})
+	ctx, cancel := handler.WithStoreTimeout(r.Context())
+	defer cancel()
+	r = r.WithContext(ctx)
+	c, err := a.authenticate(r)
+	if err != nil {
+		if err == errNoKey {
+			a.Metrics.AuthFailure("api", "invalid")
+		}
+		a.fail(w, r.URL.Path, err)
 		return
 	}
+	r = withCaller(r, c)
 	rest, ok := strings.CutPrefix(r.URL.Path, a.prefix()+"/")
 	// A trailing slash is ignored. Paths with empty, "." or ".." segments
 	// name no route; they are not cleaned into one.
@@ -117,9 +137,6 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r.URL.Path, notFound("no such API route"))
 		return
 	}
-	ctx, cancel := handler.WithStoreTimeout(r.Context())
-	defer cancel()
-	r = r.WithContext(ctx)
 	// The mux sees the path below the prefix, which the operator chose
 	// and which may hold characters that patterns give a meaning to.
 	u := *r.URL
@@ -142,8 +159,9 @@ func notFound(msg string) *handler.Error {
 	return handler.Errorf(http.StatusNotFound, handler.CodeNotFound, "%s", msg)
 }
 
-func (a *API) agent(name string) (*handler.Agent, error) {
-	if ag := a.Agents()[name]; ag != nil {
+// agent resolves an agent the request's key sees; others do not exist.
+func (a *API) agent(r *http.Request, name string) (*handler.Agent, error) {
+	if ag := a.Agents()[name]; ag != nil && callerOf(r).sees(name) {
 		return ag, nil
 	}
 	return nil, notFound("no such agent")

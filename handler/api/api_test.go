@@ -14,7 +14,6 @@ import (
 	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/handler/delivery"
 	"github.com/agenthook/agenthook/handler/internal/handlertest"
-	"github.com/agenthook/agenthook/signing"
 	"github.com/agenthook/agenthook/store"
 	"github.com/agenthook/agenthook/store/storetest"
 )
@@ -32,7 +31,7 @@ func newAPIFixture(t *testing.T) *apiFixture {
 	t.Helper()
 	clock := storetest.NewClock(storetest.Start)
 	st := handlertest.OpenStore(t, clock.Now)
-	keys, err := signing.NewBearer([]string{key})
+	keys, err := RootKeys(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +136,6 @@ func TestAPIRoutes(t *testing.T) {
 		{http.MethodGet, "/api", handler.CodeNotFound},
 		{http.MethodGet, "/api/", handler.CodeNotFound},
 		{http.MethodGet, "/api/nope", handler.CodeNotFound},
-		{http.MethodGet, "/api/agents", handler.CodeNotFound},
 		{http.MethodGet, "/api/agents/support", handler.CodeNotFound},
 		{http.MethodGet, one + "/extra", handler.CodeNotFound},
 		{http.MethodGet, "/api/agents//webhooks", handler.CodeNotFound},

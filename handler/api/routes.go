@@ -27,18 +27,26 @@ type method struct {
 // the method.
 func (a *API) routes() *http.ServeMux {
 	mux := http.NewServeMux()
+	a.handle(mux, "/agents", method{http.MethodGet, a.listAgents})
 	a.handle(mux, "/agents/{agent}/webhooks",
 		method{http.MethodGet, a.forAgent(a.listWebhooks)},
-		method{http.MethodPost, a.forAgent(a.createWebhook)})
+		method{http.MethodPost, a.forAgent(writesAgent(a.createWebhook))})
 	a.handle(mux, "/agents/{agent}/webhooks/{id}",
 		method{http.MethodGet, a.forAgent(a.webhook)},
-		method{http.MethodPatch, a.forAgent(a.webhook)},
-		method{http.MethodDelete, a.forAgent(a.webhook)})
+		method{http.MethodPatch, a.forAgent(writesAgent(a.webhook))},
+		method{http.MethodDelete, a.forAgent(writesAgent(a.webhook))})
 	a.handle(mux, "/agents/{agent}/deliveries", method{http.MethodGet, a.forAgent(a.listDeliveries)})
-	a.handle(mux, "/agents/{agent}/deliveries/recover", method{http.MethodPost, a.forAgent(a.recover)})
+	a.handle(mux, "/agents/{agent}/deliveries/recover", method{http.MethodPost, a.forAgent(writesAgent(a.recover))})
 	a.handle(mux, "/deliveries/{id}", method{http.MethodGet, a.getDelivery})
 	a.handle(mux, "/deliveries/{id}/retry", method{http.MethodPost, a.retryDelivery})
+	a.handle(mux, "/tasks", method{http.MethodGet, a.listTasks})
 	a.handle(mux, "/tasks/{id}", method{http.MethodGet, a.getTask})
+	a.handle(mux, "/keys",
+		method{http.MethodGet, rootOnly(a.listKeys)},
+		method{http.MethodPost, rootOnly(a.createKey)})
+	a.handle(mux, "/keys/{id}",
+		method{http.MethodGet, rootOnly(a.key)},
+		method{http.MethodDelete, rootOnly(a.key)})
 	mux.Handle("/", a.serve(func(http.ResponseWriter, *http.Request) error {
 		return notFound("no such API route")
 	}))
@@ -75,10 +83,11 @@ func (a *API) serve(fn endpointFunc) http.Handler {
 	})
 }
 
-// forAgent resolves {agent} first: an unknown agent is 404.
+// forAgent resolves {agent} first: an unknown agent, or one the key does
+// not see, is 404.
 func (a *API) forAgent(fn agentFunc) endpointFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		agent, err := a.agent(r.PathValue("agent"))
+		agent, err := a.agent(r, r.PathValue("agent"))
 		if err != nil {
 			return err
 		}

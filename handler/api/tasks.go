@@ -8,19 +8,95 @@ import (
 	"github.com/agenthook/agenthook/store"
 )
 
-func (a *API) getTask(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
-	taskNotFound := handler.Errorf(http.StatusNotFound, handler.CodeTaskNotFound, "no such task")
+var taskNotFound = handler.Errorf(http.StatusNotFound, handler.CodeTaskNotFound, "no such task")
+
+// task reads a task the request's key sees: the others do not exist for
+// it.
+func (a *API) task(r *http.Request, id string) (*store.Task, error) {
 	if !handler.ValidID(id) {
-		return taskNotFound
+		return nil, taskNotFound
 	}
 	t, err := a.Store.GetTask(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		return taskNotFound
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !callerOf(r).sees(t.Agent)) {
+		return nil, taskNotFound
 	}
 	if err != nil {
-		return handler.StoreError(err)
+		return nil, handler.StoreError(err)
+	}
+	return t, nil
+}
+
+func (a *API) getTask(w http.ResponseWriter, r *http.Request) error {
+	t, err := a.task(r, r.PathValue("id"))
+	if err != nil {
+		return err
 	}
 	handler.WriteJSON(w, http.StatusOK, handler.ViewOf(t))
+	return nil
+}
+
+// listTasks searches tasks, newest first, without their results: by id,
+// agent, chat, status and creation time.
+func (a *API) listTasks(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	c := callerOf(r)
+	f := store.TaskFilter{Status: store.TaskStatus(q.Get("status")), Agents: c.Agents}
+	switch f.Status {
+	case "", store.TaskPending, store.TaskStarted, store.TaskSuccess, store.TaskFailure:
+	default:
+		return badParam("status must be PENDING, STARTED, SUCCESS or FAILURE")
+	}
+	if name := q.Get("agent"); name != "" {
+		// An agent the key does not see is as unknown as one that does
+		// not exist; one removed from the config may still have tasks.
+		if !c.sees(name) {
+			return notFound("no such agent")
+		}
+		f.Agents = []string{name}
+	}
+	var err error
+	if f.ChatID, err = idParam(q, "chat"); err != nil {
+		return err
+	}
+	if f.Since, f.Until, err = timeRange(q); err != nil {
+		return err
+	}
+	limit, err := pageLimit(q)
+	if err != nil {
+		return err
+	}
+	if f.After, err = decodeCursor(listTasks, q.Get("cursor")); err != nil {
+		return err
+	}
+	id, err := idParam(q, "id")
+	if err != nil {
+		return err
+	}
+	var ts []*store.Task
+	if id != "" {
+		// A search by id is a read of that task, filtered like the rest.
+		t, err := a.task(r, id)
+		if err != nil && !errors.Is(err, taskNotFound) {
+			return err
+		}
+		if t != nil && f.Matches(t) && f.After.Admits(t.CreatedAt, t.ID) {
+			ts = []*store.Task{t}
+		}
+	} else {
+		f.Limit = limit + 1 // one more tells whether there is a next page
+		if ts, err = a.Store.ListTasks(r.Context(), f); err != nil {
+			return handler.StoreError(err)
+		}
+	}
+	out := page[handler.TaskHead]{Data: make([]handler.TaskHead, 0, min(len(ts), limit))}
+	for i, t := range ts {
+		if i == limit {
+			last := ts[i-1]
+			out.NextCursor = encodeCursor(listTasks, store.Position{At: last.CreatedAt, ID: last.ID})
+			break
+		}
+		out.Data = append(out.Data, handler.HeadOf(t))
+	}
+	handler.WriteJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -44,13 +44,60 @@ type DeliveryView struct {
 	UpdatedAt     time.Time       `json:"updated_at"`
 }
 
-// AttemptView is one attempt of a delivery.
+// AttemptView is one attempt of a delivery. The receiver's answer takes
+// the forms of a task's result (see handler.AnswerOf): UTF-8 text in
+// response, anything else in response_base64.
 type AttemptView struct {
-	At         time.Time `json:"at"`
-	StatusCode int       `json:"status_code,omitempty"`
-	LatencyMS  float64   `json:"latency_ms"`
-	Error      string    `json:"error,omitempty"`
-	Response   string    `json:"response,omitempty"`
+	At                time.Time           `json:"at"`
+	StatusCode        int                 `json:"status_code,omitempty"`
+	LatencyMS         float64             `json:"latency_ms"`
+	Error             string              `json:"error,omitempty"`
+	Response          string              `json:"response,omitempty"`
+	ResponseBase64    string              `json:"response_base64,omitempty"`
+	ResponseTruncated bool                `json:"response_truncated,omitempty"`
+	ResponseHeaders   map[string][]string `json:"response_headers,omitempty"`
+}
+
+// KeyView is an API key as the API shows it: never the key itself, but
+// in the answer that mints it.
+type KeyView struct {
+	ID     string `json:"id"`
+	Source string `json:"source"`
+	Name   string `json:"name,omitempty"`
+	// Agents is absent for a key that sees every agent.
+	Agents    []string   `json:"agents,omitempty"`
+	ReadOnly  bool       `json:"read_only"`
+	CreatedBy string     `json:"created_by,omitempty"`
+	CreatedAt *time.Time `json:"created_at,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	Key       string     `json:"key,omitempty"`
+}
+
+// Where a key comes from.
+const (
+	sourceConfig = "config"
+	sourceAPI    = "api"
+)
+
+func configKeyView(id string, s Scope) KeyView {
+	return KeyView{ID: id, Source: sourceConfig, Agents: s.Agents, ReadOnly: s.ReadOnly}
+}
+
+func mintedKeyView(k *store.APIKey) KeyView {
+	created := k.CreatedAt.UTC()
+	v := KeyView{ID: k.ID, Source: sourceAPI, Name: k.Name, Agents: k.Agents, ReadOnly: k.ReadOnly,
+		CreatedBy: k.CreatedBy, CreatedAt: &created}
+	if !k.ExpiresAt.IsZero() {
+		exp := k.ExpiresAt.UTC()
+		v.ExpiresAt = &exp
+	}
+	return v
+}
+
+func attemptView(at store.Attempt) AttemptView {
+	return AttemptView{At: at.At.UTC(), StatusCode: at.StatusCode, LatencyMS: float64(at.Latency.Microseconds()) / 1000,
+		Error: at.Error, Response: at.Response, ResponseBase64: at.ResponseBase64, ResponseTruncated: at.ResponseTruncated,
+		ResponseHeaders: at.ResponseHeader}
 }
 
 func registrationView(r *store.Registration) WebhookView {
@@ -75,7 +122,7 @@ func deliveryView(d *store.Delivery, full bool) DeliveryView {
 	if full {
 		v.Attempts = make([]AttemptView, 0, len(d.Attempts))
 		for _, at := range d.Attempts {
-			v.Attempts = append(v.Attempts, AttemptView{At: at.At.UTC(), StatusCode: at.StatusCode, LatencyMS: float64(at.Latency.Microseconds()) / 1000, Error: at.Error, Response: at.Response})
+			v.Attempts = append(v.Attempts, attemptView(at))
 		}
 		if json.Valid(d.Payload) {
 			v.Payload = d.Payload

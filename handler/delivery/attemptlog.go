@@ -1,6 +1,7 @@
 package delivery
 
 import (
+
 	"go.uber.org/zap/zapcore"
 
 	"github.com/agenthook/agenthook/store"

@@ -35,6 +35,9 @@ type Config struct {
 	BreakerCooldown  time.Duration
 	// Retention is how long a delivered or dead-lettered delivery is kept.
 	Retention time.Duration
+	// ResponseExcerpt is how many bytes of a receiver's answer an attempt
+	// keeps (DefaultResponseExcerpt when zero).
+	ResponseExcerpt int
 }
 
 // WithDefaults fills zero fields.
@@ -68,6 +71,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Retention <= 0 {
 		c.Retention = handler.DefaultRetention
+	}
+	if c.ResponseExcerpt <= 0 {
+		c.ResponseExcerpt = DefaultResponseExcerpt
 	}
 	return c
 }

@@ -21,8 +21,6 @@ var DefaultSchedule = []time.Duration{
 const (
 	// maxRetryAfter clamps a receiver's Retry-After.
 	maxRetryAfter = 12 * time.Hour
-	// snippetSize is how much of an answer an attempt keeps.
-	snippetSize = 256
 	// leaseMargin is added to the attempt timeout for a claim's lease: it
 	// covers recording the attempt.
 	leaseMargin = 10 * time.Second

@@ -175,7 +175,7 @@ func (d *Dispatcher) deliver(dl *store.Delivery, owner string) {
 	}
 
 	actx, span := d.startDelivery(ctx, dl)
-	att, resp := d.send(actx, cfg.Client, cb, dl, origin)
+	att, resp := d.send(actx, cfg, cb, dl, origin)
 	endDelivery(span, att)
 	if d.jobs.Abandoned() {
 		d.release(dl, owner)

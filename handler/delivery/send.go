@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/agenthook/agenthook/handler"
@@ -19,7 +18,7 @@ import (
 )
 
 // send makes the HTTP request of one attempt.
-func (d *Dispatcher) send(ctx context.Context, client *http.Client, cb *Callback, dl *store.Delivery, origin string) (store.Attempt, *http.Response) {
+func (d *Dispatcher) send(ctx context.Context, cfg Config, cb *Callback, dl *store.Delivery, origin string) (store.Attempt, *http.Response) {
 	now := d.Now()
 	att := store.Attempt{At: now}
 	req, err := http.NewRequestWithContext(ctx, cb.Method, cb.URL, bytes.NewReader(dl.Payload))
@@ -53,7 +52,7 @@ func (d *Dispatcher) send(ctx context.Context, client *http.Client, cb *Callback
 	}
 	tracing.Inject(ctx, h)
 	start := time.Now()
-	resp, err := client.Do(req)
+	resp, err := cfg.Client.Do(req)
 	att.Latency = time.Since(start)
 	if err != nil {
 		att.Error = attemptError(err)
@@ -61,9 +60,8 @@ func (d *Dispatcher) send(ctx context.Context, client *http.Client, cb *Callback
 	}
 	defer resp.Body.Close()
 	att.StatusCode = resp.StatusCode
-	snippet := make([]byte, snippetSize)
-	n, _ := io.ReadFull(resp.Body, snippet)
-	att.Response = strings.ToValidUTF8(string(snippet[:n]), "?")
+	att.ResponseHeader = keptHeaders(resp.Header)
+	readExcerpt(&att, resp.Body, cfg.ResponseExcerpt)
 	// Drain a little so the connection can be reused; a receiver that
 	// answers at length is cut off.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

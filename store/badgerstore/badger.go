@@ -156,6 +156,10 @@ func Open(o Options) (*Store, error) {
 	} else if n > 0 {
 		o.Logger.Warn("restored writes from the intake journal that the store lost in a crash", zap.Int("writes", n))
 	}
+	if err := indexTasks(db, o.Now()); err != nil {
+		db.Close()
+		return nil, store.Safe("indexing tasks by creation time", err)
+	}
 	j, err := openJournal(jdir, o.Now())
 	if err != nil {
 		db.Close()
@@ -290,6 +294,8 @@ const (
 	pRegAgent   = "wa/" // agent/id -> empty
 	pCBState    = "cs/" // callback id -> CallbackState
 	pFanout     = "fo/" // task id/chunk -> deliveries waiting to be queued
+	pTaskTime   = "tc/" // created/id -> taskTime, to list tasks newest first
+	pAPIKey     = "ak/" // API key id -> APIKey
 )
 
 func key(prefix string, parts ...string) []byte {

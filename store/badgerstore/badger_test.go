@@ -181,7 +181,7 @@ func TestReopenDeliveries(t *testing.T) {
 			t.Fatalf("RecordAttempt: %v", err)
 		}
 	}
-	if n, err := s.RecoverDeliveries(ctx, "agent-a", time.Time{}); err != nil || n != 1 {
+	if n, err := s.RecoverDeliveries(ctx, store.RecoverFilter{Agent: "agent-a"}); err != nil || n != 1 {
 		t.Fatalf("RecoverDeliveries = %d, %v; want 1", n, err)
 	}
 }

@@ -1,21 +1,19 @@
 package badgerstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/agenthook/agenthook/store"
 )
-
-// maxAttemptsKept bounds the attempt log of one delivery; the first
-// attempt and the latest ones are kept.
-const maxAttemptsKept = 50
 
 // activeDelivery is the index entry of a pending delivery.
 type activeDelivery struct {
@@ -194,7 +192,7 @@ func (s *Store) RecordAttempt(ctx context.Context, o store.DeliveryOutcome) erro
 		return store.Invalid("unknown delivery status")
 	}
 	var final bool
-	err := s.write(ctx, false, 8192+len(o.Attempt.Response)+len(o.Attempt.Error), func(tx *wtxn) error {
+	err := s.write(ctx, false, 8192+o.Attempt.RecordBytes(), func(tx *wtxn) error {
 		now := s.now()
 		s.mu.Lock()
 		held := s.deliv.heldBy(o.ID, o.Owner)
@@ -206,10 +204,7 @@ func (s *Store) RecordAttempt(ctx context.Context, o store.DeliveryOutcome) erro
 		if err != nil {
 			return err
 		}
-		d.Attempts = append(d.Attempts, o.Attempt)
-		if len(d.Attempts) > maxAttemptsKept {
-			d.Attempts = append(d.Attempts[:1], d.Attempts[len(d.Attempts)-maxAttemptsKept+1:]...)
-		}
+		d.Attempts = store.AppendAttempt(d.Attempts, o.Attempt)
 		d.AttemptCount++
 		d.LastError = o.Attempt.Error
 		if err := store.CheckSize("the delivery", d.RecordBytes()); err != nil {
@@ -316,14 +311,17 @@ func (s *Store) GetDelivery(ctx context.Context, id string) (*store.Delivery, er
 	return d, nil
 }
 
-// ListDeliveries implements store.Deliveries.
+// ListDeliveries implements store.Deliveries. It walks the agent's index
+// by creation time (dead letters: by the time they failed) from the
+// position or the end of the range, newest first, and reads each
+// delivery to apply the other filters.
 func (s *Store) ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]*store.Delivery, error) {
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
 	limit := f.Limit
 	if limit <= 0 {
-		limit = 100
+		limit = store.DefaultListLimit
 	}
 	prefix := key(pDelivAgent, f.Agent, "")
 	if f.Status == store.DeliveryFailed {
@@ -331,34 +329,72 @@ func (s *Store) ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]*
 	}
 	var out []*store.Delivery
 	err := s.db.View(func(txn *badger.Txn) error {
-		opt := badger.DefaultIteratorOptions
-		opt.PrefetchValues = false
-		opt.Reverse = true
-		opt.Prefix = prefix
-		it := txn.NewIterator(opt)
-		defer it.Close()
-		// Reverse iteration starts from the largest key with the prefix.
-		for it.Seek(append(append([]byte(nil), prefix...), 0xff)); it.Valid() && len(out) < limit; it.Next() {
-			k := it.Item().Key()
-			id := string(k[len(prefix)+17:]) // after "<stamp>/"
+		return walkNewest(txn, prefix, f.Since, f.Until, f.After, func(id string, _ *badger.Item) (bool, error) {
 			d, err := getDelivery(view{txn}, id, false)
 			if errors.Is(err, store.ErrNotFound) {
-				continue
+				return true, nil
 			}
 			if err != nil {
-				return err
+				return false, err
 			}
-			if (f.Status != "" && d.Status != f.Status) || expired(d.ExpiresAt, s.now()) {
-				continue
+			if f.Matches(d) && !expired(d.ExpiresAt, s.now()) {
+				out = append(out, d)
 			}
-			out = append(out, d)
-		}
-		return nil
+			return len(out) < limit, nil
+		})
 	})
 	if err != nil {
 		return nil, store.Safe("listing deliveries", err)
 	}
 	return out, nil
+}
+
+// walkNewest calls fn with the ids of an index of <prefix><stamp>/<id>
+// keys, newest first: those in [since, until) (zero bounds are open) that
+// come after the position after, with their index entries. It stops when
+// fn returns false.
+func walkNewest(txn *badger.Txn, prefix []byte, since, until time.Time, after *store.Position, fn func(id string, entry *badger.Item) (bool, error)) error {
+	opt := badger.DefaultIteratorOptions
+	opt.PrefetchValues = false
+	opt.Reverse = true
+	opt.Prefix = prefix
+	it := txn.NewIterator(opt)
+	defer it.Close()
+	// Reverse iteration starts from the largest key at or before the
+	// seek key: the end of the prefix, the end of the range (a key of
+	// its stamp alone sorts before every key with that stamp), or the
+	// position.
+	start := append(append([]byte(nil), prefix...), 0xff)
+	if !until.IsZero() {
+		start = append(append([]byte(nil), prefix...), stamp(until)...)
+	}
+	if after != nil {
+		if k := append(append([]byte(nil), prefix...), stamp(after.At)+"/"+after.ID...); bytes.Compare(k, start) < 0 {
+			start = k
+		}
+	}
+	low := ""
+	if !since.IsZero() {
+		low = stamp(since)
+	}
+	for it.Seek(start); it.Valid(); it.Next() {
+		rest := string(it.Item().Key()[len(prefix):])
+		if len(rest) < 17 {
+			continue
+		}
+		at, id := rest[:16], rest[17:]
+		if at < low {
+			return nil
+		}
+		if after != nil && at == stamp(after.At) && id >= after.ID {
+			continue // the position itself
+		}
+		more, err := fn(id, it.Item())
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
 }
 
 // RetryDelivery implements store.Deliveries.
@@ -409,47 +445,80 @@ func (s *Store) requeueDelivery(tx *wtxn, d *store.Delivery, now time.Time) erro
 	return s.putPending(tx, d)
 }
 
-// RecoverDeliveries implements store.Deliveries.
-func (s *Store) RecoverDeliveries(ctx context.Context, agent string, since time.Time) (int, error) {
+// RecoverDeliveries implements store.Deliveries. It walks the agent's
+// dead letters from f.Since, in transactions of at most a chunk.
+func (s *Store) RecoverDeliveries(ctx context.Context, f store.RecoverFilter) (int, error) {
 	const chunk = 128
-	total := 0
-	// Deliveries that fail again while we work must not be picked up twice.
-	until := stamp(s.now())
-	for {
-		n := 0
-		err := s.write(ctx, false, chunk*8192, func(tx *wtxn) error {
-			now := s.now()
-			prefix := key(pDelivDead, agent, "")
-			var ds []*store.Delivery
-			opt := badger.DefaultIteratorOptions
-			opt.PrefetchValues = false
-			opt.Prefix = prefix
-			it := tx.txn.NewIterator(opt)
-			for it.Seek(append(append([]byte(nil), prefix...), stamp(since)...)); it.Valid() && len(ds) < chunk; it.Next() {
-				rest := string(it.Item().Key()[len(prefix):])
-				if rest[:16] > until {
-					break
-				}
-				d, err := getDelivery(tx, rest[17:], true)
-				if errors.Is(err, store.ErrNotFound) {
-					continue
-				}
-				if err != nil {
-					it.Close()
-					return err
-				}
-				if expired(d.ExpiresAt, now) {
-					continue
-				}
+	if err := s.usable(); err != nil {
+		return 0, err
+	}
+	prefix := key(pDelivDead, f.Agent, "")
+	// Deliveries that fail again while we work must not be picked up
+	// twice: nothing that failed after now, nor at or after f.Until.
+	high := stamp(s.now()) + "\xff"
+	if !f.Until.IsZero() && stamp(f.Until) < high {
+		high = stamp(f.Until)
+	}
+	from := append(append([]byte(nil), prefix...), stamp(f.Since)...)
+	if f.Since.IsZero() {
+		from = prefix
+	}
+	// scan collects up to most matching dead letters from `from` on, and
+	// the key to go on from.
+	scan := func(txn *badger.Txn, r reader, most int) ([]*store.Delivery, []byte, error) {
+		var ds []*store.Delivery
+		now := s.now()
+		opt := badger.DefaultIteratorOptions
+		opt.PrefetchValues = false
+		opt.Prefix = prefix
+		it := txn.NewIterator(opt)
+		defer it.Close()
+		for it.Seek(from); it.Valid() && len(ds) < most; it.Next() {
+			k := it.Item().KeyCopy(nil)
+			rest := string(k[len(prefix):])
+			if len(rest) < 17 || rest[:16] >= high {
+				return ds, nil, nil
+			}
+			d, err := getDelivery(r, rest[17:], true)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			if !expired(d.ExpiresAt, now) && f.Matches(d) {
 				ds = append(ds, d)
 			}
-			it.Close()
+			if len(ds) == most {
+				return ds, append(k, 0), nil
+			}
+		}
+		return ds, nil, nil
+	}
+	if f.DryRun {
+		total := 0
+		err := s.db.View(func(txn *badger.Txn) error {
+			ds, _, err := scan(txn, view{txn}, math.MaxInt)
+			total = len(ds)
+			return err
+		})
+		return total, store.Safe("counting deliveries to recover", err)
+	}
+	total := 0
+	for from != nil {
+		n := 0
+		err := s.write(ctx, false, chunk*8192, func(tx *wtxn) error {
+			ds, next, err := scan(tx.txn, tx, chunk)
+			if err != nil {
+				return err
+			}
+			now := s.now()
 			for _, d := range ds {
 				if err := s.requeueDelivery(tx, d, now); err != nil {
 					return err
 				}
 			}
-			n = len(ds)
+			n, from = len(ds), next
 			return nil
 		})
 		if err != nil {
@@ -459,9 +528,6 @@ func (s *Store) RecoverDeliveries(ctx context.Context, agent string, since time.
 			return total, store.Safe("recovering deliveries", err)
 		}
 		total += n
-		if n < chunk {
-			break
-		}
 	}
 	if total > 0 {
 		wake(s.delivWake)

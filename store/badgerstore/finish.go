@@ -103,6 +103,9 @@ func (s *Store) FinishTask(ctx context.Context, f store.TaskFinish) error {
 			tx.set(key(pTaskResult, t.ID), resultBody, f.ExpiresAt)
 		}
 		tx.delete(key(pTaskActive, t.ID))
+		if err := putTaskTime(tx, t, f.ExpiresAt); err != nil {
+			return err
+		}
 		if chatErr == nil && !expired(chat.ExpiresAt, now) && chatChanged(&chat, f) {
 			if f.ConversationID != "" {
 				chat.ConversationID = f.ConversationID

@@ -187,6 +187,9 @@ func (s *Store) CreateTask(ctx context.Context, n store.NewTask) (store.Created,
 		// The task's key comes first: the journal replays a record only
 		// if the store lost it (see replayJournal).
 		tx.set(key(pTaskActive, t.ID), v, time.Time{})
+		if err := putTaskTime(tx, &t, time.Time{}); err != nil {
+			return err
+		}
 		if c := n.Chat; c != nil {
 			if err := tx.setJSON(key(pChat, c.ID), c, c.ExpiresAt); err != nil {
 				return err

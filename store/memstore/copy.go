@@ -36,6 +36,9 @@ func copyDelivery(d *store.Delivery, withPayload bool) *store.Delivery {
 		c.Payload = cloneBytes(d.Payload)
 	}
 	c.Attempts = slices.Clone(d.Attempts)
+	for i := range c.Attempts {
+		c.Attempts[i].ResponseHeader = c.Attempts[i].ResponseHeader.Clone()
+	}
 	return &c
 }
 

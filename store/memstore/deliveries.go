@@ -9,13 +9,6 @@ import (
 	"github.com/agenthook/agenthook/store"
 )
 
-// maxAttemptsKept bounds the attempt log of one delivery, as the other
-// engines do: the first attempt and the latest ones are kept.
-const maxAttemptsKept = 50
-
-// defaultListLimit is ListDeliveries' limit when the filter sets none.
-const defaultListLimit = 100
-
 // insertDelivery queues a new delivery, inside FinishTask. The caller's
 // struct is copied, not kept. Callers hold mu.
 func (s *Store) insertDelivery(in *store.Delivery, now time.Time) {
@@ -156,10 +149,7 @@ func (s *Store) recordAttempt(o store.DeliveryOutcome) error {
 		return err
 	}
 	// The record as it will be, checked before anything changes.
-	attempts := append(slices.Clone(d.Attempts), o.Attempt)
-	if len(attempts) > maxAttemptsKept {
-		attempts = append(attempts[:1], attempts[len(attempts)-maxAttemptsKept+1:]...)
-	}
+	attempts := store.AppendAttempt(d.Attempts, o.Attempt)
 	after := *d
 	after.Attempts, after.LastError = attempts, o.Attempt.Error
 	if err := store.CheckSize("the delivery", after.RecordBytes()); err != nil {
@@ -224,7 +214,7 @@ func (s *Store) GetDelivery(ctx context.Context, id string) (*store.Delivery, er
 func (s *Store) ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]*store.Delivery, error) {
 	limit := f.Limit
 	if limit <= 0 {
-		limit = defaultListLimit
+		limit = store.DefaultListLimit
 	}
 	if err := s.lock(); err != nil {
 		return nil, err
@@ -232,19 +222,13 @@ func (s *Store) ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]*
 	defer s.mu.Unlock()
 	var out []*store.Delivery
 	for id, d := range s.deliveries {
-		if d.Agent != f.Agent || (f.Status != "" && d.Status != f.Status) || s.liveDelivery(id) == nil {
+		if !f.Matches(d) || !f.After.Admits(f.ListTime(d), d.ID) || s.liveDelivery(id) == nil {
 			continue
 		}
 		out = append(out, copyDelivery(d, false))
 	}
-	when := func(d *store.Delivery) time.Time {
-		if f.Status == store.DeliveryFailed {
-			return d.UpdatedAt
-		}
-		return d.CreatedAt
-	}
 	slices.SortFunc(out, func(a, b *store.Delivery) int {
-		return cmp.Or(when(b).Compare(when(a)), cmp.Compare(b.Seq, a.Seq))
+		return store.NewerFirst(f.ListTime(a), a.ID, f.ListTime(b), b.ID)
 	})
 	if len(out) > limit {
 		out = out[:limit]
@@ -289,15 +273,15 @@ func (s *Store) requeue(d *store.Delivery, now time.Time) {
 }
 
 // RecoverDeliveries implements store.Deliveries.
-func (s *Store) RecoverDeliveries(ctx context.Context, agent string, since time.Time) (int, error) {
-	n, err := s.recoverDeliveries(agent, since)
-	if n > 0 {
+func (s *Store) RecoverDeliveries(ctx context.Context, f store.RecoverFilter) (int, error) {
+	n, err := s.recoverDeliveries(f)
+	if n > 0 && !f.DryRun {
 		wake(s.delivWake)
 	}
 	return n, err
 }
 
-func (s *Store) recoverDeliveries(agent string, since time.Time) (int, error) {
+func (s *Store) recoverDeliveries(f store.RecoverFilter) (int, error) {
 	if err := s.lock(); err != nil {
 		return 0, err
 	}
@@ -305,9 +289,12 @@ func (s *Store) recoverDeliveries(agent string, since time.Time) (int, error) {
 	now := s.now()
 	var failed []*store.Delivery
 	for id, d := range s.deliveries {
-		if d.Agent == agent && d.Status == store.DeliveryFailed && !d.UpdatedAt.Before(since) && s.liveDelivery(id) != nil {
+		if f.Matches(d) && s.liveDelivery(id) != nil {
 			failed = append(failed, d)
 		}
+	}
+	if f.DryRun {
+		return len(failed), nil
 	}
 	// Requeued in the order they failed, so that their new seqs keep it.
 	slices.SortFunc(failed, func(a, b *store.Delivery) int {

@@ -66,6 +66,7 @@ type Store struct {
 	regs       map[string]*store.Registration
 	states     map[string]*store.CallbackState
 	replay     map[string]time.Time // key -> expiry
+	apiKeys    map[string]*store.APIKey
 	// installation is the store's installation id, made on first use.
 	installation string
 
@@ -99,6 +100,7 @@ func New(o Options) *Store {
 		regs:       make(map[string]*store.Registration),
 		states:     make(map[string]*store.CallbackState),
 		replay:     make(map[string]time.Time),
+		apiKeys:    make(map[string]*store.APIKey),
 		// A buffer of one: a signal nobody has read yet already says
 		// "look again", so more of them would say nothing new.
 		taskWake:  make(chan struct{}, 1),
@@ -157,7 +159,7 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	s.chats, s.tasks, s.idem, s.deliveries = nil, nil, nil, nil
-	s.regs, s.states, s.replay = nil, nil, nil
+	s.regs, s.states, s.replay, s.apiKeys = nil, nil, nil, nil
 	return nil
 }
 

@@ -14,10 +14,6 @@ import (
 	"github.com/agenthook/agenthook/store"
 )
 
-// maxAttemptsKept bounds the attempt log of one delivery; the first
-// attempt and the latest ones are kept (as in the Badger engine).
-const maxAttemptsKept = 50
-
 // recoverChunk bounds the deliveries RecoverDeliveries moves per
 // transaction.
 const recoverChunk = 500
@@ -93,10 +89,7 @@ func (s *Store) RecordAttempt(ctx context.Context, o store.DeliveryOutcome) erro
 		if err := json.Unmarshal(raw, &attempts); err != nil {
 			return fmt.Errorf("decoding a delivery's attempts: %w", err)
 		}
-		attempts = append(attempts, o.Attempt)
-		if len(attempts) > maxAttemptsKept {
-			attempts = append(attempts[:1], attempts[len(attempts)-maxAttemptsKept+1:]...)
-		}
+		attempts = store.AppendAttempt(attempts, o.Attempt)
 		weight := fixed + len(o.Attempt.Error)
 		for i := range attempts {
 			weight += attempts[i].RecordBytes()
@@ -179,20 +172,34 @@ func (s *Store) ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]*
 	if err := s.live(); err != nil {
 		return nil, err
 	}
-	if !validText(f.Agent) || !validText(string(f.Status)) {
+	for _, v := range []string{f.Agent, string(f.Status), f.CallbackID, f.TaskID, f.ChatID, f.EventType} {
+		if !validText(v) {
+			return nil, nil // no stored delivery has it
+		}
+	}
+	if f.After != nil && !validText(f.After.ID) {
 		return nil, nil
 	}
 	limit := f.Limit
 	if limit <= 0 {
-		limit = 100
+		limit = store.DefaultListLimit
 	}
-	order := `d.created_at DESC, d.seq DESC`
+	at := `d.created_at`
 	if f.Status == store.DeliveryFailed {
-		order = `d.updated_at DESC, d.seq DESC`
+		at = `d.updated_at`
 	}
+	q := &query{}
+	q.where(`d.agent = `, f.Agent)
+	q.where(`(d.expires_at IS NULL OR d.expires_at > `, s.clock(), `)`)
+	q.whereSet(`d.status = `, string(f.Status))
+	q.whereSet(`d.callback_id = `, f.CallbackID)
+	q.whereSet(`d.task_id = `, f.TaskID)
+	q.whereSet(`d.chat_id = `, f.ChatID)
+	q.whereSet(`d.event_type = `, f.EventType)
+	q.timeRange(at, f.Since, f.Until)
+	q.after(at, `d.id`, f.After)
 	rows, err := s.pool.Query(ctx, `SELECT `+deliveryColsNoPayload+` FROM agenthook_deliveries d
-		WHERE d.agent = $1 AND ($2 = '' OR d.status = $2) AND (d.expires_at IS NULL OR d.expires_at > $3)
-		ORDER BY `+order+` LIMIT $4`, f.Agent, string(f.Status), s.clock(), limit)
+		WHERE `+q.sql()+` ORDER BY `+at+` DESC, d.id COLLATE "C" DESC LIMIT `+q.arg(limit), q.args...)
 	if err != nil {
 		return nil, wrapErr("listing deliveries", err)
 	}
@@ -235,27 +242,41 @@ func (s *Store) RetryDelivery(ctx context.Context, id string) (*store.Delivery, 
 
 // RecoverDeliveries implements store.Deliveries, in transactions of at
 // most recoverChunk deliveries.
-func (s *Store) RecoverDeliveries(ctx context.Context, agent string, since time.Time) (int, error) {
+func (s *Store) RecoverDeliveries(ctx context.Context, f store.RecoverFilter) (int, error) {
 	if err := s.live(); err != nil {
 		return 0, err
 	}
-	if !validText(agent) {
+	if !validText(f.Agent) || !validText(f.CallbackID) {
 		return 0, nil
 	}
 	// Deliveries that fail again while this runs are not picked up twice.
 	until := s.clock()
+	selected := func(now time.Time) *query {
+		q := &query{}
+		q.where(`d.agent = `, f.Agent)
+		q.where(`d.status = 'failed' AND d.updated_at <= `, until)
+		q.where(`(d.expires_at IS NULL OR d.expires_at > `, now, `)`)
+		q.whereSet(`d.callback_id = `, f.CallbackID)
+		q.timeRange(`d.updated_at`, f.Since, f.Until)
+		return q
+	}
+	if f.DryRun {
+		q := selected(until)
+		var n int
+		err := s.pool.QueryRow(ctx, `SELECT count(*) FROM agenthook_deliveries d WHERE `+q.sql(), q.args...).Scan(&n)
+		return n, wrapErr("counting deliveries to recover", err)
+	}
 	total := 0
 	for {
 		n := 0
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			now := s.clock()
+			q := selected(now)
 			rows, err := tx.Query(ctx, `SELECT d.id, d.order_key FROM agenthook_deliveries d
-				WHERE d.agent = $1 AND d.status = 'failed'
-					AND ($2::timestamptz IS NULL OR d.updated_at >= $2) AND d.updated_at <= $3
-					AND (d.expires_at IS NULL OR d.expires_at > $4)
+				WHERE `+q.sql()+`
 				ORDER BY d.updated_at, d.seq
-				LIMIT $5
-				FOR UPDATE SKIP LOCKED`, agent, ts(since), until, now, recoverChunk)
+				LIMIT `+q.arg(recoverChunk)+`
+				FOR UPDATE SKIP LOCKED`, q.args...)
 			if err != nil {
 				return err
 			}

@@ -9,7 +9,7 @@ import (
 )
 
 // The sweeper deletes what has expired: finished tasks, settled
-// deliveries, chats, idempotency keys and replay keys. Reads already hide
+// deliveries, chats, idempotency keys, replay keys and API keys. Reads already hide
 // expired records (they compare expires_at with the clock), so the
 // sweeper only reclaims space, and several instances sweeping at once
 // merely share the work.
@@ -26,6 +26,7 @@ var sweepTables = []struct{ table, key string }{
 	{"agenthook_chats", "id"},
 	{"agenthook_idempotency", "key"},
 	{"agenthook_replay_keys", "key"},
+	{"agenthook_api_keys", "id"},
 }
 
 // sweepLoop runs sweep every interval until Close.

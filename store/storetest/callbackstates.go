@@ -434,7 +434,7 @@ func testRequeueRecover(h *harness) {
 	b := h.failOnce("agent-b")
 	h.clock.Advance(time.Hour)
 	t1 := h.now()
-	n, err := h.s.RecoverDeliveries(h.ctx, "agent-a", since)
+	n, err := h.s.RecoverDeliveries(h.ctx, store.RecoverFilter{Agent: "agent-a", Since: since})
 	if err != nil || n != 1 {
 		h.Fatalf("RecoverDeliveries = %d, %v; want 1", n, err)
 	}

@@ -111,7 +111,7 @@ func testDeliveryRetryGone(h *harness) {
 	h.clock.Advance(25 * time.Hour)
 	_, err = h.s.RetryDelivery(h.ctx, d.ID)
 	h.wantErr("RetryDelivery(expired)", err, store.ErrNotFound)
-	if n, err := h.s.RecoverDeliveries(h.ctx, "agent-a", Start); err != nil || n != 0 {
+	if n, err := h.s.RecoverDeliveries(h.ctx, store.RecoverFilter{Agent: "agent-a", Since: Start}); err != nil || n != 0 {
 		h.Fatalf("RecoverDeliveries after expiry = %d, %v; want 0", n, err)
 	}
 	if got := h.claimDeliveries("d1", 10); len(got) != 0 {
@@ -136,7 +136,7 @@ func testDeliveryRecover(h *harness) {
 	b1 := fail("agent-b")
 	a2 := fail("agent-a")
 	h.wantDeliveryCounts(0, 4)
-	n, err := h.s.RecoverDeliveries(h.ctx, "agent-a", since)
+	n, err := h.s.RecoverDeliveries(h.ctx, store.RecoverFilter{Agent: "agent-a", Since: since})
 	if err != nil || n != 2 {
 		h.Fatalf("RecoverDeliveries = %d, %v; want 2", n, err)
 	}
@@ -144,10 +144,10 @@ func testDeliveryRecover(h *harness) {
 	wantOrder(h, "failed list of agent-a", h.list("agent-a", store.DeliveryFailed, 0), old)
 	wantOrder(h, "failed list of agent-b", h.list("agent-b", store.DeliveryFailed, 0), b1)
 	h.wantIDs("claim after recovery", h.claimDeliveryIDs("d1", 10), []string{a1, a2})
-	if n, err := h.s.RecoverDeliveries(h.ctx, "agent-a", since); err != nil || n != 0 {
+	if n, err := h.s.RecoverDeliveries(h.ctx, store.RecoverFilter{Agent: "agent-a", Since: since}); err != nil || n != 0 {
 		h.Fatalf("second RecoverDeliveries = %d, %v; want 0", n, err)
 	}
-	if n, err := h.s.RecoverDeliveries(h.ctx, "agent-a", Start); err != nil || n != 1 {
+	if n, err := h.s.RecoverDeliveries(h.ctx, store.RecoverFilter{Agent: "agent-a", Since: Start}); err != nil || n != 1 {
 		h.Fatalf("RecoverDeliveries since the start = %d, %v; want 1", n, err)
 	}
 }

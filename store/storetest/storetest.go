@@ -92,6 +92,10 @@ func Run(t *testing.T, open Open) {
 		{"PerAgent", perAgentTests},
 		{"RegistrationLimit", registrationLimitTests},
 		{"Loops", loopTests},
+		{"Listings", listingTests},
+		{"TaskList", taskListTests},
+		{"APIKeys", apiKeyTests},
+		{"Attempts", attemptTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
