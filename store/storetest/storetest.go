@@ -92,6 +92,7 @@ func Run(t *testing.T, open Open) {
 		{"PerAgent", perAgentTests},
 		{"RegistrationLimit", registrationLimitTests},
 		{"Loops", loopTests},
+		{"Events", eventTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
