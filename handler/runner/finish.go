@@ -129,6 +129,11 @@ func checkSizes(t *store.Task, f *store.TaskFinish) error {
 // finished counts and logs a recorded outcome.
 func (r *Runner) finished(t *store.Task, agent *handler.Agent, o outcome, deliveries int, now time.Time, log *zap.Logger) {
 	r.Metrics.TaskFinished(agent.Name, string(o.status), now.Sub(t.CreatedAt))
+	if o.status == store.TaskSuccess {
+		r.Metrics.Event(agent.Name, delivery.EventTaskSucceeded)
+	} else {
+		r.Metrics.Event(agent.Name, delivery.EventTaskFailed)
+	}
 	fields := []zap.Field{zap.String("status", string(o.status)), zap.Int("deliveries", deliveries), zap.Duration("since_accepted", now.Sub(t.CreatedAt))}
 	if o.msg != "" {
 		fields = append(fields, zap.String("error", o.msg))
