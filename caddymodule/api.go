@@ -79,6 +79,8 @@ func (a *APIHandler) Provision(ctx caddy.Context) error {
 	}
 	// Counted in the store, so across the instances sharing it.
 	a.api.MaxRegistrations = app.Delivery.maxRegistrations()
+	a.api.MaxTimeout = app.deliveryTimeout()
+	a.api.Tester = rt.dispatcher
 	return nil
 }
 
