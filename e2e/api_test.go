@@ -264,16 +264,19 @@ func TestAPISpec(t *testing.T) {
 		t.Fatalf("openapi %q, want 3.0.3", doc.OpenAPI)
 	}
 	want := map[string]map[string][]string{
-		"/api/agents/{agent}/webhooks":           {"POST": {"201", "400", "401", "404", "409", "413", "503"}, "GET": {"200", "401", "404", "503"}},
-		"/api/agents/{agent}/webhooks/{id}":      {"GET": {"200", "401", "404", "503"}, "PATCH": {"200", "400", "401", "404", "413", "503"}, "DELETE": {"204", "401", "404", "405", "503"}},
-		"/api/agents/{agent}/deliveries":         {"GET": {"200", "400", "401", "404", "503"}},
-		"/api/agents/{agent}/deliveries/recover": {"POST": {"202", "400", "401", "404", "413", "503"}},
-		"/api/deliveries/{id}":                   {"GET": {"200", "401", "404", "503"}},
-		"/api/deliveries/{id}/retry":             {"POST": {"202", "401", "404", "503"}},
-		"/api/tasks/{id}":                        {"GET": {"200", "401", "404", "503"}},
-		"/api/task_status":                       {"GET": {"200", "404", "503"}},
-		"/api/task_status/{task_id}":             {"GET": {"200", "404", "503"}},
-		"/api/webhooks/agents/{token}":           {"POST": {"202", "400", "404", "409", "413", "503", "508"}},
+		"/api/agents/{agent}/webhooks":                    {"POST": {"201", "400", "401", "404", "409", "413", "503"}, "GET": {"200", "401", "404", "503"}},
+		"/api/agents/{agent}/webhooks/{id}":               {"GET": {"200", "401", "404", "503"}, "PATCH": {"200", "400", "401", "404", "413", "503"}, "DELETE": {"204", "401", "404", "405", "503"}},
+		"/api/agents/{agent}/webhooks/{id}/rotate-secret": {"POST": {"200", "400", "401", "404", "413", "503"}},
+		"/api/agents/{agent}/webhooks/{id}/test":          {"POST": {"200", "400", "401", "404", "413", "503"}},
+		"/api/event-types":                                {"GET": {"200", "401"}},
+		"/api/agents/{agent}/deliveries":                  {"GET": {"200", "400", "401", "404", "503"}},
+		"/api/agents/{agent}/deliveries/recover":          {"POST": {"202", "400", "401", "404", "413", "503"}},
+		"/api/deliveries/{id}":                            {"GET": {"200", "401", "404", "503"}},
+		"/api/deliveries/{id}/retry":                      {"POST": {"202", "401", "404", "503"}},
+		"/api/tasks/{id}":                                 {"GET": {"200", "401", "404", "503"}},
+		"/api/task_status":                                {"GET": {"200", "404", "503"}},
+		"/api/task_status/{task_id}":                      {"GET": {"200", "404", "503"}},
+		"/api/webhooks/agents/{token}":                    {"POST": {"202", "400", "404", "409", "413", "503", "508"}},
 	}
 	for path, ops := range want {
 		item := doc.Paths.Value(path)
@@ -309,7 +312,9 @@ func TestAPISpec(t *testing.T) {
 		t.Error("the apiKey security scheme must be http bearer")
 	}
 	// Response objects refuse undocumented fields.
-	for _, name := range []string{"Error", "Webhook", "WebhookCreated", "WebhookList", "Delivery", "DeliveryDetail", "DeliveryList", "Attempt", "Task", "Accepted", "Recovered", "RawCallbackPayload", "CognigyCallbackPayload"} {
+	for _, name := range []string{"Error", "Webhook", "WebhookCreated", "WebhookList", "Delivery", "DeliveryDetail", "DeliveryList", "Attempt", "Task", "Accepted", "Recovered", "RawCallbackPayload", "CognigyCallbackPayload",
+		"WebhookCreate", "WebhookUpdate", "WebhookRotated", "RotateSecret", "WebhookTest", "WebhookTestResult", "BasicAuthInput", "HMACInput", "HMACView",
+		"EventTypeInfo", "EventTypeList", "DeliveryExhaustedPayload", "CallbackDisabledPayload", "CallbackRecoveredPayload"} {
 		s := doc.Components.Schemas[name]
 		if s == nil {
 			t.Errorf("no schema %s", name)
@@ -324,6 +329,7 @@ func TestAPISpec(t *testing.T) {
 		"DeliveryStatus": {"pending", "delivered", "failed"},
 		"TaskStatus":     {"PENDING", "STARTED", "SUCCESS", "FAILURE"},
 		"WebhookFormat":  {"raw", "cognigy"},
+		"EventType":      {"task.started", "task.succeeded", "task.failed", "delivery.exhausted", "callback.disabled", "callback.recovered"},
 	}
 	for name, values := range enums {
 		got := fmt.Sprint(doc.Components.Schemas[name].Value.Enum)

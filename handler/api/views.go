@@ -72,7 +72,9 @@ type HMACView struct {
 
 // DeliveryView is a delivery as the API shows it.
 type DeliveryView struct {
-	ID            string          `json:"id"`
+	ID string `json:"id"`
+	// MessageID is the webhook-id, shared by the deliveries of one event.
+	MessageID     string          `json:"message_id"`
 	TaskID        string          `json:"task_id"`
 	AgentID       string          `json:"agent_id"`
 	ChatID        string          `json:"chat_id,omitempty"`
@@ -179,7 +181,7 @@ func or(v, def string) string {
 
 func deliveryView(d *store.Delivery, full bool) DeliveryView {
 	v := DeliveryView{
-		ID: d.ID, TaskID: d.TaskID, AgentID: d.Agent, ChatID: d.ChatID, CallbackID: d.CallbackID,
+		ID: d.ID, MessageID: d.WebhookID(), TaskID: d.TaskID, AgentID: d.Agent, ChatID: d.ChatID, CallbackID: d.CallbackID,
 		EventType: d.EventType, Status: string(d.Status), AttemptCount: d.AttemptCount, LastError: d.LastError,
 		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
 	}
