@@ -240,6 +240,7 @@ type attemptJSON struct {
 
 type deliveryJSON struct {
 	ID            string          `json:"id"`
+	MessageID     string          `json:"message_id"`
 	TaskID        string          `json:"task_id"`
 	AgentID       string          `json:"agent_id"`
 	ChatID        string          `json:"chat_id"`
@@ -536,7 +537,7 @@ func TestAPIWebhooks(t *testing.T) {
 		{`{"status":"paused"}`, "bad_request"},
 		{`{"status":"disabled"}`, "bad_request"},
 		{`{"format":"xml"}`, "bad_request"},
-		{`{"secret":"whsec_AAAA"}`, "invalid_json"},
+		{`{"secret":"whsec_AAAA"}`, "bad_request"}, // rotate-secret changes it
 		{`{"status":`, "invalid_json"},
 	} {
 		c.wantError(http.MethodPatch, one, bc.body, apiAuth, http.StatusBadRequest, bc.code)
@@ -852,7 +853,7 @@ func TestAPIDeliveries(t *testing.T) {
 		return len(failed) == 1
 	}, "no dead letter")
 	dl := failed[0]
-	if !strings.HasPrefix(dl.ID, "msg_") || dl.TaskID != task || dl.ChatID != chat || dl.AgentID != "support" || dl.CallbackID != "cfg-support-1" ||
+	if !strings.HasPrefix(dl.ID, "dlv_") || !strings.HasPrefix(dl.MessageID, "msg_") || dl.TaskID != task || dl.ChatID != chat || dl.AgentID != "support" || dl.CallbackID != "cfg-support-1" ||
 		dl.EventType != "task.succeeded" || dl.Status != "failed" || dl.AttemptCount != 3 || dl.NextAttemptAt != nil ||
 		!strings.Contains(dl.LastError, "500") || dl.Attempts != nil || dl.Payload != nil {
 		t.Fatalf("dead letter %+v", dl)
