@@ -110,8 +110,10 @@ func joinNames(names []string) string {
 }
 
 // The JSON Schemas of the raw bodies. openapi.yaml holds the same shapes
-// (TaskEventPayload and the operational payloads); the end-to-end tests
-// check received bodies against these.
+// (RawCallbackPayload and the operational payloads); the end-to-end tests
+// check received bodies against these. They keep to what JSON Schema and
+// OpenAPI 3.0 share, plus OpenAPI's "nullable" where null is a value,
+// which JSON Schema validators ignore.
 const taskEventSchema = `{
 	"type": "object",
 	"additionalProperties": false,
@@ -122,7 +124,7 @@ const taskEventSchema = `{
 		"agent": {"type": "string"},
 		"chat_id": {"type": "string"},
 		"status": {"type": "string", "enum": ["STARTED", "SUCCESS", "FAILURE"]},
-		"result": {"description": "The backend's answer, as the task status shows it: JSON, a string, or null (always null for task.started)."},
+		"result": {"nullable": true, "description": "The backend's answer, as the task status shows it: JSON, a string, or null (always null for task.started)."},
 		"result_base64": {"type": "string", "description": "The answer in standard base64, when it is neither UTF-8 JSON nor UTF-8 text."},
 		"content_type": {"type": "string", "description": "The answer's content type; only with result_base64."},
 		"backend_status": {"type": "integer"},
