@@ -510,7 +510,7 @@ func TestAPIWebhooks(t *testing.T) {
 		{`{"url":"http://127.0.0.1:9/x","status":"paused"}`, "bad_request", "active or inactive"},
 		{`{"url":"http://127.0.0.1:9/x","status":"disabled"}`, "bad_request", "active or inactive"},
 		{`{"url":"http://127.0.0.1:9/x","format":"xml"}`, "bad_request", "raw or cognigy"},
-		{`{"url":"http://127.0.0.1:9/x","events":["task.succeeded"]}`, "invalid_json", "unknown field"},
+		{`{"url":"http://127.0.0.1:9/x","topics":["task.succeeded"]}`, "invalid_json", "unknown field"},
 		{`{"url":"http://127.0.0.1:9/x",`, "invalid_json", "malformed"},
 		{`not json`, "invalid_json", "malformed"},
 		{`[]`, "invalid_json", ""},
@@ -933,8 +933,8 @@ func TestAPIDeliveries(t *testing.T) {
 		t.Fatalf("retry %s", b)
 	}
 	testkit.Eventually(t, 10*time.Second, func() bool { return len(sink.accepted()) == 1 }, "the retried delivery did not arrive")
-	if got := sink.accepted()[0]; got != dl.ID {
-		t.Fatalf("webhook-id %q, want the delivery id %q", got, dl.ID)
+	if got := sink.accepted()[0]; got != dl.MessageID {
+		t.Fatalf("webhook-id %q, want the delivery's message id %q", got, dl.MessageID)
 	}
 	testkit.Eventually(t, 5*time.Second, func() bool {
 		resp, b := c.get("/api/deliveries/" + dl.ID)
