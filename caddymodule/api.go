@@ -81,6 +81,7 @@ func (a *APIHandler) Provision(ctx caddy.Context) error {
 	a.api.MaxRegistrations = app.Delivery.maxRegistrations()
 	a.api.MaxTimeout = app.deliveryTimeout()
 	a.api.Tester = rt.dispatcher
+	a.api.EndpointExists = app.ids.has
 	return nil
 }
 

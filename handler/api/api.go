@@ -89,6 +89,9 @@ type API struct {
 	MaxTimeout time.Duration
 	// Tester sends test events; without it the test route answers 503.
 	Tester tester
+	// EndpointExists, if set, reports whether an agenthook handler of a
+	// name exists, so that a registration routed to none is refused.
+	EndpointExists func(name string) bool
 	// Changed is told when a callback changed, so the dispatcher can
 	// forget its health.
 	Changed func(id string)

@@ -114,6 +114,9 @@ func (a *API) applyOptions(in webhookInput, reg *store.Registration) (generatedH
 		if len(*in.Endpoint) > maxEndpointLen || strings.ContainsAny(*in.Endpoint, "\x00\r\n") {
 			return "", badRequest("endpoint must be an endpoint's name, at most %d bytes", maxEndpointLen)
 		}
+		if *in.Endpoint != "" && a.EndpointExists != nil && !a.EndpointExists(*in.Endpoint) {
+			return "", badRequest("endpoint %q: no agenthook handler has that name", *in.Endpoint)
+		}
 		o.Endpoint = *in.Endpoint
 	}
 	if in.Headers != nil {
