@@ -593,6 +593,22 @@ func adaptErrorCases() []adaptErrorCase {
 		callbackCase("basic_auth without password", `				basic_auth alice `+m, "basic_auth needs a user and a password"),
 		callbackCase("basic_auth with three args", `				basic_auth alice pw-extra-4040 more `+m, "basic_auth needs a user and a password", "pw-extra-4040"),
 		callbackCase("header without value", `				header X-A `+m, "header needs a name and a value"),
+		callbackCase("unknown event type", `				events task.succeeded task.done `+m, `unknown event type "task.done"`),
+		callbackCase("events without types", `				events `+m, "wrong argument count"),
+		callbackCase("filter that is not jq", "				filter `.result.priority ==` "+m, "filter: jq: unexpected EOF"),
+		callbackCase("filter with a variable of another stage", "				filter `$chat.id == 1` "+m, "variable not defined: $chat"),
+		callbackCase("filter in several tokens", `				filter .result.priority == "high" `+m, "put it in backticks"),
+		callbackCase("filter twice", "				filter `true`\n				filter `false` "+m, "filter already specified"),
+		callbackCase("endpoint without name", `				endpoint `+m, "endpoint needs the name"),
+		callbackCase("rate_limit zero", `				rate_limit 0 `+m, "rate_limit: '0' is not a positive number"),
+		callbackCase("rate_limit words", `				rate_limit fast `+m, "rate_limit: 'fast' is not a positive number"),
+		callbackCase("callback timeout bad", `				timeout soon `+m, "'soon' is not a positive duration"),
+		callbackCase("callback retry_schedule bad", `				retry_schedule 5s later `+m, "retry_schedule: invalid duration 'later'"),
+		globalCase("alerts twice", `		alerts https://ops.example.com/a
+		alerts https://ops.example.com/b `+m, "alerts already specified"),
+		globalCase("alerts with a bad filter", `		alerts https://ops.example.com/a {
+			filter `+"`.type ==`"+` `+m+`
+		}`, "filter: jq"),
 	}
 	return cases
 }

@@ -38,7 +38,7 @@ type AgentConfig struct {
 	callbacks []*delivery.Callback // provisioned
 }
 
-func (c *AgentConfig) provision(ctx caddy.Context, name string, eg *egress) (*handler.Agent, error) {
+func (c *AgentConfig) provision(ctx caddy.Context, name string, eg *egress, maxTimeout time.Duration) (*handler.Agent, error) {
 	if c.ReverseProxyRaw == nil {
 		return nil, errors.New("an agent needs a reverse_proxy to its backend")
 	}
@@ -69,7 +69,7 @@ func (c *AgentConfig) provision(ctx caddy.Context, name string, eg *egress) (*ha
 		c.tokens = append(c.tokens, v)
 	}
 	for i, cb := range c.Callbacks {
-		hc, err := cb.provision(repl, name, i, eg)
+		hc, err := cb.provision(repl, name, i, eg, maxTimeout)
 		if err != nil {
 			return nil, fmt.Errorf("callback %d: %w", i+1, err)
 		}

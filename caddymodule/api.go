@@ -85,6 +85,9 @@ func (a *APIHandler) Provision(ctx caddy.Context) error {
 	}
 	// Counted in the store, so across the instances sharing it.
 	a.api.MaxRegistrations = app.Delivery.maxRegistrations()
+	a.api.MaxTimeout = app.deliveryTimeout()
+	a.api.Tester = rt.dispatcher
+	a.api.EndpointExists = app.ids.has
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyevents"
 	"go.uber.org/zap"
 
 	"github.com/agenthook/agenthook/handler"
@@ -59,7 +60,15 @@ type App struct {
 	// Agents are the named backends, keyed by name.
 	Agents map[string]*AgentConfig `json:"agents,omitempty"`
 
+	// Alerts is a callback that receives the operational events
+	// (delivery.exhausted, callback.disabled, callback.recovered) of every
+	// agent, signed like any delivery. They are also emitted as Caddy
+	// events, for the events app's handlers.
+	Alerts *CallbackConfig `json:"alerts,omitempty"`
+
 	agents  map[string]*handler.Agent
+	alerts  *delivery.Callback
+	events  *caddyevents.App
 	ids     *identities   // endpoint names and principals of this config
 	ctx     caddy.Context // to read the other apps' config at Start
 	rt      *runtime
@@ -127,12 +136,26 @@ func (a *App) Provision(ctx caddy.Context) error {
 		if !agentName.MatchString(name) {
 			return fmt.Errorf("agent name %q: use letters, digits, '.', '_' and '-' (at most 64)", name)
 		}
-		ag, err := a.Agents[name].provision(ctx, name, a.egress)
+		ag, err := a.Agents[name].provision(ctx, name, a.egress, a.deliveryTimeout())
 		if err != nil {
 			return fmt.Errorf("agent %s: %w", name, err)
 		}
 		a.agents[name] = ag
 	}
+	if a.Alerts != nil {
+		cb, err := a.Alerts.provision(caddy.NewReplacer(), "", 0, a.egress, a.deliveryTimeout())
+		if err != nil {
+			return fmt.Errorf("alerts: %w", err)
+		}
+		a.alerts = cb
+	}
+	// Operational events go to the events app too, so that other modules
+	// can act on them.
+	eventsApp, err := ctx.App("events")
+	if err != nil {
+		return fmt.Errorf("loading the events app: %w", err)
+	}
+	a.events = eventsApp.(*caddyevents.App)
 	engine, err := a.loadStorage(ctx)
 	if err != nil {
 		return err
@@ -172,6 +195,9 @@ func (a *App) Start() error {
 	// twice).
 	a.egress.setSelf(buildSelf(a.ctx, a.logger))
 	if err := a.checkStaticCallbacks(); err != nil {
+		return err
+	}
+	if err := a.checkCallbackEndpoints(); err != nil {
 		return err
 	}
 	a.rt.attach(a)
@@ -263,6 +289,15 @@ func (a *App) dispatcherConfig() delivery.Config {
 		}
 	}
 	return cfg.WithDefaults()
+}
+
+// deliveryTimeout is the delivery block's timeout, which a callback's own
+// may not pass: leases are made for it.
+func (a *App) deliveryTimeout() time.Duration {
+	if a.Delivery.Timeout > 0 {
+		return time.Duration(a.Delivery.Timeout)
+	}
+	return delivery.DefaultTimeout
 }
 
 func (a *App) gracePeriod() time.Duration {

@@ -2,14 +2,18 @@ package caddymodule
 
 import (
 	"errors"
+	"math"
 	"regexp"
+	"strconv"
 	"strings"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/agenthook/agenthook/handler/delivery"
+	"github.com/agenthook/agenthook/handler/shape"
 	"github.com/agenthook/agenthook/signing"
 )
 
@@ -198,6 +202,8 @@ func unmarshalCallback(d *caddyfile.Dispenser) (*CallbackConfig, error) {
 			})
 		case "concurrency":
 			err = setOnce(d, opt, cb.Concurrency != 0, func() (e error) { cb.Concurrency, e = positiveInt(d); return })
+		case "events", "filter", "endpoint", "retry_schedule", "timeout", "rate_limit":
+			err = cb.unmarshalSubscription(d, opt)
 		default:
 			return nil, d.Errf("unrecognized callback option '%s'", opt)
 		}
@@ -206,6 +212,78 @@ func unmarshalCallback(d *caddyfile.Dispenser) (*CallbackConfig, error) {
 		}
 	}
 	return cb, nil
+}
+
+// unmarshalSubscription reads the options that say what a callback
+// receives and how it is paced. The filter is compiled here, so that a
+// broken one is refused with its Caddyfile line.
+func (cb *CallbackConfig) unmarshalSubscription(d *caddyfile.Dispenser, opt string) error {
+	switch opt {
+	case "events":
+		return setOnce(d, opt, cb.Events != nil, func() error {
+			cb.Events = d.RemainingArgs()
+			if len(cb.Events) == 0 {
+				return d.ArgErr()
+			}
+			if err := delivery.CheckEvents(cb.Events); err != nil {
+				return d.Err(err.Error())
+			}
+			return nil
+		})
+	case "filter":
+		return setOnce(d, opt, cb.Filter != "", func() error {
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			cb.Filter = d.Val()
+			if d.NextArg() {
+				return d.Err("filter takes one jq expression: put it in backticks, such as filter `.result.priority == \"high\"`")
+			}
+			if _, err := shape.Compile(shape.Filter, cb.Filter, shape.Limits{}); err != nil {
+				return d.Errf("filter: %v", err)
+			}
+			return nil
+		})
+	case "endpoint":
+		return setOnce(d, opt, cb.Endpoint != "", func() error {
+			if !d.AllArgs(&cb.Endpoint) || cb.Endpoint == "" {
+				return d.Err("endpoint needs the name of an agenthook handler")
+			}
+			return nil
+		})
+	case "retry_schedule":
+		return setOnce(d, opt, cb.RetrySchedule != nil, func() error {
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			cb.RetrySchedule = []caddy.Duration{}
+			for _, arg := range args {
+				v, err := caddy.ParseDuration(arg)
+				if err != nil || v < 0 {
+					return d.Errf("retry_schedule: invalid duration '%s'", arg)
+				}
+				cb.RetrySchedule = append(cb.RetrySchedule, caddy.Duration(v))
+			}
+			return nil
+		})
+	case "timeout":
+		return setOnce(d, opt, cb.Timeout != 0, func() (e error) { cb.Timeout, e = durationArg(d); return })
+	case "rate_limit":
+		return setOnce(d, opt, cb.RateLimit != 0, func() error {
+			var arg string
+			if !d.AllArgs(&arg) {
+				return d.ArgErr()
+			}
+			v, err := strconv.ParseFloat(strings.TrimSuffix(arg, "/s"), 64)
+			if err != nil || v <= 0 || math.IsInf(v, 0) {
+				return d.Errf("rate_limit: '%s' is not a positive number of deliveries per second", arg)
+			}
+			cb.RateLimit = v
+			return nil
+		})
+	}
+	return d.Errf("unrecognized callback option '%s'", opt)
 }
 
 // unmarshalHMACOptions reads an optional block of HMAC settings.

@@ -71,7 +71,16 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //				method POST|PUT
 //				ordered
 //				concurrency <n>
+//				events <type...>
+//				filter <jq>
+//				endpoint <handler name>
+//				retry_schedule <duration...>
+//				timeout <duration>
+//				rate_limit <per second>
 //			}
+//		}
+//		alerts <url> {
+//			<callback options: sign, basic_auth, header, events, filter, ...>
 //		}
 //	}
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -130,6 +139,15 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				a.Agents = make(map[string]*AgentConfig)
 			}
 			a.Agents[name] = ag
+		case "alerts":
+			err = setOnce(d, opt, a.Alerts != nil, func() error {
+				cb, err := unmarshalCallback(d)
+				if err != nil {
+					return err
+				}
+				a.Alerts = cb
+				return nil
+			})
 		default:
 			return d.Errf("unrecognized agenthook option '%s'", opt)
 		}

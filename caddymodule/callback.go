@@ -7,11 +7,14 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/agenthook/agenthook/handler/delivery"
+	"github.com/agenthook/agenthook/handler/shape"
 	"github.com/agenthook/agenthook/signing"
 )
 
@@ -36,6 +39,25 @@ type CallbackConfig struct {
 	BasicAuth *BasicAuthConfig `json:"basic_auth,omitempty"`
 	// Headers are added to every delivery.
 	Headers http.Header `json:"headers,omitempty"`
+
+	// Events are the event types the callback receives: task.started,
+	// task.succeeded, task.failed, delivery.exhausted, callback.disabled,
+	// callback.recovered. Default: task.succeeded and task.failed (for
+	// alerts: the three operational ones).
+	Events []string `json:"events,omitempty"`
+	// Filter is a jq expression over the event's raw body (and $task) that
+	// must give true for the callback to receive the event.
+	Filter string `json:"filter,omitempty"`
+	// Endpoint, if set, restricts task events to the tasks accepted by the
+	// agenthook handler of that name, so that one agent's endpoints can
+	// send their results to different places.
+	Endpoint string `json:"endpoint,omitempty"`
+	// RetrySchedule replaces the delivery block's retry_schedule.
+	RetrySchedule []caddy.Duration `json:"retry_schedule,omitempty"`
+	// Timeout bounds one attempt, at most the delivery block's timeout.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// RateLimit paces deliveries to at most this many per second.
+	RateLimit float64 `json:"rate_limit,omitempty"`
 }
 
 // HMACSignConfig signs a delivery's body with one header.
@@ -53,7 +75,9 @@ type BasicAuthConfig struct {
 	Password string `json:"password"`
 }
 
-func (c *CallbackConfig) provision(repl *caddy.Replacer, agent string, index int, eg *egress) (*delivery.Callback, error) {
+// provision makes the callback of an agent (id cfg-<agent>-<n>), or, with
+// an empty agent, the app's alerts callback.
+func (c *CallbackConfig) provision(repl *caddy.Replacer, agent string, index int, eg *egress, maxTimeout time.Duration) (*delivery.Callback, error) {
 	u, err := repl.ReplaceOrErr(c.URL, true, true)
 	if err != nil {
 		return nil, fmt.Errorf("url: %w", err)
@@ -73,6 +97,12 @@ func (c *CallbackConfig) provision(repl *caddy.Replacer, agent string, index int
 		Ordered:     c.Ordered,
 		Concurrency: c.Concurrency,
 		Header:      c.Headers.Clone(),
+	}
+	if agent == "" {
+		cb.ID = delivery.AlertsID
+	}
+	if err := c.provisionSubscription(cb, agent == "", maxTimeout); err != nil {
+		return nil, err
 	}
 	if cb.Method == "" {
 		cb.Method = http.MethodPost
@@ -119,6 +149,56 @@ func (c *CallbackConfig) provision(repl *caddy.Replacer, agent string, index int
 		}
 	}
 	return cb, nil
+}
+
+// provisionSubscription sets what the callback receives and how it is
+// paced. Errors name the setting, never a secret.
+func (c *CallbackConfig) provisionSubscription(cb *delivery.Callback, alerts bool, maxTimeout time.Duration) error {
+	if err := delivery.CheckEvents(c.Events); err != nil {
+		return err
+	}
+	if len(c.Events) > 0 {
+		cb.Events = slices.Clone(c.Events)
+	}
+	if alerts {
+		if cb.Events == nil {
+			cb.Events = delivery.OperationalEventNames()
+		}
+		for _, e := range cb.Events {
+			if !delivery.IsOperational(e) {
+				return fmt.Errorf("alerts receive operational events only (%s), not %s", strings.Join(delivery.OperationalEventNames(), ", "), e)
+			}
+		}
+		if c.Endpoint != "" || c.Ordered {
+			return errors.New("alerts take neither endpoint nor ordered: their events are about no task")
+		}
+	}
+	if c.Filter != "" {
+		p, err := shape.Compile(shape.Filter, c.Filter, shape.Limits{})
+		if err != nil {
+			return fmt.Errorf("filter: %w", err)
+		}
+		cb.Filter = p
+	}
+	cb.Endpoint = c.Endpoint
+	if c.RetrySchedule != nil {
+		cb.Schedule = make([]time.Duration, len(c.RetrySchedule))
+		for i, s := range c.RetrySchedule {
+			if s < 0 {
+				return errors.New("retry_schedule: durations must not be negative")
+			}
+			cb.Schedule[i] = time.Duration(s)
+		}
+	}
+	if c.Timeout < 0 || time.Duration(c.Timeout) > maxTimeout {
+		return fmt.Errorf("timeout must be positive and at most the delivery timeout (%s)", maxTimeout)
+	}
+	cb.Timeout = time.Duration(c.Timeout)
+	if c.RateLimit < 0 {
+		return errors.New("rate_limit must be positive")
+	}
+	cb.RateLimit = c.RateLimit
+	return nil
 }
 
 // checkCallbackURL accepts absolute http(s) URLs without credentials.
@@ -239,6 +319,18 @@ func (d *DeliveryConfig) maxRegistrations() int {
 // names are resolved at each delivery, not here, since their addresses may
 // change (the dialer checks them then).
 func (a *App) checkStaticCallbacks() error {
+	if cb := a.alerts; cb != nil {
+		u, err := url.Parse(cb.URL)
+		if err != nil {
+			return errors.New("alerts: not a URL")
+		}
+		if err := a.egress.checkHost(u.Hostname()); err != nil {
+			return fmt.Errorf("alerts: %w", err)
+		}
+		if err := checkStaticHost(cb.URL, a.egress); err != nil {
+			return fmt.Errorf("alerts: %w", err)
+		}
+	}
 	for _, name := range a.agentNames() {
 		for i, cb := range a.Agents[name].callbacks {
 			u, err := url.Parse(cb.URL)

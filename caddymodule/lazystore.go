@@ -247,6 +247,14 @@ func (l *lazyStore) ListDeliveries(ctx context.Context, f store.DeliveryFilter) 
 	return s.ListDeliveries(ctx, f)
 }
 
+func (l *lazyStore) EnqueueDeliveries(ctx context.Context, ds []*store.Delivery) error {
+	s, err := l.get(ctx)
+	if err != nil {
+		return err
+	}
+	return s.EnqueueDeliveries(ctx, ds)
+}
+
 func (l *lazyStore) RetryDelivery(ctx context.Context, id string) (*store.Delivery, error) {
 	s, err := l.get(ctx)
 	if err != nil {

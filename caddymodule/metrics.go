@@ -24,6 +24,7 @@ type metrics struct {
 	deliveries       *prometheus.CounterVec
 	deliveryLatency  *prometheus.HistogramVec
 	callbackDisabled *prometheus.CounterVec
+	events           *prometheus.CounterVec
 	queue            *prometheus.GaugeVec
 	outbox           *prometheus.GaugeVec
 }
@@ -73,6 +74,10 @@ func newMetrics() *metrics {
 			Namespace: ns, Subsystem: sub, Name: "callbacks_disabled_total",
 			Help: "Callbacks disabled after failing too long or answering 410, by agent.",
 		}, []string{"agent"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "events_total",
+			Help: "Events that happened, by agent and type (task.started, task.succeeded, task.failed, delivery.exhausted, callback.disabled, callback.recovered), whether or not a callback receives them.",
+		}, []string{"agent", "type"}),
 		queue: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: ns, Subsystem: sub, Name: "tasks_queued",
 			Help: "Tasks waiting (pending) and running (started).",
@@ -95,7 +100,7 @@ func registerMetrics(reg *prometheus.Registry) (*metrics, error) {
 	}
 	for _, c := range []prometheus.Collector{
 		m.requests, m.authFailures, m.backendLatency, m.taskLatency, m.tasks, m.taskRetries,
-		m.deliveries, m.deliveryLatency, m.callbackDisabled, gaugeRefresher{m},
+		m.deliveries, m.deliveryLatency, m.callbackDisabled, m.events, gaugeRefresher{m},
 	} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
@@ -169,6 +174,8 @@ func (m *metrics) DeliveryAttempt(agent, outcome string, d time.Duration) {
 }
 
 func (m *metrics) CallbackDisabled(agent string) { m.callbackDisabled.WithLabelValues(agent).Inc() }
+
+func (m *metrics) Event(agent, typ string) { m.events.WithLabelValues(agent, typ).Inc() }
 
 // Interface guard
 var _ handler.Metrics = (*metrics)(nil)

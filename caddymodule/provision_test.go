@@ -503,6 +503,30 @@ func TestProvisionJSONErrors(t *testing.T) {
 			want:    "workers must be positive",
 		},
 		{
+			name:    "alerts with a task event",
+			app:     `"alerts": {"url": "https://ops.example.com/a", "events": ["task.succeeded"]}`,
+			handler: `{"handler": "static_response"}`,
+			want:    "alerts: alerts receive operational events only",
+		},
+		{
+			name:    "callback filter that is not jq",
+			app:     `"agents": {"support": {"reverse_proxy": {"handler": "reverse_proxy", "upstreams": [{"dial": "127.0.0.1:9"}]}, "callbacks": [{"url": "https://h.example.com/", "filter": ".a =="}]}}`,
+			handler: `{"handler": "static_response"}`,
+			want:    "agent support: callback 1: filter: jq: unexpected EOF",
+		},
+		{
+			name:    "callback timeout over the delivery timeout",
+			app:     `"delivery": {"timeout": 5000000000}, "agents": {"support": {"reverse_proxy": {"handler": "reverse_proxy", "upstreams": [{"dial": "127.0.0.1:9"}]}, "callbacks": [{"url": "https://h.example.com/", "timeout": 10000000000}]}}`,
+			handler: `{"handler": "static_response"}`,
+			want:    "callback 1: timeout must be positive and at most the delivery timeout (5s)",
+		},
+		{
+			name:    "callback with an unknown event",
+			app:     `"agents": {"support": {"reverse_proxy": {"handler": "reverse_proxy", "upstreams": [{"dial": "127.0.0.1:9"}]}, "callbacks": [{"url": "https://h.example.com/", "events": ["task.done"]}]}}`,
+			handler: `{"handler": "static_response"}`,
+			want:    `unknown event type "task.done"`,
+		},
+		{
 			name:    "negative retry_schedule",
 			app:     `"delivery": {"retry_schedule": [1000000000, -1]}`,
 			handler: `{"handler": "static_response"}`,

@@ -60,7 +60,7 @@ func loadRuntime(engine StorageEngine, logger *zap.Logger, m *metrics) (*runtime
 func newRuntime(key string, s store.Store, logger *zap.Logger, m *metrics) *runtime {
 	id := instanceID()
 	rt := &runtime{key: key, store: s, logger: logger}
-	rt.registry = &delivery.Registry{Store: s, Now: nowFunc}
+	rt.registry = &delivery.Registry{Store: s, Now: nowFunc, Logger: logger.Named("deliveries")}
 	rt.runner = &runner.Runner{
 		Store:     s,
 		Callbacks: rt.registry,
@@ -76,6 +76,7 @@ func newRuntime(key string, s store.Store, logger *zap.Logger, m *metrics) *runt
 		Metrics:  m,
 		Now:      nowFunc,
 		ID:       id,
+		Observer: rt,
 	}
 	return rt
 }
@@ -114,6 +115,11 @@ func (rt *runtime) detach(a *App) {
 func (rt *runtime) configure(a *App) {
 	rt.grace = a.gracePeriod()
 	rt.registry.Configure(a.staticCallbacks())
+	var alerts []*delivery.Callback
+	if a.alerts != nil {
+		alerts = []*delivery.Callback{a.alerts}
+	}
+	rt.registry.ConfigureAlerts(alerts)
 	rt.runner.Configure(a.runnerConfig(), a.agents)
 	rt.dispatcher.Configure(a.dispatcherConfig())
 }
@@ -149,3 +155,13 @@ func instanceID() string {
 
 // Interface guard
 var _ caddy.Destructor = (*runtime)(nil)
+
+// current returns the config in charge, or nil.
+func (rt *runtime) current() *App {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if n := len(rt.attached); n > 0 {
+		return rt.attached[n-1]
+	}
+	return nil
+}

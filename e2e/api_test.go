@@ -245,6 +245,7 @@ type attemptJSON struct {
 
 type deliveryJSON struct {
 	ID            string          `json:"id"`
+	MessageID     string          `json:"message_id"`
 	TaskID        string          `json:"task_id"`
 	AgentID       string          `json:"agent_id"`
 	ChatID        string          `json:"chat_id"`
@@ -269,20 +270,23 @@ func TestAPISpec(t *testing.T) {
 		t.Fatalf("openapi %q, want 3.0.3", doc.OpenAPI)
 	}
 	want := map[string]map[string][]string{
-		"/api/agents":                            {"GET": {"200", "401", "503"}},
-		"/api/agents/{agent}/webhooks":           {"POST": {"201", "400", "401", "403", "404", "409", "413", "503"}, "GET": {"200", "401", "404", "503"}},
-		"/api/agents/{agent}/webhooks/{id}":      {"GET": {"200", "401", "404", "503"}, "PATCH": {"200", "400", "401", "403", "404", "413", "503"}, "DELETE": {"204", "401", "403", "404", "405", "503"}},
-		"/api/agents/{agent}/deliveries":         {"GET": {"200", "400", "401", "404", "503"}},
-		"/api/agents/{agent}/deliveries/recover": {"POST": {"200", "202", "400", "401", "403", "404", "413", "503"}},
-		"/api/deliveries/{id}":                   {"GET": {"200", "401", "404", "503"}},
-		"/api/deliveries/{id}/retry":             {"POST": {"202", "401", "403", "404", "503"}},
-		"/api/tasks":                             {"GET": {"200", "400", "401", "404", "503"}},
-		"/api/tasks/{id}":                        {"GET": {"200", "401", "404", "503"}},
-		"/api/keys":                              {"GET": {"200", "401", "403", "503"}, "POST": {"201", "400", "401", "403", "413", "503"}},
-		"/api/keys/{id}":                         {"GET": {"200", "401", "403", "404", "503"}, "DELETE": {"204", "401", "403", "404", "405", "503"}},
-		"/api/task_status":                       {"GET": {"200", "404", "503"}},
-		"/api/task_status/{task_id}":             {"GET": {"200", "404", "503"}},
-		"/api/webhooks/agents/{token}":           {"POST": {"202", "400", "404", "409", "413", "503", "508"}},
+		"/api/agents":                                     {"GET": {"200", "401", "503"}},
+		"/api/agents/{agent}/webhooks":                    {"POST": {"201", "400", "401", "403", "404", "409", "413", "503"}, "GET": {"200", "401", "404", "503"}},
+		"/api/agents/{agent}/webhooks/{id}":               {"GET": {"200", "401", "404", "503"}, "PATCH": {"200", "400", "401", "403", "404", "413", "503"}, "DELETE": {"204", "401", "403", "404", "405", "503"}},
+		"/api/agents/{agent}/deliveries":                  {"GET": {"200", "400", "401", "404", "503"}},
+		"/api/agents/{agent}/deliveries/recover":          {"POST": {"200", "202", "400", "401", "403", "404", "413", "503"}},
+		"/api/deliveries/{id}":                            {"GET": {"200", "401", "404", "503"}},
+		"/api/deliveries/{id}/retry":                      {"POST": {"202", "401", "403", "404", "503"}},
+		"/api/tasks":                                      {"GET": {"200", "400", "401", "404", "503"}},
+		"/api/tasks/{id}":                                 {"GET": {"200", "401", "404", "503"}},
+		"/api/keys":                                       {"GET": {"200", "401", "403", "503"}, "POST": {"201", "400", "401", "403", "413", "503"}},
+		"/api/keys/{id}":                                  {"GET": {"200", "401", "403", "404", "503"}, "DELETE": {"204", "401", "403", "404", "405", "503"}},
+		"/api/task_status":                                {"GET": {"200", "404", "503"}},
+		"/api/task_status/{task_id}":                      {"GET": {"200", "404", "503"}},
+		"/api/webhooks/agents/{token}":                    {"POST": {"202", "400", "404", "409", "413", "503", "508"}},
+		"/api/agents/{agent}/webhooks/{id}/rotate-secret": {"POST": {"200", "400", "401", "403", "404", "413", "503"}},
+		"/api/agents/{agent}/webhooks/{id}/test":          {"POST": {"200", "400", "401", "403", "404", "413", "503"}},
+		"/api/event-types":                                {"GET": {"200", "401"}},
 	}
 	for path, ops := range want {
 		item := doc.Paths.Value(path)
@@ -319,7 +323,10 @@ func TestAPISpec(t *testing.T) {
 	}
 	// Response objects refuse undocumented fields.
 	for _, name := range []string{"Error", "Webhook", "WebhookCreated", "WebhookList", "Delivery", "DeliveryDetail", "DeliveryList", "Attempt", "Task", "Accepted", "Recovered", "RawCallbackPayload", "CognigyCallbackPayload",
-		"RecoverRequest", "RecoverPreview", "TaskSummary", "TaskList", "Agent", "AgentList", "Key", "KeyCreate", "KeyCreated", "KeyList"} {
+		"RecoverRequest", "RecoverPreview", "TaskSummary", "TaskList", "Agent", "AgentList", "Key", "KeyCreate", "KeyCreated", "KeyList",
+
+		"WebhookCreate", "WebhookUpdate", "WebhookRotated", "RotateSecret", "WebhookTest", "WebhookTestResult", "BasicAuthInput", "HMACInput", "HMACView",
+		"EventTypeInfo", "EventTypeList", "DeliveryExhaustedPayload", "CallbackDisabledPayload", "CallbackRecoveredPayload"} {
 		s := doc.Components.Schemas[name]
 		if s == nil {
 			t.Errorf("no schema %s", name)
@@ -334,6 +341,7 @@ func TestAPISpec(t *testing.T) {
 		"DeliveryStatus": {"pending", "delivered", "failed"},
 		"TaskStatus":     {"PENDING", "STARTED", "SUCCESS", "FAILURE"},
 		"WebhookFormat":  {"raw", "cognigy"},
+		"EventType":      {"task.started", "task.succeeded", "task.failed", "delivery.exhausted", "callback.disabled", "callback.recovered"},
 	}
 	for name, values := range enums {
 		got := fmt.Sprint(doc.Components.Schemas[name].Value.Enum)
@@ -513,7 +521,7 @@ func TestAPIWebhooks(t *testing.T) {
 		{`{"url":"http://127.0.0.1:9/x","status":"paused"}`, "bad_request", "active or inactive"},
 		{`{"url":"http://127.0.0.1:9/x","status":"disabled"}`, "bad_request", "active or inactive"},
 		{`{"url":"http://127.0.0.1:9/x","format":"xml"}`, "bad_request", "raw or cognigy"},
-		{`{"url":"http://127.0.0.1:9/x","events":["task.succeeded"]}`, "invalid_json", "unknown field"},
+		{`{"url":"http://127.0.0.1:9/x","topics":["task.succeeded"]}`, "invalid_json", "unknown field"},
 		{`{"url":"http://127.0.0.1:9/x",`, "invalid_json", "malformed"},
 		{`not json`, "invalid_json", "malformed"},
 		{`[]`, "invalid_json", ""},
@@ -540,7 +548,7 @@ func TestAPIWebhooks(t *testing.T) {
 		{`{"status":"paused"}`, "bad_request"},
 		{`{"status":"disabled"}`, "bad_request"},
 		{`{"format":"xml"}`, "bad_request"},
-		{`{"secret":"whsec_AAAA"}`, "invalid_json"},
+		{`{"secret":"whsec_AAAA"}`, "bad_request"}, // rotate-secret changes it
 		{`{"status":`, "invalid_json"},
 	} {
 		c.wantError(http.MethodPatch, one, bc.body, apiAuth, http.StatusBadRequest, bc.code)
@@ -855,7 +863,7 @@ func TestAPIDeliveries(t *testing.T) {
 		return len(failed) == 1
 	}, "no dead letter")
 	dl := failed[0]
-	if !strings.HasPrefix(dl.ID, "msg_") || dl.TaskID != task || dl.ChatID != chat || dl.AgentID != "support" || dl.CallbackID != "cfg-support-1" ||
+	if !strings.HasPrefix(dl.ID, "dlv_") || !strings.HasPrefix(dl.MessageID, "msg_") || dl.TaskID != task || dl.ChatID != chat || dl.AgentID != "support" || dl.CallbackID != "cfg-support-1" ||
 		dl.EventType != "task.succeeded" || dl.Status != "failed" || dl.AttemptCount != 3 || dl.NextAttemptAt != nil ||
 		!strings.Contains(dl.LastError, "500") || dl.Attempts != nil || dl.Payload != nil {
 		t.Fatalf("dead letter %+v", dl)
@@ -935,8 +943,8 @@ func TestAPIDeliveries(t *testing.T) {
 		t.Fatalf("retry %s", b)
 	}
 	testkit.Eventually(t, 10*time.Second, func() bool { return len(sink.accepted()) == 1 }, "the retried delivery did not arrive")
-	if got := sink.accepted()[0]; got != dl.ID {
-		t.Fatalf("webhook-id %q, want the delivery id %q", got, dl.ID)
+	if got := sink.accepted()[0]; got != dl.MessageID {
+		t.Fatalf("webhook-id %q, want the delivery's message id %q", got, dl.MessageID)
 	}
 	testkit.Eventually(t, 5*time.Second, func() bool {
 		resp, b := c.get("/api/deliveries/" + dl.ID)

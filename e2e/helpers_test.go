@@ -44,6 +44,8 @@ type site struct {
 	storage string
 	// extra is appended to the Caddyfile, after the site: more sites.
 	extra string
+	// globalOptions go in the global options block, beside agenthook.
+	globalOptions string
 }
 
 // startSite starts Caddy with globals (inside the agenthook option) and
@@ -71,6 +73,7 @@ func (s *site) caddyfile(globals, routes string) string {
 	return fmt.Sprintf(`{
 	admin %s
 	storage file_system %s/certs
+	%s
 	agenthook {
 		%s
 %s
@@ -80,7 +83,7 @@ func (s *site) caddyfile(globals, routes string) string {
 http://127.0.0.1:%d {
 %s
 }
-%s`, s.caddy.Admin, s.caddy.Dir, storage, globals, s.port, routes, s.extra)
+%s`, s.caddy.Admin, s.caddy.Dir, s.globalOptions, storage, globals, s.port, routes, s.extra)
 }
 
 func (s *site) reload(globals, routes string) {

@@ -18,6 +18,10 @@ type Metrics interface {
 	// "delivered", "retry", "failed" or "disabled".
 	DeliveryAttempt(agent, outcome string, d time.Duration)
 	CallbackDisabled(agent string)
+	// Event counts an event that happened, whether or not a callback
+	// receives it: a task event of the agent, or an operational event
+	// about one of its callbacks.
+	Event(agent, eventType string)
 }
 
 // NopMetrics discards everything.
@@ -30,6 +34,7 @@ func (NopMetrics) TaskFinished(string, string, time.Duration)    {}
 func (NopMetrics) TaskRetried(string)                            {}
 func (NopMetrics) DeliveryAttempt(string, string, time.Duration) {}
 func (NopMetrics) CallbackDisabled(string)                       {}
+func (NopMetrics) Event(string, string)                          {}
 
 // Interface guard
 var _ Metrics = NopMetrics{}

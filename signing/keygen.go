@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -115,4 +117,18 @@ func NewKeyFile(kind string) (KeyFile, error) {
 		return KeyFile{}, fmt.Errorf("key file: unknown kind %q (allowed: hmac, ed25519)", kind)
 	}
 	return kf, nil
+}
+
+// Ed25519PublicKey returns the whpk_ public key of a whsk_ private key
+// (in either of the forms NewStandardWebhooksSigner takes): what a v1a
+// receiver verifies with, safe to show. Errors never quote the key.
+func Ed25519PublicKey(private string) (string, error) {
+	if !strings.HasPrefix(private, prefixEd25519Secret) {
+		return "", errors.New("not a whsk_ key")
+	}
+	key, err := decodeEd25519PrivateKey(private)
+	if err != nil {
+		return "", err
+	}
+	return prefixEd25519Public + base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey)), nil
 }

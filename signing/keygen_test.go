@@ -164,3 +164,24 @@ func assertJSONKeys(t *testing.T, kf KeyFile, want ...string) {
 		t.Fatalf("created_at %q is not whole-second RFC 3339", created)
 	}
 }
+
+func TestEd25519PublicKey(t *testing.T) {
+	priv, pub, err := GenerateEd25519()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Ed25519PublicKey(priv)
+	if err != nil || got != pub {
+		t.Fatalf("Ed25519PublicKey = %q, %v; want %q", got, err, pub)
+	}
+	// The 32-byte seed form gives the same key.
+	raw, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(priv, "whsk_"))
+	if got, err := Ed25519PublicKey("whsk_" + base64.StdEncoding.EncodeToString(raw[:32])); err != nil || got != pub {
+		t.Fatalf("seed form: %q, %v", got, err)
+	}
+	for _, bad := range []string{"whsec_abc", "whsk_!!", "whsk_" + base64.StdEncoding.EncodeToString([]byte("short"))} {
+		if _, err := Ed25519PublicKey(bad); err == nil || strings.Contains(err.Error(), bad) {
+			t.Fatalf("%q: %v", bad, err)
+		}
+	}
+}

@@ -48,7 +48,7 @@ func (f *TaskFinish) RecordBytes(t *Task) int {
 // RecordBytes counts the delivery's ids, event type, payload, last error
 // and attempt log.
 func (d *Delivery) RecordBytes() int {
-	n := len(d.ID) + len(d.TaskID) + len(d.Agent) + len(d.ChatID) + len(d.CallbackID) + len(d.OrderKey)
+	n := len(d.ID) + len(d.MessageID) + len(d.TaskID) + len(d.Agent) + len(d.ChatID) + len(d.CallbackID) + len(d.OrderKey)
 	n += len(d.EventType) + len(d.Payload) + len(d.LastError)
 	for _, a := range d.Attempts {
 		n += a.RecordBytes()
@@ -73,10 +73,34 @@ func (c *Chat) RecordBytes() int {
 	return len(c.ID) + len(c.Agent) + len(c.Principal) + len(c.ConversationID)
 }
 
-// RecordBytes counts the registration's ids and texts.
+// RecordBytes counts the registration's ids and texts, its options'
+// included.
 func (r *Registration) RecordBytes() int {
 	return len(r.ID) + len(r.Agent) + len(r.URL) + len(r.Method) + len(r.Status) + len(r.Secret) +
-		len(r.Format) + len(r.DisabledReason)
+		len(r.Format) + len(r.DisabledReason) + r.Options.recordBytes()
+}
+
+func (o *RegistrationOptions) recordBytes() int {
+	n := len(o.Filter) + len(o.Endpoint) + 8*len(o.RetrySchedule)
+	for _, e := range o.Events {
+		n += len(e)
+	}
+	for k, vs := range o.Headers {
+		n += len(k)
+		for _, v := range vs {
+			n += len(v)
+		}
+	}
+	if b := o.BasicAuth; b != nil {
+		n += len(b.Username) + len(b.Password)
+	}
+	if h := o.HMAC; h != nil {
+		n += len(h.Secret) + len(h.Header) + len(h.Algorithm) + len(h.Encoding) + len(h.Prefix)
+	}
+	for _, s := range o.PreviousSecrets {
+		n += len(s.Secret)
+	}
+	return n
 }
 
 // RecordBytes counts the callback state's ids and reason.

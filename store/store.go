@@ -181,6 +181,15 @@ type Deliveries interface {
 	// o.NextAttemptAt. It returns ErrLeaseLost if owner no longer holds it.
 	RecordAttempt(ctx context.Context, o DeliveryOutcome) error
 
+	// EnqueueDeliveries queues new pending deliveries outside a task's
+	// finish: those of the events that do not end a task (task.started,
+	// and the operational events such as delivery.exhausted). A delivery
+	// whose id is already stored is left as it is, and that is not an
+	// error: an event emitted twice (a task claimed again after a crash)
+	// is queued once. The others are stored all together or not at all,
+	// and OrderKey orders them after every delivery stored before.
+	EnqueueDeliveries(ctx context.Context, ds []*Delivery) error
+
 	// ReleaseDelivery gives a leased delivery back without an attempt.
 	ReleaseDelivery(ctx context.Context, id, owner string) error
 

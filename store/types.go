@@ -153,8 +153,16 @@ const (
 
 // Delivery is one result on its way to one callback URL.
 type Delivery struct {
-	// ID doubles as the Standard Webhooks webhook-id, stable across retries.
-	ID     string `json:"id"`
+	// ID names this one delivery.
+	ID string `json:"id"`
+	// MessageID is the Standard Webhooks webhook-id, stable across
+	// retries. One event has one, shared by all of its deliveries, so that
+	// a receiver behind several callbacks can drop duplicates. Deliveries
+	// stored before events had their own id have none: their ID stands in
+	// (see WebhookID).
+	MessageID string `json:"message_id,omitempty"`
+	// TaskID is the task the event is about; empty for operational events
+	// that concern no task.
 	TaskID string `json:"task_id"`
 	Agent  string `json:"agent"`
 	ChatID string `json:"chat_id,omitempty"`
@@ -266,14 +274,73 @@ type Registration struct {
 	// Status is "active", "inactive", or "disabled" (set by agenthook when
 	// the callback kept failing or answered 410).
 	Status string `json:"status"`
-	// Secret signs deliveries (whsec_...). It must be kept readable, since
-	// it is needed to sign.
+	// Secret signs deliveries the Standard Webhooks way: whsec_... (v1,
+	// HMAC-SHA256) or whsk_... (v1a, ed25519). It must be kept readable,
+	// since it is needed to sign.
 	Secret         string    `json:"secret"`
 	Format         string    `json:"format,omitempty"`
 	Ordered        bool      `json:"ordered,omitempty"`
 	DisabledReason string    `json:"disabled_reason,omitempty"`
 	CreatedAt      time.Time `json:"created_at,omitzero"`
 	UpdatedAt      time.Time `json:"updated_at,omitzero"`
+	// Options are the settings beyond Tess's fields: everything a
+	// callback of the Caddyfile can carry.
+	Options RegistrationOptions `json:"options,omitzero"`
+}
+
+// RegistrationOptions are a registration's subscription, authentication,
+// signing and pacing. Zero values mean the defaults of a Caddyfile
+// callback.
+type RegistrationOptions struct {
+	// Events are the event types the callback receives; empty means
+	// task.succeeded and task.failed.
+	Events []string `json:"events,omitempty"`
+	// Filter is a jq expression over the event that must yield true for
+	// the callback to receive it.
+	Filter string `json:"filter,omitempty"`
+	// Endpoint, if set, restricts task events to the tasks accepted by
+	// the agenthook endpoint of that name.
+	Endpoint string `json:"endpoint,omitempty"`
+	// Headers are added to every delivery.
+	Headers http.Header `json:"headers,omitempty"`
+	// BasicAuth sends an Authorization: Basic header.
+	BasicAuth *BasicCredentials `json:"basic_auth,omitempty"`
+	// HMAC adds a signature of the body in one header.
+	HMAC *HMACSettings `json:"hmac,omitempty"`
+	// PreviousSecrets still sign next to Secret until their time is up:
+	// the grace period of a rotation.
+	PreviousSecrets []RetiredSecret `json:"previous_secrets,omitempty"`
+	// Concurrency bounds the attempts in flight to the callback.
+	Concurrency int `json:"concurrency,omitempty"`
+	// RetrySchedule replaces the configured waits between attempts.
+	RetrySchedule []time.Duration `json:"retry_schedule,omitempty"`
+	// Timeout bounds one attempt, below the configured timeout.
+	Timeout time.Duration `json:"timeout,omitempty"`
+	// RateLimit paces deliveries to at most this many per second.
+	RateLimit float64 `json:"rate_limit,omitempty"`
+}
+
+// BasicCredentials are a user and password a callback sends.
+type BasicCredentials struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// HMACSettings sign a delivery's body in one header (see
+// signing.HMACConfig for the defaults).
+type HMACSettings struct {
+	Secret    string `json:"secret"`
+	Header    string `json:"header,omitempty"`
+	Algorithm string `json:"algorithm,omitempty"`
+	Encoding  string `json:"encoding,omitempty"`
+	Prefix    string `json:"prefix,omitempty"`
+}
+
+// RetiredSecret is a signing secret replaced by a rotation; deliveries
+// are signed with it too until Until.
+type RetiredSecret struct {
+	Secret string    `json:"secret"`
+	Until  time.Time `json:"until"`
 }
 
 // CallbackState is the health of one callback.
@@ -287,4 +354,13 @@ type CallbackState struct {
 	DisabledAt   time.Time `json:"disabled_at,omitzero"`
 	Reason       string    `json:"reason,omitempty"`
 	UpdatedAt    time.Time `json:"updated_at,omitzero"`
+}
+
+// WebhookID is the delivery's webhook-id: its event's message id, or,
+// for a delivery stored before events had one, its own id.
+func (d *Delivery) WebhookID() string {
+	if d.MessageID != "" {
+		return d.MessageID
+	}
+	return d.ID
 }

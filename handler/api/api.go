@@ -43,6 +43,13 @@ type callbackStates interface {
 	State(ctx context.Context, id string) (*store.CallbackState, error)
 	// Invalidate drops cached registrations after a change.
 	Invalidate()
+	// Lookup resolves a callback, static or registered, as deliveries do.
+	Lookup(ctx context.Context, agent, id string) (*delivery.Callback, error)
+}
+
+// tester sends a test event to a callback (delivery.Dispatcher).
+type tester interface {
+	SendTest(ctx context.Context, cb *delivery.Callback, typ string) (delivery.TestResult, error)
 }
 
 // API is the management API. Paths are relative to Prefix:
@@ -53,6 +60,9 @@ type callbackStates interface {
 //	GET    /agents/{agent}/webhooks/{id}
 //	PATCH  /agents/{agent}/webhooks/{id}
 //	DELETE /agents/{agent}/webhooks/{id}
+//	POST   /agents/{agent}/webhooks/{id}/rotate-secret  {"grace_period": "24h"}
+//	POST   /agents/{agent}/webhooks/{id}/test           {"event_type": "task.succeeded"}
+//	GET    /event-types
 //	GET    /agents/{agent}/deliveries?status=&callback=&task=&chat=&event_type=&since=&until=&cursor=&limit=
 //	POST   /agents/{agent}/deliveries/recover   {"since", "until"?, "callback"?, "dry_run"?}
 //	GET    /deliveries/{id}
@@ -87,6 +97,14 @@ type API struct {
 	CheckURL func(ctx context.Context, rawURL string) error
 	// MaxRegistrations caps the registrations of one agent (0: no cap).
 	MaxRegistrations int
+	// MaxTimeout bounds a registration's timeout: the configured delivery
+	// timeout, which the dispatcher's leases are made for.
+	MaxTimeout time.Duration
+	// Tester sends test events; without it the test route answers 503.
+	Tester tester
+	// EndpointExists, if set, reports whether an agenthook handler of a
+	// name exists, so that a registration routed to none is refused.
+	EndpointExists func(name string) bool
 	// Changed is told when a callback changed, so the dispatcher can
 	// forget its health.
 	Changed func(id string)

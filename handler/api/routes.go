@@ -35,6 +35,9 @@ func (a *API) routes() *http.ServeMux {
 		method{http.MethodGet, a.forAgent(a.webhook)},
 		method{http.MethodPatch, a.forAgent(writesAgent(a.webhook))},
 		method{http.MethodDelete, a.forAgent(writesAgent(a.webhook))})
+	a.handle(mux, "/agents/{agent}/webhooks/{id}/rotate-secret", method{http.MethodPost, a.forAgent(writesAgent(a.rotateSecret))})
+	a.handle(mux, "/agents/{agent}/webhooks/{id}/test", method{http.MethodPost, a.forAgent(writesAgent(a.testWebhook))})
+	a.handle(mux, "/event-types", method{http.MethodGet, a.eventTypes})
 	a.handle(mux, "/agents/{agent}/deliveries", method{http.MethodGet, a.forAgent(a.listDeliveries)})
 	a.handle(mux, "/agents/{agent}/deliveries/recover", method{http.MethodPost, a.forAgent(writesAgent(a.recover))})
 	a.handle(mux, "/deliveries/{id}", method{http.MethodGet, a.getDelivery})

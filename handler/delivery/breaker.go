@@ -23,6 +23,15 @@ type health struct {
 	failures  int       // in a row
 	openUntil time.Time // breaker open until then
 	probing   bool      // half open: one attempt decides
+	// paused is set when the breaker opens and cleared by a success, which
+	// then is a recovery worth telling (callback.recovered).
+	paused bool
+
+	// rate is the callback's own pace in attempts per second (0: none);
+	// nextSlot is when the next attempt may start, moved on by each
+	// attempt under a pace, and by a receiver's 429.
+	rate     float64
+	nextSlot time.Time
 
 	loaded       bool // failingSince was read from the store
 	failingSince time.Time
@@ -51,7 +60,7 @@ func (h *health) limitOr(def int) int {
 
 // full reports whether the callback may not take another attempt now.
 func (h *health) full(now time.Time, defaultLimit int) bool {
-	return now.Before(h.openUntil) || (h.probing && h.inflight > 0) || h.inflight >= h.limitOr(defaultLimit)
+	return now.Before(h.openUntil) || now.Before(h.nextSlot) || (h.probing && h.inflight > 0) || h.inflight >= h.limitOr(defaultLimit)
 }
 
 // skipList names the callbacks that must not get more attempts now, and
@@ -62,6 +71,9 @@ func (b *breaker) skipList(now time.Time, defaultLimit int) (skip []string, reop
 	for id, h := range b.health {
 		if now.Before(h.openUntil) && (reopen.IsZero() || h.openUntil.Before(reopen)) {
 			reopen = h.openUntil
+		}
+		if now.Before(h.nextSlot) && (reopen.IsZero() || h.nextSlot.Before(reopen)) {
+			reopen = h.nextSlot
 		}
 		if h.full(now, defaultLimit) {
 			skip = append(skip, id)
@@ -83,8 +95,29 @@ func (b *breaker) reserve(id string, now time.Time, defaultLimit int) bool {
 		// The cooldown is over: this attempt probes the receiver.
 		h.probing, h.openUntil = true, time.Time{}
 	}
+	if h.rate > 0 {
+		// The pace: one attempt per interval, with no burst saved up
+		// while the callback was idle.
+		h.nextSlot = now.Add(time.Duration(float64(time.Second) / h.rate))
+	}
 	h.inflight++
 	return true
+}
+
+// heldUntil is when a callback that reserve refused may take an attempt
+// again by the passage of time alone (a cooldown or a pace), or zero.
+func (b *breaker) heldUntil(id string, now time.Time) time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h := b.get(id)
+	at := h.openUntil
+	if h.nextSlot.After(at) {
+		at = h.nextSlot
+	}
+	if !at.After(now) {
+		return time.Time{}
+	}
+	return at
 }
 
 func (b *breaker) unreserve(id string) {
@@ -95,11 +128,26 @@ func (b *breaker) unreserve(id string) {
 	}
 }
 
-// setLimit records the callback's own concurrency setting.
-func (b *breaker) setLimit(id string, own int) {
+// setLimit records the callback's own concurrency and pace.
+func (b *breaker) setLimit(id string, own int, rate float64) {
 	b.mu.Lock()
-	b.get(id).own = own
+	h := b.get(id)
+	h.own, h.rate = own, rate
 	b.mu.Unlock()
+}
+
+// slowDown holds the callback's attempts back until at least until: the
+// receiver answered 429. It is not a failure: the breaker and the failing
+// streak are left alone.
+func (b *breaker) slowDown(id string, until time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h := b.get(id)
+	if until.After(h.nextSlot) {
+		h.nextSlot = until
+	}
+	// A half-open probe that got a 429 proved nothing either way: the next
+	// attempt probes again, once the receiver's wait is over.
 }
 
 // failed counts a failure, and opens the breaker after too many in a row
@@ -113,20 +161,23 @@ func (b *breaker) failed(id string, now time.Time, cfg Config, log *zap.Logger) 
 		if h.openUntil.IsZero() || h.probing {
 			log.Info("callback paused by the circuit breaker", zap.String("callback", id), zap.Int("failures", h.failures), zap.Duration("cooldown", cfg.BreakerCooldown))
 		}
-		h.openUntil, h.probing = now.Add(cfg.BreakerCooldown), false
+		h.openUntil, h.probing, h.paused = now.Add(cfg.BreakerCooldown), false, true
 	}
 }
 
 // succeeded closes the breaker and ends the failing streak. It reports
-// whether the store may still hold a streak to clear.
-func (b *breaker) succeeded(id string) (wasFailing bool) {
+// whether the store may still hold a streak to clear, and, if the
+// breaker had paused the callback, since when it had been failing (then
+// recovered is true).
+func (b *breaker) succeeded(id string) (wasFailing, recovered bool, since time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	h := b.get(id)
 	wasFailing = !h.failingSince.IsZero() || !h.loaded
-	h.failures, h.openUntil, h.probing = 0, time.Time{}, false
+	recovered, since = h.paused, h.failingSince
+	h.failures, h.openUntil, h.probing, h.paused = 0, time.Time{}, false, false
 	h.failingSince, h.loaded = time.Time{}, true
-	return wasFailing
+	return wasFailing, recovered, since
 }
 
 // streak returns the start of the failing streak this instance knows,
@@ -151,6 +202,6 @@ func (b *breaker) reset(id string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if h := b.health[id]; h != nil {
-		*h = health{inflight: h.inflight, own: h.own}
+		*h = health{inflight: h.inflight, own: h.own, rate: h.rate, nextSlot: h.nextSlot}
 	}
 }

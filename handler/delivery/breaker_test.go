@@ -93,7 +93,7 @@ func TestBreakerConcurrency(t *testing.T) {
 	if b.reserve("cb", now, 2) {
 		t.Fatal("a slot over the default limit")
 	}
-	b.setLimit("cb", 3) // the callback's own setting wins
+	b.setLimit("cb", 3, 0) // the callback's own setting wins
 	if !b.reserve("cb", now, 2) || b.reserve("cb", now, 2) {
 		t.Fatal("the callback's own limit of 3 is not applied")
 	}

@@ -2,7 +2,10 @@ package delivery
 
 import (
 	"net/http"
+	"slices"
+	"time"
 
+	"github.com/agenthook/agenthook/handler/shape"
 	"github.com/agenthook/agenthook/signing"
 )
 
@@ -40,12 +43,33 @@ type Callback struct {
 	BasicPassword string
 	Header        http.Header
 
-	// Registrations carry their status and secret; static callbacks are
-	// active unless agenthook disabled them.
+	// Events are the event types the callback receives; nil means
+	// DefaultEvents.
+	Events []string
+	// Filter, if set, must say true of an event for the callback to
+	// receive it (see shape.Filter).
+	Filter *shape.Program
+	// Endpoint, if set, restricts task events to the tasks accepted by
+	// the agenthook endpoint of that name; operational events are not
+	// about an endpoint and are not restricted.
+	Endpoint string
+	// Schedule replaces the config's retry schedule; nil keeps it.
+	Schedule []time.Duration
+	// Timeout, if positive and shorter than the config's, bounds each
+	// attempt.
+	Timeout time.Duration
+	// RateLimit paces the callback's attempts to this many per second
+	// (0: no pacing). A receiver's 429 with Retry-After slows it further.
+	RateLimit float64
+
+	// Registrations carry their status; static callbacks are active
+	// unless agenthook disabled them.
 	status      string
-	secret      string
 	registered  bool
 	disabledWhy string
+	// signKey names the secrets the signers were made of, so that a
+	// registry refresh rebuilds them only when a secret changed.
+	signKey string
 }
 
 // Status is "active", "inactive" or "disabled".
@@ -54,6 +78,14 @@ func (c *Callback) Status() string {
 		return StatusActive
 	}
 	return c.status
+}
+
+// Subscribes reports whether the callback receives events of a type.
+func (c *Callback) Subscribes(typ string) bool {
+	if c.Events == nil {
+		return slices.Contains(DefaultEvents, typ)
+	}
+	return slices.Contains(c.Events, typ)
 }
 
 // Usable reports whether deliveries may be sent to the callback now.

@@ -24,6 +24,9 @@ const (
 	// leaseMargin is added to the attempt timeout for a claim's lease: it
 	// covers recording the attempt.
 	leaseMargin = 10 * time.Second
+	// defaultSlowDown holds a callback back after a 429 without a
+	// Retry-After.
+	defaultSlowDown = 5 * time.Second
 	// defaultRefresh bounds how stale the registry's cache may be.
 	defaultRefresh = 2 * time.Second
 )

@@ -15,9 +15,15 @@ import (
 // the failing streak is stored, so that restarts and other instances
 // measure from the same moment.
 
-// succeeded closes the breaker and clears the failing streak.
+// succeeded closes the breaker and clears the failing streak. A callback
+// the breaker had paused has recovered: that is an operational event.
 func (d *Dispatcher) succeeded(cb *Callback, log *zap.Logger) {
-	if !d.breaker.succeeded(cb.ID) {
+	wasFailing, recovered, since := d.breaker.succeeded(cb.ID)
+	if recovered {
+		log.Info("callback recovered")
+		d.emit(OpEvent{Type: EventCallbackRecovered, Agent: cb.Agent, Callback: cb, FailingSince: since, Time: d.Now()}, log)
+	}
+	if !wasFailing {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), handler.StoreTimeout)
@@ -72,4 +78,5 @@ func (d *Dispatcher) disable(cb *Callback, reason string, log *zap.Logger) {
 	d.Registry.Invalidate()
 	d.Metrics.CallbackDisabled(cb.Agent)
 	log.Warn("callback disabled", zap.String("reason", reason))
+	d.emit(OpEvent{Type: EventCallbackDisabled, Agent: cb.Agent, Callback: cb, Reason: reason, FailingSince: since, Time: now}, log)
 }

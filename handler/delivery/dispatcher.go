@@ -21,6 +21,7 @@ type dispatcherStore interface {
 	ClaimDeliveries(ctx context.Context, c store.DeliveryClaim) ([]*store.Delivery, time.Time, error)
 	ReleaseDelivery(ctx context.Context, id, owner string) error
 	RecordAttempt(ctx context.Context, o store.DeliveryOutcome) error
+	EnqueueDeliveries(ctx context.Context, ds []*store.Delivery) error
 	SaveCallbackState(ctx context.Context, s *store.CallbackState) error
 	DeleteCallbackState(ctx context.Context, id string) error
 	GetRegistration(ctx context.Context, id string) (*store.Registration, error)
@@ -41,6 +42,8 @@ type Dispatcher struct {
 	Now      func() time.Time
 	// ID names this instance in leases.
 	ID string
+	// Observer, if set, is told of every operational event.
+	Observer Observer
 
 	cfg     atomic.Pointer[Config]
 	claims  atomic.Uint64
@@ -112,6 +115,11 @@ func (d *Dispatcher) claim(ctx context.Context, free int) (bool, time.Time, erro
 		next = reopen
 	}
 	for _, dl := range ds {
+		// A callback's own concurrency and pace must be known before its
+		// first attempt takes a slot; the registry answers from its cache.
+		if cb, err := d.Registry.Lookup(ctx, dl.Agent, dl.CallbackID); err == nil {
+			d.breaker.setLimit(cb.ID, cb.Concurrency, cb.RateLimit)
+		}
 		// The agent's share first: a claim may return more of an agent
 		// than it has slots left.
 		if !d.agents.reserve(dl.Agent, share) {
@@ -121,6 +129,10 @@ func (d *Dispatcher) claim(ctx context.Context, free int) (bool, time.Time, erro
 		if !d.breaker.reserve(dl.CallbackID, now, cfg.Concurrency) {
 			d.agents.unreserve(dl.Agent)
 			d.giveBack(ctx, dl, owner)
+			if at := d.breaker.heldUntil(dl.CallbackID, now); !at.IsZero() && (next.IsZero() || at.Before(next)) {
+				// Come back when its pace or cooldown lets it go.
+				next = at
+			}
 			continue
 		}
 		d.jobs.Spawn(func() {
@@ -166,7 +178,7 @@ func (d *Dispatcher) deliver(dl *store.Delivery, owner string) {
 		d.record(dl, owner, store.Attempt{At: d.Now(), Error: msg}, store.DeliveryFailed, time.Time{}, log)
 		return
 	}
-	d.breaker.setLimit(cb.ID, cb.Concurrency)
+	d.breaker.setLimit(cb.ID, cb.Concurrency, cb.RateLimit)
 	origin, err := d.origin(ctx)
 	if err != nil {
 		log.Warn("reading the installation id", zap.Error(err))
@@ -174,7 +186,13 @@ func (d *Dispatcher) deliver(dl *store.Delivery, owner string) {
 		return
 	}
 
-	actx, span := d.startDelivery(ctx, dl)
+	sendCtx := ctx
+	if cb.Timeout > 0 && cb.Timeout < cfg.Timeout {
+		var c context.CancelFunc
+		sendCtx, c = context.WithTimeout(ctx, cb.Timeout)
+		defer c()
+	}
+	actx, span := d.startDelivery(sendCtx, dl)
 	att, resp := d.send(actx, cfg, cb, dl, origin)
 	endDelivery(span, att)
 	if d.jobs.Abandoned() {
@@ -182,15 +200,37 @@ func (d *Dispatcher) deliver(dl *store.Delivery, owner string) {
 		return
 	}
 	now := d.Now()
+	schedule := cfg.Schedule
+	if cb.Schedule != nil {
+		schedule = cb.Schedule
+	}
 	if att.StatusCode >= 200 && att.StatusCode < 300 {
 		d.succeeded(cb, log)
 		d.record(dl, owner, att, store.DeliveryDelivered, time.Time{}, log)
 		return
 	}
+	if att.StatusCode == http.StatusTooManyRequests {
+		// The receiver asks to slow down: every attempt to it waits, and
+		// this is not a failure of the receiver, so neither the breaker
+		// nor the failing streak counts it.
+		wait, ok := retryAfter(resp, now)
+		if !ok {
+			wait = defaultSlowDown
+		}
+		d.breaker.slowDown(cb.ID, now.Add(wait))
+		log.Info("receiver asked to slow down", zap.Duration("wait", wait))
+		next, ok := nextAttempt(schedule, dl, resp, now)
+		if !ok {
+			d.exhausted(cb, dl, owner, att, log)
+			return
+		}
+		d.record(dl, owner, att, store.DeliveryPending, next, log)
+		return
+	}
 	d.breaker.failed(cb.ID, now, cfg, d.Logger)
 	if att.StatusCode == http.StatusGone {
 		d.disable(cb, "the receiver answered 410 Gone", log)
-		d.record(dl, owner, att, store.DeliveryFailed, time.Time{}, log)
+		d.exhausted(cb, dl, owner, att, log)
 		return
 	}
 	// The attempt's context may have run out (a timeout); the bookkeeping
@@ -199,12 +239,12 @@ func (d *Dispatcher) deliver(dl *store.Delivery, owner string) {
 	defer scancel()
 	if since := d.failingSince(sctx, cb, now); now.Sub(since) >= cfg.DisableAfter {
 		d.disable(cb, fmt.Sprintf("failing since %s", since.UTC().Format(time.RFC3339)), log)
-		d.record(dl, owner, att, store.DeliveryFailed, time.Time{}, log)
+		d.exhausted(cb, dl, owner, att, log)
 		return
 	}
-	next, ok := nextAttempt(cfg.Schedule, dl, resp, now)
+	next, ok := nextAttempt(schedule, dl, resp, now)
 	if !ok {
-		d.record(dl, owner, att, store.DeliveryFailed, time.Time{}, log)
+		d.exhausted(cb, dl, owner, att, log)
 		return
 	}
 	d.record(dl, owner, att, store.DeliveryPending, next, log)

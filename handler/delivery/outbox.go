@@ -13,21 +13,52 @@ type Callbacks interface {
 	Active(ctx context.Context, agent string) ([]*Callback, error)
 }
 
-// Outbox builds one delivery per active callback of the task's agent,
-// for a task that just reached a final status. Each format renders the
-// payload once; deliveries of one format share its bytes.
+// Outbox builds one delivery per active callback of the task's agent that
+// receives the final event of a task that just reached a final status
+// (see recipients). Each format renders the payload once; deliveries of
+// one format share its bytes. All of them share one message id.
 func Outbox(ctx context.Context, cbs Callbacks, t *store.Task, status store.TaskStatus, r *store.Result, errMsg string, now time.Time) ([]*store.Delivery, error) {
+	ev := taskEvent(t, status, r, errMsg, now)
+	return taskDeliveries(ctx, cbs, ev, "msg_"+handler.NewID(), func(*Callback) string { return "dlv_" + handler.NewID() })
+}
+
+// StartedOutbox builds the task.started deliveries of a task a worker has
+// just claimed, or none when no callback of its agent receives them, so
+// that a claim costs no write unless someone subscribed. The ids derive
+// from the task's, so that the event of a task claimed again (after a
+// crash, or a retry) is queued once: store.EnqueueDeliveries skips the
+// ids it has.
+func StartedOutbox(ctx context.Context, cbs Callbacks, t *store.Task, now time.Time) ([]*store.Delivery, error) {
+	ev := Event{Type: EventTaskStarted, Task: t, Status: store.TaskStarted, Time: now}
+	msg := "msg_" + handler.DerivedID(EventTaskStarted, t.ID)
+	return taskDeliveries(ctx, cbs, ev, msg, func(cb *Callback) string { return "dlv_" + handler.DerivedID(msg, cb.ID) })
+}
+
+// taskDeliveries builds the deliveries of a task event.
+func taskDeliveries(ctx context.Context, cbs Callbacks, ev Event, msg string, idOf func(*Callback) string) ([]*store.Delivery, error) {
 	if cbs == nil {
 		return nil, nil
 	}
+	t := ev.Task
 	list, err := cbs.Active(ctx, t.Agent)
 	if err != nil || len(list) == 0 {
 		return nil, err
 	}
-	ev := taskEvent(t, status, r, errMsg, now)
+	rendered := make(map[string][]byte, 2)
+	report, _ := cbs.(filterReporter)
+	list = recipients(ctx, list, occurrence{typ: ev.Type, endpoint: t.Endpoint, task: t, body: func() ([]byte, error) {
+		// Filters read the raw body; raw callbacks reuse it.
+		b, err := formats[FormatRaw].Render(ev)
+		if err == nil {
+			rendered[FormatRaw] = b
+		}
+		return b, err
+	}}, report)
+	if len(list) == 0 {
+		return nil, nil
+	}
 	// One more than the request that made the task carried.
 	hops := handler.TaskHops(t.Meta) + 1
-	rendered := make(map[string][]byte, 2)
 	out := make([]*store.Delivery, 0, len(list))
 	for _, cb := range list {
 		name := cb.Format
@@ -48,7 +79,8 @@ func Outbox(ctx context.Context, cbs Callbacks, t *store.Task, status store.Task
 			rendered[name] = payload
 		}
 		d := &store.Delivery{
-			ID:         "msg_" + handler.NewID(),
+			ID:         idOf(cb),
+			MessageID:  msg,
 			TaskID:     t.ID,
 			Agent:      t.Agent,
 			ChatID:     t.ChatID,

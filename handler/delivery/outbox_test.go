@@ -39,13 +39,22 @@ func TestOutboxFor(t *testing.T) {
 		t.Fatalf("%d deliveries for %d callbacks", len(ds), len(cbs.list))
 	}
 	seen := map[string]bool{}
+	msg := ds[0].MessageID
+	if !strings.HasPrefix(msg, "msg_") || strings.Contains(msg, ".") {
+		t.Fatalf("message id %q: want a msg_ id without '.'", msg)
+	}
 	for i, d := range ds {
 		cb := cbs.list[i]
 		if d.CallbackID != cb.ID || d.TaskID != task.ID || d.Agent != task.Agent || d.ChatID != task.ChatID || d.EventType != EventTaskSucceeded {
 			t.Errorf("delivery %d = %+v", i, d)
 		}
-		if !strings.HasPrefix(d.ID, "msg_") || seen[d.ID] || strings.Contains(d.ID, ".") {
-			t.Errorf("delivery id %q: want a fresh msg_ id without '.'", d.ID)
+		if !strings.HasPrefix(d.ID, "dlv_") || seen[d.ID] {
+			t.Errorf("delivery id %q: want a fresh dlv_ id", d.ID)
+		}
+		// One event, one webhook-id: a receiver behind two of these
+		// callbacks can drop the duplicate.
+		if d.MessageID != msg {
+			t.Errorf("delivery %d: message id %q, want the event's %q", i, d.MessageID, msg)
 		}
 		seen[d.ID] = true
 		wantKey := ""
@@ -77,11 +86,11 @@ func TestOutboxFor(t *testing.T) {
 		t.Errorf("cognigy payload %s", ds[1].Payload)
 	}
 
-	// Failure: task.failed events.
+	// Failure: task.failed events, under a new message id.
 	ds, _ = Outbox(ctx, cbs, task, store.TaskFailure, nil, "boom", now)
 	for _, d := range ds {
-		if d.EventType != EventTaskFailed {
-			t.Fatalf("failure delivery event %q", d.EventType)
+		if d.EventType != EventTaskFailed || d.MessageID == msg {
+			t.Fatalf("failure delivery event %q, message %q", d.EventType, d.MessageID)
 		}
 	}
 

@@ -7,7 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/agenthook/agenthook/signing"
+	"go.uber.org/zap"
+
 	"github.com/agenthook/agenthook/store"
 )
 
@@ -32,8 +33,11 @@ type Registry struct {
 	// at once.
 	Refresh time.Duration
 	Now     func() time.Time
+	// Logger, if set, is told of filters that fail on an event.
+	Logger *zap.Logger
 
 	static atomic.Pointer[Static]
+	alerts atomic.Pointer[[]*Callback]
 
 	mu       sync.Mutex
 	loadedAt time.Time
@@ -45,6 +49,17 @@ type Registry struct {
 // Configure sets the config's static callbacks; it is called before the
 // workers start and at every reload.
 func (g *Registry) Configure(static Static) { g.static.Store(&static) }
+
+// ConfigureAlerts sets the config's alerts callbacks, which receive the
+// operational events of every agent; it is called with Configure.
+func (g *Registry) ConfigureAlerts(alerts []*Callback) { g.alerts.Store(&alerts) }
+
+func (g *Registry) alertsList() []*Callback {
+	if a := g.alerts.Load(); a != nil {
+		return *a
+	}
+	return nil
+}
 
 // staticOf returns the static callbacks of an agent.
 func (g *Registry) staticOf(agent string) []*Callback {
@@ -84,9 +99,13 @@ func (g *Registry) load(ctx context.Context) (map[string][]*Callback, map[string
 	regs := make(map[string][]*Callback)
 	byID := make(map[string]*Callback, len(list))
 	for _, r := range list {
-		cb, err := callbackOf(r, g.byID[r.ID])
+		cb, err := CallbackOf(r, g.byID[r.ID], now)
 		if err != nil {
-			continue // a corrupt secret; the API refuses to create those
+			// A corrupt secret or filter; the API refuses to store those.
+			if g.Logger != nil {
+				g.Logger.Error("registration unusable", zap.String("callback", r.ID), zap.String("agent", r.Agent), zap.Error(err))
+			}
+			continue
 		}
 		byID[r.ID] = cb
 		if r.Status == StatusActive {
@@ -99,36 +118,6 @@ func (g *Registry) load(ctx context.Context) (map[string][]*Callback, map[string
 	}
 	g.regs, g.byID, g.loadedAt = regs, byID, now
 	return g.regs, g.byID, g.states, nil
-}
-
-// callbackOf turns a registration into a callback, reusing the previous
-// one's signer when the secret did not change.
-func callbackOf(r *store.Registration, prev *Callback) (*Callback, error) {
-	cb := &Callback{
-		ID:          r.ID,
-		Agent:       r.Agent,
-		URL:         r.URL,
-		Method:      r.Method,
-		Format:      r.Format,
-		Ordered:     r.Ordered,
-		status:      r.Status,
-		secret:      r.Secret,
-		registered:  true,
-		disabledWhy: r.DisabledReason,
-	}
-	if cb.Format == "" {
-		cb.Format = FormatRaw
-	}
-	if prev != nil && prev.secret == r.Secret {
-		cb.Signers = prev.Signers
-		return cb, nil
-	}
-	signer, err := signing.NewStandardWebhooksSigner([]string{r.Secret})
-	if err != nil {
-		return nil, err
-	}
-	cb.Signers = []signing.Signer{signer}
-	return cb, nil
 }
 
 // Active implements Callbacks: the agent's static callbacks that
@@ -158,7 +147,13 @@ func (g *Registry) Lookup(ctx context.Context, agent, id string) (*Callback, err
 	if err != nil {
 		return nil, err
 	}
-	for _, cb := range g.staticOf(agent) {
+	static := g.staticOf(agent)
+	if IsAlertsID(id) {
+		// Alerts callbacks serve every agent; their deliveries carry the
+		// agent the event is about.
+		static = g.alertsList()
+	}
+	for _, cb := range static {
 		if cb.ID == id {
 			if st := states[id]; st != nil && st.Disabled {
 				return cb.withStatus(StatusDisabled, st.Reason), nil
@@ -180,7 +175,43 @@ func (g *Registry) Lookup(ctx context.Context, agent, id string) (*Callback, err
 	if r.Agent != agent {
 		return nil, ErrCallbackGone
 	}
-	return callbackOf(r, nil)
+	return CallbackOf(r, nil, g.Now())
+}
+
+// Subscribers returns the usable callbacks that receive an operational
+// event of agent: the agent's callbacks subscribed to its type, except the
+// callback the event is about (a dead receiver would be told of its own
+// deaths, each telling failing in turn), and the alerts callbacks.
+func (g *Registry) Subscribers(ctx context.Context, agent, typ, about string) ([]*Callback, error) {
+	list, err := g.Active(ctx, agent)
+	if err != nil {
+		return nil, err
+	}
+	_, _, states, err := g.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, cb := range g.alertsList() {
+		if st := states[cb.ID]; st == nil || !st.Disabled {
+			list = append(list, cb)
+		}
+	}
+	out := list[:0:0]
+	for _, cb := range list {
+		if cb.ID != about && cb.Subscribes(typ) {
+			out = append(out, cb)
+		}
+	}
+	return out, nil
+}
+
+// FilterFailed implements filterReporter: the event is not sent to the
+// callback, and the operator learns why.
+func (g *Registry) FilterFailed(cb *Callback, typ string, err error) {
+	if g.Logger != nil {
+		g.Logger.Warn("callback filter failed; the event is not sent to it", zap.String("callback", cb.ID),
+			zap.String("agent", cb.Agent), zap.String("event_type", typ), zap.Error(err))
+	}
 }
 
 // State returns the stored health of a callback, or nil.
@@ -192,5 +223,8 @@ func (g *Registry) State(ctx context.Context, id string) (*store.CallbackState, 
 	return states[id], nil
 }
 
-// Interface guard
-var _ Callbacks = (*Registry)(nil)
+// Interface guards
+var (
+	_ Callbacks      = (*Registry)(nil)
+	_ filterReporter = (*Registry)(nil)
+)

@@ -39,11 +39,13 @@ func (d *Dispatcher) send(ctx context.Context, cfg Config, cb *Callback, dl *sto
 	h.Set(handler.HeaderHops, strconv.Itoa(max(dl.Hops, 1)))
 	h.Set(handler.HeaderOrigin, origin)
 	// webhook-id lets receivers drop duplicates: it is the same on every
-	// attempt. The timestamp is the attempt's own.
-	h.Set("Webhook-Id", dl.ID)
+	// attempt, and on every delivery of one event. The timestamp is the
+	// attempt's own.
+	msgID := dl.WebhookID()
+	h.Set("Webhook-Id", msgID)
 	h.Set("Webhook-Timestamp", strconv.FormatInt(now.Unix(), 10))
 	for _, s := range cb.Signers {
-		for k, vs := range s.Sign(dl.ID, now, dl.Payload) {
+		for k, vs := range s.Sign(msgID, now, dl.Payload) {
 			h[k] = vs
 		}
 	}

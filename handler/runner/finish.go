@@ -133,6 +133,11 @@ func checkSizes(t *store.Task, f *store.TaskFinish) error {
 // finished counts and logs a recorded outcome.
 func (r *Runner) finished(t *store.Task, agent *handler.Agent, o outcome, deliveries int, now time.Time, log *zap.Logger) {
 	r.Metrics.TaskFinished(agent.Name, string(o.status), now.Sub(t.CreatedAt))
+	if o.status == store.TaskSuccess {
+		r.Metrics.Event(agent.Name, delivery.EventTaskSucceeded)
+	} else {
+		r.Metrics.Event(agent.Name, delivery.EventTaskFailed)
+	}
 	if !t.Sensitive && o.res != nil && log.Core().Enabled(zap.DebugLevel) {
 		log.Debug("task result", zap.ByteString("body", o.res.Body[:min(len(o.res.Body), 1024)]))
 	}

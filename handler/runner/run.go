@@ -25,6 +25,7 @@ func (r *Runner) run(t *store.Task, owner string) {
 		r.retry(t, owner, r.Now().Add(unknownAgentDelay), fmt.Sprintf("agent %q is not configured on this instance", t.Agent), log)
 		return
 	}
+	r.started(t, log)
 	conv := ""
 	cctx, ccancel := r.storeContext()
 	if chat, err := r.Store.GetChat(cctx, t.ChatID); err == nil {

@@ -25,6 +25,7 @@ type runnerStore interface {
 	RetryTask(ctx context.Context, id, owner string, runAfter time.Time, lastError string) error
 	ReleaseTask(ctx context.Context, id, owner string) error
 	FinishTask(ctx context.Context, f store.TaskFinish) error
+	EnqueueDeliveries(ctx context.Context, ds []*store.Delivery) error
 }
 
 // Runner runs queued tasks against their agents' backends. One runner

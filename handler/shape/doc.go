@@ -1,8 +1,9 @@
 // Package shape runs jq expressions (github.com/itchyny/gojq) that reshape
 // bodies between callers and agent backends: a caller's body into what a
 // backend takes (the request stage), a backend's answer into what callers
-// get (the answer stage), and a finished task's event into a callback's
-// body (the payload stage).
+// get (the answer stage), a finished task's event into a callback's body
+// (the payload stage), and an event into a callback's yes or no (the
+// filter stage, whose value must be true or false).
 //
 // Expressions are config, written by the operator; the bodies they read
 // come from callers and backends and are not trusted. So:

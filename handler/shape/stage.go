@@ -26,9 +26,13 @@ var (
 	// Payload turns a finished task's event, as the raw payload format
 	// renders it, into a callback's body (PayloadEnv).
 	Payload = Stage{name: "payload", vars: []string{"$task", "$chat"}}
+	// Filter decides whether a callback receives an event: the event, as
+	// the raw payload format renders it, goes in; true or false must come
+	// out (FilterEnv, Program.Match).
+	Filter = Stage{name: "filter", vars: []string{"$task"}}
 )
 
-// Name is the stage's name: request, answer or payload.
+// Name is the stage's name: request, answer, payload or filter.
 func (s Stage) Name() string { return s.name }
 
 // Vars are the variables expressions of the stage may use, with their $.
@@ -140,6 +144,18 @@ type PayloadEnv struct {
 func (PayloadEnv) Stage() Stage { return Payload }
 
 func (e PayloadEnv) values() []any { return []any{e.Task.value(), e.Chat.value()} }
+
+// FilterEnv is the filter stage's variables.
+type FilterEnv struct {
+	// Task is the task an event is about, nil (null) for operational
+	// events.
+	Task *Task
+}
+
+// Stage implements Env.
+func (FilterEnv) Stage() Stage { return Filter }
+
+func (e FilterEnv) values() []any { return []any{e.Task.value()} }
 
 func headersValue(h http.Header) any {
 	m := make(map[string]any, len(h))

@@ -170,7 +170,7 @@ func chatChanged(c *store.Chat, f store.TaskFinish) bool {
 
 // deliverySize bounds what a delivery adds to a transaction.
 func deliverySize(d *store.Delivery) int {
-	return 640 + len(d.ID) + len(d.CallbackID) + len(d.OrderKey) + len(d.ChatID) + len(d.TaskID) + valueSize(len(d.Payload))
+	return 640 + len(d.ID) + len(d.MessageID) + len(d.CallbackID) + len(d.OrderKey) + len(d.ChatID) + len(d.TaskID) + valueSize(len(d.Payload))
 }
 
 // chunkDeliveries splits deliveries into groups of at most budget bytes.

@@ -57,8 +57,10 @@ func countKeys(txn *badger.Txn, prefix []byte, most int) int {
 	return n
 }
 
+// regSize bounds what a registration adds to a transaction: its fields
+// and, for its options, the JSON around them.
 func regSize(r *store.Registration) int {
-	return 1024 + len(r.URL) + len(r.Secret) + len(r.DisabledReason)
+	return 2048 + 2*r.RecordBytes()
 }
 
 func (s *Store) putRegistration(tx *wtxn, r *store.Registration) error {

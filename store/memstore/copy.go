@@ -42,6 +42,24 @@ func copyDelivery(d *store.Delivery, withPayload bool) *store.Delivery {
 	return &c
 }
 
+func copyRegistration(r *store.Registration) *store.Registration {
+	c := *r
+	o := &c.Options
+	o.Events = slices.Clone(r.Options.Events)
+	o.Headers = r.Options.Headers.Clone()
+	o.RetrySchedule = slices.Clone(r.Options.RetrySchedule)
+	o.PreviousSecrets = slices.Clone(r.Options.PreviousSecrets)
+	if b := r.Options.BasicAuth; b != nil {
+		cp := *b
+		o.BasicAuth = &cp
+	}
+	if h := r.Options.HMAC; h != nil {
+		cp := *h
+		o.HMAC = &cp
+	}
+	return &c
+}
+
 // cloneBytes copies b, keeping nil and empty apart as the caller gave them.
 func cloneBytes(b []byte) []byte {
 	if b == nil {

@@ -111,8 +111,7 @@ func (s *Store) CreateRegistration(ctx context.Context, r *store.Registration, l
 			return store.ErrLimitReached
 		}
 	}
-	saved := *r
-	s.regs[r.ID] = &saved
+	s.regs[r.ID] = copyRegistration(r)
 	return nil
 }
 
@@ -126,8 +125,7 @@ func (s *Store) GetRegistration(ctx context.Context, id string) (*store.Registra
 	if !ok {
 		return nil, store.ErrNotFound
 	}
-	out := *r
-	return &out, nil
+	return copyRegistration(r), nil
 }
 
 // ListRegistrations implements store.Registrations: oldest first, ties
@@ -140,8 +138,7 @@ func (s *Store) ListRegistrations(ctx context.Context, agent string) ([]*store.R
 	var out []*store.Registration
 	for _, r := range s.regs {
 		if agent == "" || r.Agent == agent {
-			c := *r
-			out = append(out, &c)
+			out = append(out, copyRegistration(r))
 		}
 	}
 	slices.SortFunc(out, func(a, b *store.Registration) int {
@@ -165,8 +162,7 @@ func (s *Store) UpdateRegistration(ctx context.Context, r *store.Registration) e
 	if _, ok := s.regs[r.ID]; !ok {
 		return store.ErrNotFound
 	}
-	saved := *r
-	s.regs[r.ID] = &saved
+	s.regs[r.ID] = copyRegistration(r)
 	return nil
 }
 

@@ -281,18 +281,8 @@ func (s *Store) finishTask(f store.TaskFinish) error {
 	if !f.Status.Final() {
 		return invalid("finishing a task needs a final status")
 	}
-	ids := make(map[string]bool, len(f.Deliveries))
-	for _, d := range f.Deliveries {
-		if d == nil || d.ID == "" || d.CallbackID == "" {
-			return invalid("a delivery needs an id and a callback id")
-		}
-		if ids[d.ID] {
-			return invalid("a delivery id is listed twice")
-		}
-		ids[d.ID] = true
-		if err := store.CheckSize("a delivery", d.RecordBytes()); err != nil {
-			return err
-		}
+	if err := checkNewDeliveries(f.Deliveries); err != nil {
+		return err
 	}
 	if err := s.lock(); err != nil {
 		return err
@@ -302,8 +292,8 @@ func (s *Store) finishTask(f store.TaskFinish) error {
 	if err != nil {
 		return err
 	}
-	for id := range ids {
-		if _, taken := s.deliveries[id]; taken {
+	for _, d := range f.Deliveries {
+		if _, taken := s.deliveries[d.ID]; taken {
 			return invalid("a delivery id is already used")
 		}
 	}

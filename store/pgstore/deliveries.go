@@ -20,7 +20,7 @@ const recoverChunk = 500
 
 const deliveryMetaCols = `d.id, d.task_id, d.agent, d.chat_id, d.callback_id, d.order_key, d.seq, d.event_type,
 	d.status, d.attempts, d.attempt_count, d.next_attempt_at, d.lease_owner, d.lease_until, d.last_error,
-	d.created_at, d.updated_at, d.expires_at, d.requeued_at, d.hops`
+	d.created_at, d.updated_at, d.expires_at, d.requeued_at, d.hops, d.message_id`
 
 // deliveryCols are the columns scanDelivery reads, from
 // agenthook_deliveries as d; deliveryColsNoPayload leaves the payload out.
@@ -36,7 +36,7 @@ func scanDelivery(row pgx.Row) (*store.Delivery, error) {
 	var next, leaseUntil, created, updated, expires, requeued pgtype.Timestamptz
 	err := row.Scan(&d.ID, &d.TaskID, &d.Agent, &d.ChatID, &d.CallbackID, &d.OrderKey, &d.Seq, &d.EventType,
 		&status, &attempts, &d.AttemptCount, &next, &d.LeaseOwner, &leaseUntil, &d.LastError,
-		&created, &updated, &expires, &requeued, &d.Hops, &d.Payload)
+		&created, &updated, &expires, &requeued, &d.Hops, &d.MessageID, &d.Payload)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +76,7 @@ func (s *Store) RecordAttempt(ctx context.Context, o store.DeliveryOutcome) erro
 		// delivery, as in the Badger engine.
 		err := tx.QueryRow(ctx, `SELECT attempts, octet_length(id) + octet_length(task_id) + octet_length(agent)
 				+ octet_length(chat_id) + octet_length(callback_id) + octet_length(order_key)
-				+ octet_length(event_type) + coalesce(octet_length(payload), 0)
+				+ octet_length(event_type) + octet_length(message_id) + coalesce(octet_length(payload), 0)
 			FROM agenthook_deliveries
 			WHERE id = $1 AND status = 'pending' AND lease_owner = $2 FOR UPDATE`, o.ID, o.Owner).Scan(&raw, &fixed)
 		if errors.Is(err, pgx.ErrNoRows) {

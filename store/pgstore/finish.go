@@ -21,7 +21,7 @@ func checkDeliveries(ds []*store.Delivery) error {
 		if d == nil || d.ID == "" || d.CallbackID == "" {
 			return store.Invalid("a delivery needs an id and a callback id")
 		}
-		for _, f := range []string{d.ID, d.TaskID, d.Agent, d.ChatID, d.CallbackID, d.OrderKey, d.EventType} {
+		for _, f := range []string{d.ID, d.MessageID, d.TaskID, d.Agent, d.ChatID, d.CallbackID, d.OrderKey, d.EventType} {
 			if !validText(f) {
 				return store.Invalid("delivery fields must be valid UTF-8 without NUL")
 			}
@@ -103,7 +103,7 @@ func (s *Store) FinishTask(ctx context.Context, f store.TaskFinish) error {
 				RETURNING octet_length(id) + octet_length(agent) + octet_length(principal) + octet_length(conversation_id)`,
 				t.ChatID, []byte(f.ConversationID), ts(f.ChatExpiresAt), now)
 		}
-		queueInsertDeliveries(b, f.Deliveries, now)
+		queueInsertDeliveries(b, f.Deliveries, now, false)
 		br := tx.SendBatch(ctx, b)
 		err = func() error {
 			if !chat {
@@ -137,14 +137,16 @@ func (s *Store) FinishTask(ctx context.Context, f store.TaskFinish) error {
 
 // queueInsertDeliveries queues new pending deliveries. Seqs are drawn in
 // the order of ds, after taking the locks of their order keys, so that
-// the deliveries of one key commit in seq order across instances.
-func queueInsertDeliveries(b *pgx.Batch, ds []*store.Delivery, now time.Time) {
+// the deliveries of one key commit in seq order across instances. With
+// skipTaken, an id already stored is skipped instead of failing the
+// transaction.
+func queueInsertDeliveries(b *pgx.Batch, ds []*store.Delivery, now time.Time, skipTaken bool) {
 	if len(ds) == 0 {
 		return
 	}
 	n := len(ds)
 	ids, taskIDs, agents, chatIDs := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	callbacks, orderKeys, events := make([]string, n), make([]string, n), make([]string, n)
+	callbacks, orderKeys, events, messages := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	payloads := make([][]byte, n)
 	next := make([]pgtype.Timestamptz, n)
 	hops := make([]int32, n)
@@ -152,7 +154,7 @@ func queueInsertDeliveries(b *pgx.Batch, ds []*store.Delivery, now time.Time) {
 	for i, d := range ds {
 		ids[i], taskIDs[i], agents[i], chatIDs[i] = d.ID, d.TaskID, d.Agent, d.ChatID
 		callbacks[i], orderKeys[i], events[i], payloads[i] = d.CallbackID, d.OrderKey, d.EventType, d.Payload
-		hops[i] = int32(d.Hops)
+		hops[i], messages[i] = int32(d.Hops), d.MessageID
 		at := d.NextAttemptAt
 		if at.IsZero() {
 			at = now
@@ -163,14 +165,18 @@ func queueInsertDeliveries(b *pgx.Batch, ds []*store.Delivery, now time.Time) {
 		}
 	}
 	queueLocks(b, lockClassOrderKey, locks)
+	conflict := ""
+	if skipTaken {
+		conflict = ` ON CONFLICT (id) DO NOTHING`
+	}
 	b.Queue(`
 		INSERT INTO agenthook_deliveries (id, task_id, agent, chat_id, callback_id, order_key, seq,
-			event_type, payload, status, next_attempt_at, due_at, created_at, updated_at, hops)
+			event_type, payload, status, next_attempt_at, due_at, created_at, updated_at, hops, message_id)
 		SELECT u.id, u.task_id, u.agent, u.chat_id, u.callback_id, u.order_key, nextval('agenthook_seq'),
-			u.event_type, u.payload, 'pending', u.next_at, u.next_at, $1, $1, u.hops
+			u.event_type, u.payload, 'pending', u.next_at, u.next_at, $1, $1, u.hops, u.message_id
 		FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-			$9::bytea[], $10::timestamptz[], $11::int4[])
-			WITH ORDINALITY AS u(id, task_id, agent, chat_id, callback_id, order_key, event_type, payload, next_at, hops, ord)
-		ORDER BY u.ord`,
-		now, ids, taskIDs, agents, chatIDs, callbacks, orderKeys, events, payloads, next, hops)
+			$9::bytea[], $10::timestamptz[], $11::int4[], $12::text[])
+			WITH ORDINALITY AS u(id, task_id, agent, chat_id, callback_id, order_key, event_type, payload, next_at, hops, message_id, ord)
+		ORDER BY u.ord`+conflict,
+		now, ids, taskIDs, agents, chatIDs, callbacks, orderKeys, events, payloads, next, hops, messages)
 }

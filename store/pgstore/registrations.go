@@ -2,6 +2,8 @@ package pgstore
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -9,7 +11,7 @@ import (
 	"github.com/agenthook/agenthook/store"
 )
 
-const regCols = `id, agent, url, method, status, secret, format, ordered, disabled_reason, created_at, updated_at`
+const regCols = `id, agent, url, method, status, secret, format, ordered, disabled_reason, created_at, updated_at, options`
 
 func checkRegistration(r *store.Registration) error {
 	if r == nil || r.ID == "" || r.Agent == "" {
@@ -23,20 +25,43 @@ func checkRegistration(r *store.Registration) error {
 	return store.CheckSize("a registration", r.RecordBytes())
 }
 
+// mustJSON encodes registration options; they are plain data, so it cannot
+// fail. Its output is valid UTF-8 with NUL escaped, which the json column
+// takes as it is.
+func mustJSON(o store.RegistrationOptions) []byte {
+	b, _ := json.Marshal(o)
+	return b
+}
+
+// optionsArg is the options column's value: NULL when there are none.
+func optionsArg(o store.RegistrationOptions) any {
+	b := mustJSON(o)
+	if string(b) == "{}" {
+		return nil
+	}
+	return string(b)
+}
+
 func regArgs(r *store.Registration) []any {
 	return []any{r.ID, r.Agent, r.URL, r.Method, r.Status, r.Secret, r.Format, r.Ordered,
-		cleanText(r.DisabledReason), ts(r.CreatedAt), ts(r.UpdatedAt)}
+		cleanText(r.DisabledReason), ts(r.CreatedAt), ts(r.UpdatedAt), optionsArg(r.Options)}
 }
 
 func scanRegistration(row pgx.Row) (*store.Registration, error) {
 	var r store.Registration
 	var created, updated pgtype.Timestamptz
+	var options []byte
 	err := row.Scan(&r.ID, &r.Agent, &r.URL, &r.Method, &r.Status, &r.Secret, &r.Format, &r.Ordered,
-		&r.DisabledReason, &created, &updated)
+		&r.DisabledReason, &created, &updated, &options)
 	if err != nil {
 		return nil, err
 	}
 	r.CreatedAt, r.UpdatedAt = fromTS(created), fromTS(updated)
+	if len(options) > 0 {
+		if err := json.Unmarshal(options, &r.Options); err != nil {
+			return nil, fmt.Errorf("decoding a registration's options: %w", err)
+		}
+	}
 	return &r, nil
 }
 
@@ -54,7 +79,7 @@ func (s *Store) CreateRegistration(ctx context.Context, r *store.Registration, l
 		return err
 	}
 	insert := `INSERT INTO agenthook_registrations (` + regCols + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::json)`
 	var err error
 	if limit <= 0 {
 		_, err = s.pool.Exec(ctx, insert, regArgs(r)...)
@@ -126,7 +151,7 @@ func (s *Store) UpdateRegistration(ctx context.Context, r *store.Registration) e
 	}
 	tag, err := s.pool.Exec(ctx, `UPDATE agenthook_registrations SET
 		agent = $2, url = $3, method = $4, status = $5, secret = $6, format = $7, ordered = $8,
-		disabled_reason = $9, created_at = $10, updated_at = $11
+		disabled_reason = $9, created_at = $10, updated_at = $11, options = $12::text::json
 		WHERE id = $1`, regArgs(r)...)
 	if err != nil {
 		return wrapErr("updating registration", err)

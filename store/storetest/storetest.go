@@ -96,6 +96,7 @@ func Run(t *testing.T, open Open) {
 		{"TaskList", taskListTests},
 		{"APIKeys", apiKeyTests},
 		{"Attempts", attemptTests},
+		{"Events", eventTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
