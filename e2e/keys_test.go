@@ -265,7 +265,7 @@ func TestAPIKeyScopes(t *testing.T) {
 			t.Fatalf("GET %s: %s", p, b)
 		}
 	}
-	resp, b = c.get("/api/keys")
+	_, b = c.get("/api/keys")
 	if strings.Count(string(b), `"source":"config"`) != 3 || !strings.Contains(string(b), `"name":"Tess user 7"`) {
 		t.Fatalf("keys: %s", b)
 	}

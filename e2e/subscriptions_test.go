@@ -491,7 +491,7 @@ func TestSubscriptionsAPIRegistration(t *testing.T) {
 	if !strings.Contains(string(b), `"delivered":false`) || !strings.Contains(string(b), `"status_code":410`) {
 		t.Fatalf("failed test answer %s", b)
 	}
-	resp, b = c.get(hooks + "/" + cog.ID)
+	_, b = c.get(hooks + "/" + cog.ID)
 	if !strings.Contains(string(b), `"status":"active"`) {
 		t.Fatalf("a test event changed the callback: %s", b)
 	}

@@ -1,7 +1,6 @@
 package delivery
 
 import (
-
 	"go.uber.org/zap/zapcore"
 
 	"github.com/agenthook/agenthook/store"
