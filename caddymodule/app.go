@@ -166,6 +166,7 @@ func (a *App) Start() error {
 	if err := a.checkStaticCallbacks(); err != nil {
 		return err
 	}
+	a.metrics.knownAgents(a.agentNames())
 	a.rt.attach(a)
 	return nil
 }
