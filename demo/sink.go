@@ -29,8 +29,8 @@ func init() {
 
 // Sink is a stand-in callback receiver for trying agenthook out, not for
 // production. It keeps the last 100 POSTs and lists them on GET, newest
-// first, with their Standard Webhooks signature checked the way a receiver
-// should:
+// first (GET /hooks/raw: those POSTed to /hooks/raw and below it), with
+// their Standard Webhooks signature checked the way a receiver should:
 //
 //   - POST /secrets with a JSON object holding "secret" (the answer to a
 //     registration through the management API is one) teaches it that
@@ -120,7 +120,7 @@ func (d *Sink) UnmarshalCaddyfile(disp *caddyfile.Dispenser) error {
 func (d *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	switch {
 	case r.Method == http.MethodGet || r.Method == http.MethodHead:
-		return d.list(w)
+		return d.list(w, r.URL.Path)
 	case r.Method != http.MethodPost:
 		w.Header().Set("Allow", "GET, POST")
 		return caddyhttp.Error(http.StatusMethodNotAllowed, nil)
@@ -178,15 +178,22 @@ func (d *Sink) verify(r *http.Request, body []byte) *bool {
 	return &valid
 }
 
-func (d *Sink) list(w http.ResponseWriter) error {
+// list answers the POSTs received on path and below it (all of them for
+// "/"), newest first, indented for people reading them in a terminal.
+func (d *Sink) list(w http.ResponseWriter, path string) error {
+	prefix := strings.TrimSuffix(path, "/") + "/"
 	receivedMu.Lock()
-	list := make([]received, len(receivedAt))
-	for i := range receivedAt {
-		list[i] = receivedAt[len(receivedAt)-1-i]
+	list := make([]received, 0, len(receivedAt))
+	for i := len(receivedAt) - 1; i >= 0; i-- {
+		if p := receivedAt[i].Path; p == path || strings.HasPrefix(p, prefix) {
+			list = append(list, receivedAt[i])
+		}
 	}
 	receivedMu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
-	return json.NewEncoder(w).Encode(map[string]any{"received": list})
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(map[string]any{"received": list})
 }
 
 // learn takes {"secret": "whsec_..."} (any other fields, such as the rest

@@ -144,14 +144,46 @@ func TestSinkDownAndUnsigned(t *testing.T) {
 	}
 
 	w := httptest.NewRecorder()
-	if err := s.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/hooks", nil), nil); err != nil {
+	if err := s.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil), nil); err != nil {
 		t.Fatal(err)
 	}
 	var list struct{ Received []received }
 	if err := json.Unmarshal(w.Body.Bytes(), &list); err != nil || len(list.Received) == 0 {
-		t.Fatalf("GET /hooks: %v %s", err, w.Body)
+		t.Fatalf("GET /: %v %s", err, w.Body)
 	}
 	if list.Received[0].Path != "/down/deeper" {
-		t.Fatalf("GET /hooks lists %s first, want the newest, /down/deeper", list.Received[0].Path)
+		t.Fatalf("GET / lists %s first, want the newest, /down/deeper", list.Received[0].Path)
+	}
+}
+
+// TestSinkListsByPath: GET on a path lists what was POSTed there and
+// below, newest first; GET / lists everything.
+func TestSinkListsByPath(t *testing.T) {
+	s := newSink(t, filepath.Join(t.TempDir(), secretsFileName))
+	for _, p := range []string{"/listed/a", "/listed/a/b", "/listed/ab", "/listed/a"} {
+		deliver(t, s, p, "")
+	}
+	get := func(path string) []string {
+		w := httptest.NewRecorder()
+		if err := s.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil), nil); err != nil {
+			t.Fatal(err)
+		}
+		var list struct{ Received []received }
+		if err := json.Unmarshal(w.Body.Bytes(), &list); err != nil {
+			t.Fatalf("GET %s: %v %s", path, err, w.Body)
+		}
+		var paths []string
+		for _, r := range list.Received {
+			if strings.HasPrefix(r.Path, "/listed") {
+				paths = append(paths, r.Path)
+			}
+		}
+		return paths
+	}
+	if got := strings.Join(get("/listed/a"), " "); got != "/listed/a /listed/a/b /listed/a" {
+		t.Errorf("GET /listed/a: %s", got)
+	}
+	if got := len(get("/")); got != 4 {
+		t.Errorf("GET / lists %d of the 4", got)
 	}
 }
