@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 
 	"github.com/agenthook/agenthook/signing"
 )
@@ -29,6 +30,7 @@ func newSink(t *testing.T, file string, secrets ...string) *Sink {
 	if err := s.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}
+	s.logger = zap.NewNop() // quiet tests
 	return s
 }
 
