@@ -24,10 +24,14 @@
 #   BENCH_KEEP=1         keep the Caddy directories (stores) in bench/out/run
 #   FUZZ_TIME=5m         per fuzz target (default 5m, quick 10s)
 #   FUZZ_JOBS=n          fuzz targets run at once, one worker each (default: CPUs)
+#   GOTOOLCHAIN          Go to build with (default go1.27.3)
 #   AGENTHOOK_PG_DSN     PostgreSQL for P2 (else a throwaway server is started
 #                        from the PostgreSQL binaries, if any)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Go 1.27.3, as test.sh and xcaddy.sh: this machine's go may ignore go.mod's
+# toolchain line (GOTOOLCHAIN=local).
+export GOTOOLCHAIN="${GOTOOLCHAIN:-go1.27.3}"
 ROOT="$PWD"
 OUT="$ROOT/bench/out"
 mkdir -p "$OUT"
@@ -89,7 +93,8 @@ run_bounded() {
 }
 
 step "build"
-go build -o "$OUT/caddy" ./cmd/caddy
+# xcaddy's default tags, as xcaddy.sh and test.sh build (see xcaddy.sh).
+go build -tags nobadger,nomysql,nopgx -o "$OUT/caddy" ./cmd/caddy
 go build -o "$OUT/" ./bench/cmd/loadgen ./bench/cmd/fakeagent ./bench/cmd/sink ./bench/cmd/bench
 "$OUT/caddy" version
 

@@ -20,16 +20,6 @@ type adaptErrorCase struct {
 	want string
 	// secrets must not appear in the error message.
 	secrets []string
-	// knownBug, when set, describes a bug in the parsing code that makes
-	// the case fail today. The case is skipped while the adapter still
-	// accepts the Caddyfile, and enforced once the bug is fixed.
-	knownBug string
-}
-
-// bug marks a case as failing today because of a known bug.
-func (c adaptErrorCase) bug(desc string) adaptErrorCase {
-	c.knownBug = desc
-	return c
 }
 
 // globalCase wraps agenthook global option lines (and one working site).
@@ -599,9 +589,6 @@ func TestCaddyfileAdaptErrors(t *testing.T) {
 			}
 			out, err := adaptCaddyfile(t, tc.caddyfile)
 			if err == nil {
-				if tc.knownBug != "" {
-					t.Skipf("known bug, adapt accepts this: %s", tc.knownBug)
-				}
 				t.Fatalf("adapt succeeded, want an error containing %q; JSON:\n%s", tc.want, out)
 			}
 			msg := err.Error()
@@ -623,12 +610,6 @@ func TestCaddyfileAdaptErrors(t *testing.T) {
 				if strings.Contains(msg, s) {
 					failures = append(failures, fmt.Sprintf("error %q holds the secret %q", msg, s))
 				}
-			}
-			switch {
-			case len(failures) > 0 && tc.knownBug != "":
-				t.Skipf("known bug: %s\n%s", tc.knownBug, strings.Join(failures, "\n"))
-			case tc.knownBug != "":
-				t.Logf("known bug %q looks fixed: remove knownBug from the case", tc.knownBug)
 			}
 			for _, f := range failures {
 				t.Error(f)

@@ -51,6 +51,11 @@ type App struct {
 	// deliveries in flight. Default 10s.
 	GracePeriod caddy.Duration `json:"grace_period,omitempty"`
 
+	// LogTasks is "on" (the default) or "off". On, every finished task is
+	// one info line on the agenthook.tasks logger; off, only failed ones
+	// are, and successes go to debug level.
+	LogTasks string `json:"log_tasks,omitempty"`
+
 	// Agents are the named backends, keyed by name.
 	Agents map[string]*AgentConfig `json:"agents,omitempty"`
 
@@ -148,6 +153,9 @@ func (a *App) Validate() error {
 	if a.Retention < 0 {
 		return fmt.Errorf("retention must be positive")
 	}
+	if a.LogTasks != "" && a.LogTasks != "on" && a.LogTasks != "off" {
+		return fmt.Errorf("log_tasks must be on or off, got %q", a.LogTasks)
+	}
 	return nil
 }
 
@@ -225,6 +233,8 @@ func (a *App) runnerConfig() runner.Config {
 		Lease:     time.Duration(a.Queue.Lease),
 		MaxResult: a.Queue.MaxResult,
 		Retention: time.Duration(a.Retention),
+
+		QuietSuccess: a.LogTasks == "off",
 	}.WithDefaults()
 }
 

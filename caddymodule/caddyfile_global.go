@@ -34,6 +34,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		workers <n>
 //		retention <duration>
 //		grace_period <duration>
+//		log_tasks on|off
 //		queue {
 //			max_depth <n>|unlimited
 //			attempts <n>
@@ -87,6 +88,13 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = setOnce(d, opt, a.Retention != 0, func() (e error) { a.Retention, e = durationArg(d); return })
 		case "grace_period":
 			err = setOnce(d, opt, a.GracePeriod != 0, func() (e error) { a.GracePeriod, e = durationArg(d); return })
+		case "log_tasks":
+			err = setOnce(d, opt, a.LogTasks != "", func() error {
+				if !d.AllArgs(&a.LogTasks) || (a.LogTasks != "on" && a.LogTasks != "off") {
+					return d.Err("log_tasks takes on or off")
+				}
+				return nil
+			})
 		case "queue":
 			err = setOnce(d, opt, a.Queue != nil, func() error {
 				a.Queue = new(QueueConfig)

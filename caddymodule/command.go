@@ -14,9 +14,15 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "agenthook",
-		Usage: "keygen [--kind hmac|ed25519]",
-		Short: "agenthook tools: generate signing keys",
+		Usage: "keygen|status|tasks|deliveries|retry|recover|callbacks [<args>]",
+		Short: "agenthook tools: signing keys, and the state of a running agenthook",
 		Long: `
+agenthook status, tasks, deliveries, retry, recover and callbacks ask a
+running Caddy, through its admin API (--address, or the admin address of
+--config, else localhost:2019), about queued tasks and deliveries, send
+dead letters again, and turn callbacks on and off. Each prints a table,
+or the admin API's JSON with --json. See caddy agenthook <command> --help.
+
 agenthook keygen prints a new signing key as a small JSON key file, like
 the private-key file UPTIQ users download for their agent webhooks.
 
@@ -47,11 +53,12 @@ Keep the output secret; save it with: caddy agenthook keygen > key.json`,
 			}
 			keygen.Flags().String("kind", "hmac", "hmac or ed25519")
 			cmd.AddCommand(keygen)
+			cmd.AddCommand(adminCommands()...)
 			cmd.RunE = func(cmd *cobra.Command, args []string) error {
 				if len(args) == 0 {
 					return cmd.Help()
 				}
-				return fmt.Errorf("unknown agenthook command %q; try: caddy agenthook keygen", args[0])
+				return fmt.Errorf("unknown agenthook command %q; try: caddy agenthook --help", args[0])
 			}
 		},
 	})

@@ -118,16 +118,6 @@ func (rt *runtime) configure(a *App) {
 	rt.dispatcher.Configure(a.dispatcherConfig())
 }
 
-// current returns the config in charge, or nil.
-func (rt *runtime) current() *App {
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	if n := len(rt.attached); n > 0 {
-		return rt.attached[n-1]
-	}
-	return nil
-}
-
 // Destruct stops the workers, waiting a bounded time for calls in flight,
 // and closes the store. The pool calls it when the last config using this
 // storage is unloaded.

@@ -643,7 +643,7 @@ func TestAPIWebhooks(t *testing.T) {
 		t.Fatal("an unauthenticated PATCH or DELETE changed the registration")
 	}
 	// The scheme name is case-insensitive (RFC 9110).
-	resp, b = c.call(http.MethodGet, hooks, "", map[string]string{"Authorization": "bearer " + apiKey})
+	resp, _ = c.call(http.MethodGet, hooks, "", map[string]string{"Authorization": "bearer " + apiKey})
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("a lower-case \"bearer\" scheme is refused (%d)", resp.StatusCode)
 	}

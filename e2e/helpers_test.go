@@ -23,6 +23,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	testkit.StopPostgres()
+	testkit.Cleanup()
 	os.Exit(code)
 }
 

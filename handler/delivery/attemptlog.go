@@ -6,8 +6,9 @@ import (
 	"github.com/agenthook/agenthook/store"
 )
 
-// attemptLog renders attempts for a log line: time, status, latency,
-// error and the first bytes of the answer.
+// attemptLog renders attempts for a log line: time, status, latency and
+// error. Not the first bytes of the answer, which the delivery log keeps:
+// a receiver's answer is a body, and bodies stay out of the logs.
 type attemptLog []store.Attempt
 
 func (a attemptLog) MarshalLogArray(enc zapcore.ArrayEncoder) error {
@@ -27,9 +28,6 @@ func (a attemptObject) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	enc.AddDuration("latency", a.Latency)
 	if a.Error != "" {
 		enc.AddString("error", a.Error)
-	}
-	if a.Response != "" {
-		enc.AddString("response", a.Response)
 	}
 	return nil
 }

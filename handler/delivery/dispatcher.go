@@ -26,6 +26,8 @@ type dispatcherStore interface {
 	GetRegistration(ctx context.Context, id string) (*store.Registration, error)
 	UpdateRegistration(ctx context.Context, r *store.Registration) error
 	InstallationID(ctx context.Context) (string, error)
+	// GetTask reads a task's trace context, while tracing is on.
+	GetTask(ctx context.Context, id string) (*store.Task, error)
 }
 
 // Dispatcher sends finished tasks' results to callbacks: signed, retried
@@ -47,6 +49,7 @@ type Dispatcher struct {
 	agents  agentSlots
 	// originID caches the installation id (see origin).
 	originID atomic.Pointer[string]
+	traces   traces
 }
 
 // Configure sets the config; it is called before Start and at every
@@ -171,7 +174,9 @@ func (d *Dispatcher) deliver(dl *store.Delivery, owner string) {
 		return
 	}
 
-	att, resp := d.send(ctx, cfg.Client, cb, dl, origin)
+	actx, span := d.startDelivery(ctx, dl)
+	att, resp := d.send(actx, cfg.Client, cb, dl, origin)
+	endDelivery(span, att)
 	if d.jobs.Abandoned() {
 		d.release(dl, owner)
 		return

@@ -93,15 +93,15 @@ func TestNextAttempt(t *testing.T) {
 		schedule := []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute}
 		dl := &store.Delivery{}
 		within := func(got time.Time, step time.Duration) bool {
-			wait := got.Sub(time.Now())
+			wait := time.Until(got)
 			return wait >= step*8/10 && wait <= step*12/10
 		}
 		for i, step := range schedule {
 			next, ok := nextAttempt(schedule, dl, nil, time.Now())
 			if !ok || !within(next, step) {
-				t.Fatalf("attempt %d: next in %v (ok %v), want %v ±20%%", i+1, next.Sub(time.Now()), ok, step)
+				t.Fatalf("attempt %d: next in %v (ok %v), want %v ±20%%", i+1, time.Until(next), ok, step)
 			}
-			time.Sleep(next.Sub(time.Now()))
+			time.Sleep(time.Until(next))
 			dl.AttemptCount++
 			dl.Attempts = append(dl.Attempts, store.Attempt{At: time.Now()})
 		}
@@ -115,12 +115,12 @@ func TestNextAttempt(t *testing.T) {
 		dl.RequeuedAt = time.Now()
 		resp := &http.Response{Header: http.Header{"Retry-After": {strconv.Itoa(120)}}}
 		next, ok := nextAttempt(schedule, dl, resp, time.Now())
-		if !ok || next.Sub(time.Now()) != 120*time.Second {
-			t.Fatalf("after a replay with Retry-After 120: next in %v (ok %v)", next.Sub(time.Now()), ok)
+		if !ok || time.Until(next) != 120*time.Second {
+			t.Fatalf("after a replay with Retry-After 120: next in %v (ok %v)", time.Until(next), ok)
 		}
 		resp.Header.Set("Retry-After", time.Now().Add(time.Second).UTC().Format(http.TimeFormat))
 		if next, _ := nextAttempt(schedule, dl, resp, time.Now()); !within(next, schedule[0]) {
-			t.Fatalf("a Retry-After shorter than the step: next in %v", next.Sub(time.Now()))
+			t.Fatalf("a Retry-After shorter than the step: next in %v", time.Until(next))
 		}
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/handler/tracing"
 	"github.com/agenthook/agenthook/store"
 )
 
@@ -50,6 +51,7 @@ func (d *Dispatcher) send(ctx context.Context, client *http.Client, cb *Callback
 	if cb.BasicUser != "" {
 		req.SetBasicAuth(cb.BasicUser, cb.BasicPassword)
 	}
+	tracing.Inject(ctx, h)
 	start := time.Now()
 	resp, err := client.Do(req)
 	att.Latency = time.Since(start)

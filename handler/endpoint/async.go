@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/handler/tracing"
 	"github.com/agenthook/agenthook/store"
 )
 
@@ -30,6 +31,10 @@ type accepted struct {
 func (e *Endpoint) serveAsync(w http.ResponseWriter, r *http.Request, c *call) (string, error) {
 	ctx, cancel := handler.WithStoreTimeout(r.Context())
 	defer cancel()
+	// With Caddy's tracing handler on, the trace goes on past the 202:
+	// the task's backend and delivery attempts are children of this span.
+	ctx, span := tracing.StartIntake(ctx, tracing.AttrAgent.String(c.agent.Name), tracing.AttrChatID.String(c.chat.ID))
+	defer span.End()
 	if e.MaxQueue > 0 {
 		pending, _, err := e.Store.TaskCounts(ctx)
 		if err != nil {
@@ -67,6 +72,7 @@ func (e *Endpoint) serveAsync(w http.ResponseWriter, r *http.Request, c *call) (
 		Meta:      make(map[string]string, len(c.msg.Meta)+1),
 	}
 	maps.Copy(task.Meta, c.msg.Meta)
+	tracing.Store(ctx, task.Meta)
 	// The runner pushes the chat's expiry out when the task finishes, as a
 	// sync turn does: a chat used only through async stays alive.
 	task.Meta[handler.MetaChatTTL] = e.ChatTTL.String()
@@ -115,6 +121,7 @@ func (e *Endpoint) serveAsync(w http.ResponseWriter, r *http.Request, c *call) (
 		return "", handler.StoreError(err)
 	}
 	t := created.Task
+	span.SetAttributes(tracing.AttrTaskID.String(t.ID))
 	e.value(r, ValueChatID, t.ChatID)
 	e.value(r, ValueTaskID, t.ID)
 	w.Header().Set(e.ChatHeader, t.ChatID)

@@ -25,6 +25,9 @@ type Config struct {
 	MaxResult int64
 	// Retention is how long a finished task, and its result, is kept.
 	Retention time.Duration
+	// QuietSuccess logs the line of a task that succeeded at debug level
+	// instead of info; failures stay at info.
+	QuietSuccess bool
 }
 
 // WithDefaults fills zero fields.

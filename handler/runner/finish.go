@@ -21,6 +21,10 @@ type outcome struct {
 	conv   string
 	// tooLarge marks the outcome that replaced one too large to store.
 	tooLarge bool
+	// attemptAt and backend are when the last backend call began and
+	// how long it took, for the task's log line.
+	attemptAt time.Time
+	backend   time.Duration
 }
 
 // withoutResult is the outcome that replaces o when its result, or a
@@ -29,7 +33,7 @@ type outcome struct {
 // task is final, so it never runs again; running it again would get the
 // same answer, and a record no engine can store.
 func (o outcome) withoutResult() outcome {
-	n := outcome{status: store.TaskFailure, conv: o.conv, tooLarge: true}
+	n := outcome{status: store.TaskFailure, conv: o.conv, tooLarge: true, attemptAt: o.attemptAt, backend: o.backend}
 	size := 0
 	if o.res != nil {
 		n.res = &store.Result{StatusCode: o.res.StatusCode}
@@ -129,20 +133,10 @@ func checkSizes(t *store.Task, f *store.TaskFinish) error {
 // finished counts and logs a recorded outcome.
 func (r *Runner) finished(t *store.Task, agent *handler.Agent, o outcome, deliveries int, now time.Time, log *zap.Logger) {
 	r.Metrics.TaskFinished(agent.Name, string(o.status), now.Sub(t.CreatedAt))
-	fields := []zap.Field{zap.String("status", string(o.status)), zap.Int("deliveries", deliveries), zap.Duration("since_accepted", now.Sub(t.CreatedAt))}
-	if o.msg != "" {
-		fields = append(fields, zap.String("error", o.msg))
-	}
 	if !t.Sensitive && o.res != nil && log.Core().Enabled(zap.DebugLevel) {
 		log.Debug("task result", zap.ByteString("body", o.res.Body[:min(len(o.res.Body), 1024)]))
 	}
-	// Successes are the bulk of the traffic: debug. Failures are what an
-	// operator looks for.
-	if o.status == store.TaskSuccess {
-		log.Debug("task finished", fields...)
-	} else {
-		log.Info("task finished", fields...)
-	}
+	r.logFinished(t, o, deliveries, now, log)
 }
 
 func resultBytes(r *store.Result) int {

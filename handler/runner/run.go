@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/handler/tracing"
 	"github.com/agenthook/agenthook/store"
 )
 
@@ -31,18 +32,23 @@ func (r *Runner) run(t *store.Task, owner string) {
 	}
 	ccancel()
 	ctx, cancel := context.WithTimeout(r.jobs.JobContext(), cfg.Timeout)
+	ctx, span := startAttempt(ctx, t)
 	req, err := backendRequest(ctx, t, agent, conv)
 	if err != nil {
+		endAttempt(span, 0, err)
 		cancel()
 		r.finish(t, owner, agent, outcome{status: store.TaskFailure, msg: "the stored request could not be rebuilt: " + err.Error()}, log)
 		return
 	}
+	tracing.Inject(ctx, req.Header)
 	rec := newRecorder(cfg.MaxResult)
-	start := time.Now()
+	start, began := time.Now(), r.Now()
 	err = agent.Backend.Forward(rec, req)
 	ctxErr := ctx.Err()
 	cancel()
-	r.Metrics.BackendLatency(agent.Name, "async", time.Since(start))
+	took := time.Since(start)
+	endAttempt(span, rec.status, err)
+	r.Metrics.BackendLatency(agent.Name, "async", took)
 	if r.jobs.Abandoned() {
 		// Abandoned by a shutdown: not the task's fault, so not an attempt.
 		rctx, rcancel := r.storeContext()
@@ -90,7 +96,7 @@ func (r *Runner) run(t *store.Task, owner string) {
 	if agent.ConversationHeader != "" && rec.header != nil {
 		convOut = rec.header.Get(agent.ConversationHeader)
 	}
-	r.finish(t, owner, agent, outcome{status: status, res: res, msg: msg, conv: convOut}, log)
+	r.finish(t, owner, agent, outcome{status: status, res: res, msg: msg, conv: convOut, attemptAt: began, backend: took}, log)
 }
 
 func isTimeout(err error) bool {

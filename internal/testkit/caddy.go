@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,8 +21,22 @@ import (
 	"time"
 )
 
+// BuildTags are the tags Caddy is built with here, test.sh and
+// bench/run.sh: xcaddy's defaults, so that the tests run what xcaddy.sh
+// and `xcaddy build` produce. They leave out the Badger v1/v2, MySQL and
+// PostgreSQL drivers of smallstep/nosql, which Caddy's ACME server could
+// use but never does (it uses bbolt); agenthook's own Badger v4 and pgx are
+// compiled either way.
+const BuildTags = "nobadger,nomysql,nopgx"
+
+// caddyDirPrefix starts the names of the temporary directories Binary
+// builds into, so that those of a test process that died before Cleanup
+// can be found (sweepStaleBinaries).
+const caddyDirPrefix = "agenthook-caddy-"
+
 var (
 	buildOnce sync.Once
+	buildDir  string
 	buildPath string
 	buildErr  error
 )
@@ -40,26 +55,36 @@ func moduleRoot() (string, error) {
 }
 
 // Binary returns the path of a Caddy built from this checkout with
-// agenthook and the standard modules. It is built once per test process;
-// AGENTHOOK_CADDY names a prebuilt binary instead.
+// agenthook and the standard modules. AGENTHOOK_CADDY names a prebuilt
+// binary instead (test.sh builds one for every package). Otherwise it is
+// built once per test process, into a temporary directory that Cleanup
+// removes: a package that calls Binary (or New) calls Cleanup from its
+// TestMain after m.Run. Directories left by test processes that died are
+// removed by the next build.
 func Binary(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("AGENTHOOK_CADDY"); p != "" {
 		return p
 	}
 	buildOnce.Do(func() {
+		sweepStaleBinaries()
 		root, err := moduleRoot()
 		if err != nil {
 			buildErr = err
 			return
 		}
-		dir, err := os.MkdirTemp("", "agenthook-caddy-")
+		dir, err := os.MkdirTemp("", caddyDirPrefix)
 		if err != nil {
 			buildErr = err
 			return
 		}
+		buildDir = dir
+		if err := os.WriteFile(filepath.Join(dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+			buildErr = err
+			return
+		}
 		buildPath = filepath.Join(dir, "caddy")
-		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/caddy")
+		cmd := exec.Command("go", "build", "-tags", BuildTags, "-o", buildPath, "./cmd/caddy")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("building caddy: %v\n%s", err, out)
@@ -69,6 +94,36 @@ func Binary(t testing.TB) string {
 		t.Fatal(buildErr)
 	}
 	return buildPath
+}
+
+// Cleanup removes the Caddy binary that Binary built, if it built one.
+// Call it from TestMain after m.Run, when no test uses the binary any more.
+func Cleanup() {
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+		buildDir = ""
+	}
+}
+
+// sweepStaleBinaries removes the build directories of test processes that
+// are gone.
+func sweepStaleBinaries() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), caddyDirPrefix+"*"))
+	for _, dir := range dirs {
+		owner, err := readPid(filepath.Join(dir, "owner.pid"))
+		if err == nil && alive(owner) {
+			continue
+		}
+		if err != nil {
+			// No owner: one being set up right now, or one from before
+			// owners were written down. Only the latter is hours old.
+			fi, err := os.Stat(dir)
+			if err != nil || time.Since(fi.ModTime()) < 2*time.Hour {
+				continue
+			}
+		}
+		_ = os.RemoveAll(dir)
+	}
 }
 
 // FreePort returns a loopback port that was free a moment ago.

@@ -90,7 +90,7 @@ func TestStrings(t *testing.T) {
 	if got := cleanText("a\x00b\xffc"); got != "a\uFFFDb\uFFFDc" {
 		t.Errorf("cleanText = %q", got)
 	}
-	if lockKey("chat-1") != lockKey("chat-1") || lockKey("chat-1") == lockKey("chat-2") {
+	if a, b := lockKey("chat-1"), lockKey("chat-1"); a != b || a == lockKey("chat-2") {
 		t.Errorf("lockKey is not a stable hash")
 	}
 }

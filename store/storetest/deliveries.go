@@ -156,10 +156,10 @@ func testDeliveryDueLater(h *harness) {
 	d.NextAttemptAt = due
 	h.enqueue(d)
 	now := h.dlv("agent-a", "cb-1", "")
-	got, next := h.claimDeliveriesNext("d1", 10)
+	got, _ := h.claimDeliveriesNext("d1", 10)
 	h.wantIDs("claim", ids(got), []string{now.ID})
 	h.record(now.ID, "d1", store.DeliveryDelivered, time.Time{})
-	got, next = h.claimDeliveriesNext("d1", 10)
+	got, next := h.claimDeliveriesNext("d1", 10)
 	if len(got) != 0 {
 		h.Fatalf("claimed %v before NextAttemptAt", ids(got))
 	}

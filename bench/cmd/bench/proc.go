@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -351,23 +350,6 @@ func (c *caddy) profile(ctx context.Context, d time.Duration, path string) error
 		return fmt.Errorf("profile: %d %s", resp.StatusCode, b)
 	}
 	return os.WriteFile(path, b, 0o644)
-}
-
-// goroutines reads the total from the admin endpoint.
-func (c *caddy) goroutines() int {
-	_, b, err := httpDo("GET", "http://"+c.admin+"/debug/pprof/goroutine?debug=1", "", nil)
-	if err != nil {
-		return -1
-	}
-	line, _, _ := bytes.Cut(b, []byte("\n"))
-	f := strings.Fields(string(line))
-	for i, w := range f {
-		if w == "total" && i+1 < len(f) {
-			n, _ := strconv.Atoi(f[i+1])
-			return n
-		}
-	}
-	return -1
 }
 
 func lastLines(s string, n int) string {

@@ -198,7 +198,7 @@ func parse(body []byte) (Request, *validationError) {
 		switch {
 		case len(c) == 0 || string(c) == "null":
 			if m.Role != "assistant" {
-				return req, &validationError{message: fmt.Sprintf("Invalid value for 'content': expected a string, got null."), param: param + ".content", code: "invalid_type"}
+				return req, &validationError{message: "Invalid value for 'content': expected a string, got null.", param: param + ".content", code: "invalid_type"}
 			}
 		case c[0] == '"' || c[0] == '[':
 		default:
