@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -36,6 +37,15 @@ func TestMinimalExampleAdapts(t *testing.T) {
 	want, err := normalizeJSON(golden)
 	if err != nil {
 		t.Fatalf("examples/minimal/caddy.json: %v", err)
+	}
+	// The README shows the same config, without the file's comments.
+	config := string(cf[strings.Index(string(cf), "\n{\n")+1:])
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "```caddyfile\n"+config+"```") {
+		t.Errorf("README.md does not show examples/minimal/Caddyfile as it is:\n%s", config)
 	}
 	if got != want {
 		t.Errorf("examples/minimal/Caddyfile adapts to other JSON than caddy.json (- want, + got; rerun with -update to accept):\n%s", lineDiff(want, got))
