@@ -61,6 +61,15 @@ if git rev-parse --short HEAD >/dev/null 2>&1; then
 	commit=" (commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo ', with uncommitted changes'))"
 fi
 
+# The demo agent and receiver of Caddyfile.example: a one-file module that
+# imports agenthook/demo, so that production builds (--with
+# github.com/agenthook/agenthook alone) never carry them. DEMO=0 leaves
+# them out of ./caddy too.
+demo=()
+if [ "${DEMO:-1}" != 0 ]; then
+	demo=(--with "github.com/agenthook/agenthook/demo/plugin@v${VERSION}=./demo/plugin")
+fi
+
 ticker=""
 trap '[ -z "$ticker" ] || kill "$ticker" 2>/dev/null || true; rm -rf "$empty_proxy"' EXIT
 trap 'exit 130' INT TERM HUP
@@ -87,6 +96,7 @@ ticker=$!
 go tool xcaddy build "$CADDY_VERSION" \
 	--output "$OUTPUT" \
 	--with "github.com/agenthook/agenthook@v${VERSION}=." \
+	"${demo[@]}" \
 	"$@"
 
 kill "$ticker" 2>/dev/null || true

@@ -200,6 +200,7 @@ func (a *App) Start() error {
 	if err := a.checkCallbackEndpoints(); err != nil {
 		return err
 	}
+	a.metrics.knownAgents(a.agentNames())
 	a.rt.attach(a)
 	return nil
 }

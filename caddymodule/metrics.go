@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/store"
 )
 
 // metrics implements handler.Metrics with Prometheus collectors. The
@@ -147,6 +148,26 @@ func (g gaugeRefresher) Collect(ch chan<- prometheus.Metric) {
 	m.outbox.WithLabelValues("failed").Set(float64(dFailed))
 	m.queue.Collect(ch)
 	m.outbox.Collect(ch)
+}
+
+// knownAgents starts every per-agent series at zero, so that a family
+// with no event yet (task_retries_total, callbacks_disabled_total, …) is
+// on /metrics from the start: alerts on rate() or increase() need a
+// series before its first event, and a missing family reads as a broken
+// exporter. Label values are those the workers emit.
+func (m *metrics) knownAgents(names []string) {
+	for _, agent := range names {
+		m.taskRetries.WithLabelValues(agent)
+		m.callbackDisabled.WithLabelValues(agent)
+		m.taskLatency.WithLabelValues(agent)
+		m.deliveryLatency.WithLabelValues(agent)
+		for _, status := range []store.TaskStatus{store.TaskSuccess, store.TaskFailure} {
+			m.tasks.WithLabelValues(agent, string(status))
+		}
+		for _, outcome := range []string{"delivered", "retry", "failed"} {
+			m.deliveries.WithLabelValues(agent, outcome)
+		}
+	}
 }
 
 func (m *metrics) Request(agent, endpoint, outcome string) {

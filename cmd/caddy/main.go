@@ -1,6 +1,7 @@
-// Command caddy is Caddy with agenthook built in: the same program xcaddy
-// builds with `--with github.com/agenthook/agenthook`, kept here so the
-// tests and `go run` need no module proxy round trip.
+// Command caddy is Caddy with agenthook and its demo modules built in: the
+// binary Caddyfile.example runs and the end-to-end tests use. A production
+// build takes agenthook alone (`xcaddy build --with
+// github.com/agenthook/agenthook`), which leaves package demo out.
 package main
 
 import (
@@ -9,6 +10,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/agenthook/agenthook"
+	_ "github.com/agenthook/agenthook/demo"
 )
 
 func main() {

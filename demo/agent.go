@@ -1,4 +1,4 @@
-package caddymodule
+package demo
 
 import (
 	"bytes"
@@ -20,15 +20,15 @@ import (
 )
 
 func init() {
-	caddy.RegisterModule(DemoAgent{})
+	caddy.RegisterModule(Agent{})
 	httpcaddyfile.RegisterHandlerDirective("agenthook_demo_agent", func(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-		d := new(DemoAgent)
+		d := new(Agent)
 		return d, d.UnmarshalCaddyfile(h.Dispenser)
 	})
 	httpcaddyfile.RegisterDirectiveOrder("agenthook_demo_agent", httpcaddyfile.Before, "respond")
 }
 
-// DemoAgent is a stand-in agent backend for trying agenthook out, not for
+// Agent is a stand-in agent backend for trying agenthook out, not for
 // production. It answers every POST with the prompt it found and a turn
 // count kept per conversation, in the X-Conversation-Id header's name:
 //
@@ -37,7 +37,7 @@ func init() {
 // With Accept: text/event-stream it streams the answer word by word.
 // The query parameters ?sleep=<duration> and ?status=<code> make it slow
 // or failing, to try timeouts and retries.
-type DemoAgent struct {
+type Agent struct {
 	// ConversationHeader is the header that carries the conversation id.
 	// Default X-Conversation-Id.
 	ConversationHeader string `json:"conversation_header,omitempty"`
@@ -46,20 +46,20 @@ type DemoAgent struct {
 }
 
 var (
-	demoTurns sync.Map // conversation id -> *atomic.Int64
-	demoSeq   atomic.Int64
+	turns           sync.Map // conversation id -> *atomic.Int64
+	conversationSeq atomic.Int64
 )
 
 // CaddyModule returns the Caddy module information.
-func (DemoAgent) CaddyModule() caddy.ModuleInfo {
+func (Agent) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
 		ID:  "http.handlers.agenthook_demo_agent",
-		New: func() caddy.Module { return new(DemoAgent) },
+		New: func() caddy.Module { return new(Agent) },
 	}
 }
 
 // Provision sets defaults.
-func (d *DemoAgent) Provision(ctx caddy.Context) error {
+func (d *Agent) Provision(ctx caddy.Context) error {
 	d.logger = ctx.Logger()
 	if d.ConversationHeader == "" {
 		d.ConversationHeader = "X-Conversation-Id"
@@ -70,7 +70,7 @@ func (d *DemoAgent) Provision(ctx caddy.Context) error {
 // UnmarshalCaddyfile sets up the demo agent. Syntax:
 //
 //	agenthook_demo_agent [<conversation_header>]
-func (d *DemoAgent) UnmarshalCaddyfile(disp *caddyfile.Dispenser) error {
+func (d *Agent) UnmarshalCaddyfile(disp *caddyfile.Dispenser) error {
 	disp.Next()
 	if disp.NextArg() {
 		d.ConversationHeader = disp.Val()
@@ -82,7 +82,7 @@ func (d *DemoAgent) UnmarshalCaddyfile(disp *caddyfile.Dispenser) error {
 }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
-func (d *DemoAgent) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+func (d *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	if r.Method != http.MethodPost {
 		return caddyhttp.Error(http.StatusMethodNotAllowed, nil)
 	}
@@ -108,11 +108,11 @@ func (d *DemoAgent) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhtt
 	}
 	conv := r.Header.Get(d.ConversationHeader)
 	if conv == "" {
-		conv = fmt.Sprintf("conv-%d", demoSeq.Add(1))
+		conv = fmt.Sprintf("conv-%d", conversationSeq.Add(1))
 	}
-	counter, _ := demoTurns.LoadOrStore(conv, new(atomic.Int64))
+	counter, _ := turns.LoadOrStore(conv, new(atomic.Int64))
 	turn := counter.(*atomic.Int64).Add(1)
-	answer := "You said: " + demoPrompt(body)
+	answer := "You said: " + promptOf(body)
 	w.Header().Set(d.ConversationHeader, conv)
 	d.logger.Info("demo agent answered", zap.String("conversation", conv), zap.Int64("turn", turn),
 		zap.String("idempotency_key", r.Header.Get("Idempotency-Key")))
@@ -137,8 +137,8 @@ func (d *DemoAgent) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhtt
 	})
 }
 
-// demoPrompt finds the prompt in common field names, or uses the body.
-func demoPrompt(body []byte) string {
+// promptOf finds the prompt in common field names, or uses the body.
+func promptOf(body []byte) string {
 	var m map[string]any
 	if json.Unmarshal(body, &m) == nil {
 		for _, k := range []string{"prompt", "question", "text", "message", "input", "event"} {
@@ -156,7 +156,7 @@ func demoPrompt(body []byte) string {
 
 // Interface guards
 var (
-	_ caddy.Provisioner           = (*DemoAgent)(nil)
-	_ caddyhttp.MiddlewareHandler = (*DemoAgent)(nil)
-	_ caddyfile.Unmarshaler       = (*DemoAgent)(nil)
+	_ caddy.Provisioner           = (*Agent)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Agent)(nil)
+	_ caddyfile.Unmarshaler       = (*Agent)(nil)
 )
