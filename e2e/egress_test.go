@@ -3,10 +3,8 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -328,9 +326,9 @@ func TestEgressFanOutShare(t *testing.T) {
 	agent := testkit.NewAgent(t)
 	var hanging, most atomic.Int32
 	stop := make(chan struct{})
-	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// With the body read, the server notices the client leaving.
-		_, _ = io.Copy(io.Discard, r.Body)
+	hang := testkit.NewSink(t)
+	// The sink has read the body, so the server notices the client leaving.
+	hang.Status = func(_ int, r *http.Request) int {
 		n := hanging.Add(1)
 		defer hanging.Add(-1)
 		for {
@@ -343,8 +341,8 @@ func TestEgressFanOutShare(t *testing.T) {
 		case <-r.Context().Done():
 		case <-stop:
 		}
-	}))
-	t.Cleanup(hang.Close)
+		return http.StatusNoContent
+	}
 	t.Cleanup(func() { close(stop) })
 	fast := testkit.NewSink(t)
 	globals := fmt.Sprintf(`		delivery {

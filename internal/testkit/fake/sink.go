@@ -59,6 +59,7 @@ type Sink struct {
 
 	opts SinkOptions
 	key  []byte
+	fail atomic.Pointer[failure]
 
 	n       atomic.Int64
 	bad     atomic.Int64
@@ -109,6 +110,12 @@ func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.bad.Add(1)
 		}
 	}
+	if f := s.fail.Load(); f != nil {
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(f.status)
+		_, _ = io.WriteString(w, f.body)
+		return
+	}
 	status := http.StatusNoContent
 	if s.Status != nil {
 		status = s.Status(int(n), r)
@@ -125,6 +132,22 @@ func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(status)
 }
+
+// failure is what a failing sink answers.
+type failure struct {
+	status int
+	body   string
+}
+
+// FailWith makes every request from now on fail with status and a
+// text/plain body, as a receiver that broke would, until Recover. It
+// takes precedence over Status, and may be called at any time.
+func (s *Sink) FailWith(status int, body string) {
+	s.fail.Store(&failure{status: status, body: body})
+}
+
+// Recover undoes FailWith.
+func (s *Sink) Recover() { s.fail.Store(nil) }
 
 // Received returns the accepted deliveries kept whole so far.
 func (s *Sink) Received() []Call { return s.log.all() }

@@ -140,3 +140,23 @@ func TestReadDumpRejectsGarbage(t *testing.T) {
 		}
 	}
 }
+
+func TestSinkFailWith(t *testing.T) {
+	t.Parallel()
+	s, _ := NewSink(SinkOptions{})
+	s.Status = func(int, *http.Request) int { return http.StatusAccepted }
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	s.FailWith(http.StatusInternalServerError, "database on fire")
+	resp, b := post(t, srv.URL, "{}", "Webhook-Id", "m1")
+	if resp.StatusCode != 500 || string(b) != "database on fire" || resp.Header.Get("Content-Type") != "text/plain" {
+		t.Fatalf("failing: %d %q", resp.StatusCode, b)
+	}
+	s.Recover()
+	if resp, _ := post(t, srv.URL, "{}", "Webhook-Id", "m2"); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("recovered: %d", resp.StatusCode)
+	}
+	if arr := s.Arrivals(); len(arr) != 1 || arr[0].WebhookID != "m2" || s.Requests() != 2 {
+		t.Fatalf("arrivals %+v of %d requests", arr, s.Requests())
+	}
+}
