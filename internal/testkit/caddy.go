@@ -126,17 +126,6 @@ func sweepStaleBinaries() {
 	}
 }
 
-// FreePort returns a loopback port that was free a moment ago.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // Caddy is one Caddy process.
 type Caddy struct {
 	t     testing.TB
