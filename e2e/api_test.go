@@ -258,6 +258,7 @@ type deliveryJSON struct {
 // that describes every route of the management API, the status endpoint
 // and the async agent endpoint, with the statuses they answer.
 func TestAPISpec(t *testing.T) {
+	t.Parallel()
 	doc, _ := loadSpec(t, "")
 	if doc.OpenAPI != "3.0.3" {
 		t.Fatalf("openapi %q, want 3.0.3", doc.OpenAPI)
