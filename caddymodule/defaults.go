@@ -35,6 +35,7 @@ const (
 	DefaultTimeout   = runner.DefaultTimeout   // queue timeout; lease is this plus a margin
 	DefaultMaxResult = runner.DefaultMaxResult // queue max_result
 
+	// delivery retry_schedule is delivery.DefaultSchedule, a slice.
 	DefaultDeliveryTimeout     = delivery.DefaultTimeout          // delivery timeout
 	DefaultDeliveryWorkers     = delivery.DefaultWorkers          // delivery workers
 	DefaultDeliveryConcurrency = delivery.DefaultConcurrency      // delivery concurrency
@@ -46,10 +47,6 @@ const (
 	DefaultMaxRegistrations = 100
 	DefaultMaxHops          = handler.DefaultMaxHops // delivery max_hops
 )
-
-// DefaultRetrySchedule is delivery retry_schedule: delivery's
-// DefaultSchedule.
-var DefaultRetrySchedule = delivery.DefaultSchedule
 
 // defaultAgentWorkers is delivery agent_workers when it is left out and
 // the config has more than one agent: half the delivery workers, so that
