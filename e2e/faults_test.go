@@ -7,6 +7,10 @@ package e2e
 // test records its result with testkit.RecordFault: one summary sentence
 // and its key numbers, logged, and appended as JSON to the file that
 // AGENTHOOK_FAULT_RESULTS names, which the bench's report reads.
+//
+// Unlike the other e2e tests, these do not call t.Parallel: they load the
+// machine and measure it (timings, goroutines, RSS), so each runs alone;
+// Go runs the parallel tests only after them.
 
 import (
 	"bytes"

@@ -1,6 +1,9 @@
 // Package e2e drives a real Caddy built with agenthook, on loopback, with
 // fake agent backends and callback sinks. Each test starts its own Caddy
-// with its own Badger directory.
+// with its own directory (Badger's too) and its own ports, so the tests
+// run in parallel, the fault suite aside (see faults_test.go). A new test
+// calls t.Parallel unless it needs the machine to itself or changes the
+// process's environment.
 package e2e
 
 import (
