@@ -626,6 +626,7 @@ func markedLine(caddyfile string) int {
 }
 
 func TestCaddyfileAdaptErrors(t *testing.T) {
+	t.Parallel()
 	seen := make(map[string]bool)
 	for _, tc := range adaptErrorCases() {
 		if seen[tc.name] {
@@ -633,6 +634,7 @@ func TestCaddyfileAdaptErrors(t *testing.T) {
 		}
 		seen[tc.name] = true
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			line := markedLine(tc.caddyfile)
 			if line == 0 {
 				t.Fatalf("the case has no %q marker", errMarker)

@@ -89,8 +89,10 @@ func goldenFiles(t testing.TB) []string {
 // TestCaddyfileAdapt adapts every testdata/adapt/*.caddyfiletest
 // Caddyfile and compares the result with the JSON below its separator.
 func TestCaddyfileAdapt(t *testing.T) {
+	t.Parallel()
 	for _, path := range goldenFiles(t) {
 		t.Run(filepath.Base(path), func(t *testing.T) {
+			t.Parallel()
 			data, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
@@ -208,6 +210,7 @@ func literalTokensIn(t testing.TB, cf string) []string {
 // webhook token never reaches the JSON config (which `caddy adapt`
 // prints and the admin API serves): the adapter writes sha256:<hex>.
 func TestAdaptNeverHoldsLiteralTokens(t *testing.T) {
+	t.Parallel()
 	const caddyfile = `{
 	agenthook {
 		storage badger /tmp/agenthook-never-used
@@ -323,6 +326,7 @@ func TestAdaptNeverHoldsLiteralTokens(t *testing.T) {
 // TestAdaptHashesLiteralsWithBraces: a literal token that merely contains
 // a brace is still a literal, and must not reach the JSON config.
 func TestAdaptHashesLiteralsWithBraces(t *testing.T) {
+	t.Parallel()
 	const caddyfile = `{
 	agenthook {
 		agent docs {

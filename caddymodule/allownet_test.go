@@ -9,6 +9,7 @@ import (
 )
 
 func TestAllowRuleParse(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ in, want string }{
 		{"127.0.0.1", "127.0.0.1"},
 		{"10.0.0.0/8", "10.0.0.0/8"},
@@ -35,6 +36,7 @@ func TestAllowRuleParse(t *testing.T) {
 }
 
 func TestAllowRuleParseErrors(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ in, says string }{
 		{"intranet", "is not a CIDR range or an IP address"},
 		{"intranet:80", "is not a CIDR range or an IP address"},
@@ -63,6 +65,7 @@ func TestAllowRuleParseErrors(t *testing.T) {
 }
 
 func TestAllowRuleMatches(t *testing.T) {
+	t.Parallel()
 	ap := netip.MustParseAddrPort
 	for _, c := range []struct {
 		rule   string
@@ -99,6 +102,7 @@ func TestAllowRuleMatches(t *testing.T) {
 // receiver's address and port, and the port examples/receivers listen on,
 // not a range that would open every local port.
 func TestDemoOpensOnlyItsReceiver(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile("../Caddyfile.example")
 	if err != nil {
 		t.Fatal(err)

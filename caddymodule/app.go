@@ -4,7 +4,6 @@
 package caddymodule
 
 import (
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -94,9 +93,6 @@ type QueueConfig struct {
 	// MaxResult bounds the backend answer kept per task. Default 4 MiB.
 	MaxResult int64 `json:"max_result,omitempty"`
 }
-
-// DefaultMaxQueue is the default queue depth at which intake sheds load.
-const DefaultMaxQueue = 100_000
 
 // CaddyModule returns the Caddy module information.
 func (App) CaddyModule() caddy.ModuleInfo {
@@ -279,9 +275,7 @@ func (a *App) dispatcherConfig() delivery.Config {
 		ResponseExcerpt:  int(d.ResponseExcerpt),
 	}
 	if cfg.AgentWorkers == 0 && len(a.agents) > 1 {
-		// Half the workers: one agent's slow receivers leave the other
-		// half to the rest. One agent has nobody to share with.
-		cfg.AgentWorkers = max(cmp.Or(d.Workers, delivery.DefaultWorkers)/2, 1)
+		cfg.AgentWorkers = defaultAgentWorkers(d.Workers)
 	}
 	if d.RetrySchedule != nil {
 		cfg.Schedule = make([]time.Duration, len(d.RetrySchedule))
@@ -305,7 +299,7 @@ func (a *App) gracePeriod() time.Duration {
 	if a.GracePeriod > 0 {
 		return time.Duration(a.GracePeriod)
 	}
-	return 10 * time.Second
+	return DefaultGracePeriod
 }
 
 // Interface guards

@@ -7,6 +7,7 @@ import (
 )
 
 func TestAuthGitHub(t *testing.T) {
+	t.Parallel()
 	raw := mustAdaptAuthLine(t, "auth github gh-old gh-new")
 	wantJSON(t, raw, `{"scheme": "github", "secrets": ["gh-old", "gh-new"]}`)
 	auth, strip, err := provisionAuth(t, false, raw)

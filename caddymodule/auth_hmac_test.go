@@ -16,6 +16,7 @@ func hmacHexTest(secret, body string) string {
 }
 
 func TestAuthHMAC(t *testing.T) {
+	t.Parallel()
 	raw := mustAdaptAuthLine(t, "auth hmac k1 k2 {\n\theader X-Sig\n\talgorithm sha256\n\tencoding hex\n\tprefix sha256=\n}")
 	wantJSON(t, raw, `{"scheme": "hmac", "secrets": ["k1", "k2"], "header": "X-Sig", "algorithm": "sha256", "encoding": "hex", "prefix": "sha256="}`)
 	auth, strip, err := provisionAuth(t, false, raw)

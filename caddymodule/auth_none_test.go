@@ -6,6 +6,7 @@ import (
 )
 
 func TestAuthNone(t *testing.T) {
+	t.Parallel()
 	raw := mustAdaptAuthLine(t, "auth none")
 	wantJSON(t, raw, `{"scheme": "none"}`)
 	auth, strip, err := provisionAuth(t, false, raw)

@@ -12,6 +12,7 @@ import (
 )
 
 func TestAuthStandardWebhooks(t *testing.T) {
+	t.Parallel()
 	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	raw := mustAdaptAuthLine(t, "auth standard_webhooks "+secret+" {\n\ttolerance 1m\n}")
 	wantJSON(t, raw, `{"scheme": "standard_webhooks", "secrets": ["`+secret+`"], "tolerance": 60000000000}`)

@@ -9,6 +9,7 @@ import (
 )
 
 func TestAuthStripe(t *testing.T) {
+	t.Parallel()
 	raw := mustAdaptAuthLine(t, "auth stripe whsec_stripe_1 {\n\ttolerance 2m\n}")
 	wantJSON(t, raw, `{"scheme": "stripe", "secrets": ["whsec_stripe_1"], "tolerance": 120000000000}`)
 	auth, strip, err := provisionAuth(t, false, raw)

@@ -72,6 +72,7 @@ func verifyWith(a endpoint.Auth, header http.Header, body string) (endpoint.Iden
 // TestAuthLinesNamed: lines are named <scheme>#<n>, counted per scheme;
 // the credential headers of every line are stripped.
 func TestAuthLinesNamed(t *testing.T) {
+	t.Parallel()
 	auth, strip, err := provisionAuth(t, false,
 		mustAdaptAuthLine(t, "auth hmac k1"),
 		mustAdaptAuthLine(t, "auth bearer t1"),
@@ -94,6 +95,7 @@ func TestAuthLinesNamed(t *testing.T) {
 }
 
 func TestAuthLineErrors(t *testing.T) {
+	t.Parallel()
 	for line, want := range map[string]string{
 		"auth":                          "auth needs a scheme: basic, bearer, github, hmac, none, standard_webhooks, stripe",
 		"auth oauth2 oauth-secret-1":    "unknown auth scheme 'oauth2'",
@@ -141,6 +143,7 @@ func TestAuthLineErrors(t *testing.T) {
 // body signature on it would be a fixed value; such schemes are refused
 // when the config loads, naming the line.
 func TestStatusRefusesBodySignatures(t *testing.T) {
+	t.Parallel()
 	for _, line := range []string{
 		"auth hmac k",
 		"auth github s",

@@ -105,13 +105,13 @@ func (c *CallbackConfig) provision(repl *caddy.Replacer, agent string, index int
 		return nil, err
 	}
 	if cb.Method == "" {
-		cb.Method = http.MethodPost
+		cb.Method = DefaultCallbackMethod
 	}
 	if cb.Method != http.MethodPost && cb.Method != http.MethodPut {
 		return nil, fmt.Errorf("method %s: use POST or PUT", c.Method)
 	}
 	if cb.Format == "" {
-		cb.Format = delivery.FormatRaw
+		cb.Format = DefaultCallbackFormat
 	}
 	if _, ok := delivery.Format(cb.Format); !ok {
 		return nil, fmt.Errorf("format %q: use %s", c.Format, strings.Join(delivery.FormatNames(), " or "))
@@ -275,9 +275,6 @@ type DeliveryConfig struct {
 
 	allowed []allowRule
 }
-
-// DefaultMaxRegistrations caps the registrations of one agent.
-const DefaultMaxRegistrations = 100
 
 func (d *DeliveryConfig) provision() error {
 	d.allowed = d.allowed[:0]

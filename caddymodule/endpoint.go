@@ -110,12 +110,12 @@ func (e *Endpoint) Provision(ctx caddy.Context) error {
 		Hooks:          hooks(),
 		Mode:           endpoint.Mode(e.Mode),
 		Format:         format,
-		ChatHeader:     or(e.ChatHeader, endpoint.DefaultChatHeader),
-		ContinueHeader: or(e.ContinueHeader, endpoint.DefaultContinueHeader),
+		ChatHeader:     or(e.ChatHeader, DefaultChatHeader),
+		ContinueHeader: or(e.ContinueHeader, DefaultContinueHeader),
 		MaxBody:        e.MaxBody,
 		ChatTTL:        time.Duration(e.ChatTTL),
 		Timeout:        time.Duration(e.Timeout),
-		IdempotencyTTL: endpoint.DefaultIdempotencyTTL,
+		IdempotencyTTL: DefaultIdempotencyTTL,
 		MaxQueue:       app.maxQueue(),
 		Sensitive:      e.Sensitive,
 		StripHeaders:   strip,
@@ -127,13 +127,13 @@ func (e *Endpoint) Provision(ctx caddy.Context) error {
 		Now:            nowFunc,
 	}
 	if ep.Mode == "" {
-		ep.Mode = endpoint.ModeSync
+		ep.Mode = DefaultMode
 	}
 	if ep.MaxBody == 0 {
-		ep.MaxBody = endpoint.DefaultMaxBody
+		ep.MaxBody = DefaultMaxBody
 	}
 	if ep.ChatTTL == 0 {
-		ep.ChatTTL = endpoint.DefaultChatTTL
+		ep.ChatTTL = DefaultChatTTL
 	}
 	if e.AgentFromToken {
 		ep.Tokens = signing.NewTokenSet()
@@ -172,7 +172,7 @@ func (e *Endpoint) defaultName() string {
 	if e.AgentFromToken {
 		agent = "token"
 	}
-	return agent + "-" + or(e.Mode, string(endpoint.ModeSync))
+	return agent + "-" + or(e.Mode, string(DefaultMode))
 }
 
 // validate checks the settings that need nothing else.

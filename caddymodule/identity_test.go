@@ -109,6 +109,7 @@ http://127.0.0.1:8080, http://127.0.0.1:8081 {
 }
 
 func TestEndpointDefaultName(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		e    Endpoint
 		want string
@@ -136,6 +137,7 @@ func TestEndpointDefaultName(t *testing.T) {
 }
 
 func TestOrdinal(t *testing.T) {
+	t.Parallel()
 	for n, want := range map[int]string{1: "1st", 2: "2nd", 3: "3rd", 4: "4th", 11: "11th", 12: "12th", 13: "13th", 21: "21st", 102: "102nd", 111: "111th"} {
 		if got := ordinal(n); got != want {
 			t.Errorf("ordinal(%d) = %q, want %q", n, got, want)
@@ -146,6 +148,7 @@ func TestOrdinal(t *testing.T) {
 // TestIdentityPlaceholders: the hooks set Caddy placeholders on the
 // request's replacer, as caddyauth does for {http.auth.user.id}.
 func TestIdentityPlaceholders(t *testing.T) {
+	t.Parallel()
 	repl := caddy.NewReplacer()
 	r := httptest.NewRequest(http.MethodPost, "/", nil)
 	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
@@ -162,6 +165,7 @@ func TestIdentityPlaceholders(t *testing.T) {
 
 // TestIdentitiesKeyIDs: principals map to the KeyIDs the endpoints gave.
 func TestIdentitiesKeyIDs(t *testing.T) {
+	t.Parallel()
 	var ids identities
 	ids.add(map[string][]string{"ep/bearer#1": {"k1", "k2"}})
 	if got := ids.keyIDsOf("ep/bearer#1"); len(got) != 2 {

@@ -21,6 +21,7 @@ import (
 
 // TestLazyStoreOpensOnce: concurrent first uses share one open.
 func TestLazyStoreOpensOnce(t *testing.T) {
+	t.Parallel()
 	var opens atomic.Int32
 	release := make(chan struct{})
 	l := newLazyStore(func(context.Context) (store.Store, error) {
@@ -56,6 +57,7 @@ func TestLazyStoreOpensOnce(t *testing.T) {
 // TestLazyStoreKeepsTheError: a failed open fails every call with
 // ErrUnavailable, and Start gets the engine's own words.
 func TestLazyStoreKeepsTheError(t *testing.T) {
+	t.Parallel()
 	var opens atomic.Int32
 	cause := errors.New("storage test: the disk is on fire")
 	l := newLazyStore(func(context.Context) (store.Store, error) {
@@ -84,6 +86,7 @@ func TestLazyStoreKeepsTheError(t *testing.T) {
 // TestLazyStoreUnusedIsNeverOpened: a config that is only validated, then
 // cleaned up, never opens its store.
 func TestLazyStoreUnusedIsNeverOpened(t *testing.T) {
+	t.Parallel()
 	l := newLazyStore(func(context.Context) (store.Store, error) {
 		t.Fatalf("opened")
 		return nil, nil
@@ -99,6 +102,7 @@ func TestLazyStoreUnusedIsNeverOpened(t *testing.T) {
 // TestLazyStoreWaitsWithTheContext: a caller that gives up does not wait
 // for the open, and does not cancel it for the others.
 func TestLazyStoreWaitsWithTheContext(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	l := newLazyStore(func(ctx context.Context) (store.Store, error) {
 		<-release

@@ -88,6 +88,10 @@ func (env *provisionEnv) config(caddyfile string) (*caddy.Config, []byte) {
 
 // validate loads and provisions a config without starting it, as
 // `caddy validate` does; Caddy cleans the modules up either way.
+//
+// Caddy's provisioning writes package variables without a lock (such as
+// certmagic.Default.Storage), so the tests that validate or load a config
+// do not call t.Parallel: the race detector, rightly, fails them.
 func (env *provisionEnv) validate(storage, globals, routes string) error {
 	env.t.Helper()
 	cfg, _ := env.config(env.caddyfile(storage, globals, routes, 8080))

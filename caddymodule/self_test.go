@@ -20,6 +20,7 @@ import (
 )
 
 func TestHostMatches(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		pattern, host string
 		want          bool
@@ -66,6 +67,7 @@ func provisionedContext(t *testing.T, cfgJSON string) caddy.Context {
 }
 
 func TestBuildSelf(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ctx := provisionedContext(t, fmt.Sprintf(`{
 		"admin": {"listen": "127.0.0.1:2999"},
@@ -107,6 +109,7 @@ func TestBuildSelf(t *testing.T) {
 }
 
 func TestAdminListens(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	storage := fmt.Sprintf(`"storage": {"module": "file_system", "root": %q}`, filepath.Join(dir, "storage"))
 	for _, c := range []struct {
@@ -156,6 +159,7 @@ func selfEgress(t *testing.T, allow ...string) *egress {
 }
 
 func TestSSRFSelfAlwaysRefused(t *testing.T) {
+	t.Parallel()
 	// Even with all of loopback (and everything else) open.
 	eg := selfEgress(t, "127.0.0.0/8", "::1", "192.0.2.0/24", "0.0.0.0/0")
 	for _, raw := range []string{
@@ -185,6 +189,7 @@ func TestSSRFSelfAlwaysRefused(t *testing.T) {
 }
 
 func TestSSRFExactEntryOpensOwnListener(t *testing.T) {
+	t.Parallel()
 	eg := selfEgress(t, "127.0.0.1:9002", "127.0.0.1:2019", "127.0.0.0/8:8000-8999")
 	if err := eg.checkURL(context.Background(), "http://127.0.0.1:9002/hooks"); err != nil {
 		t.Errorf("an entry naming exactly 127.0.0.1:9002 does not open it: %v", err)
@@ -208,6 +213,7 @@ func TestSSRFExactEntryOpensOwnListener(t *testing.T) {
 // a listener and a served name are refused, nothing reaches them, and the
 // error reads as a refusal without the address.
 func TestSSRFDialRefusesSelf(t *testing.T) {
+	t.Parallel()
 	srv, hits := loopbackServer(t)
 	u, _ := url.Parse(srv.URL)
 	port := netip.MustParseAddrPort(u.Host).Port()

@@ -29,6 +29,7 @@ func rules(t *testing.T, entries ...string) []allowRule {
 }
 
 func TestSSRFCheckURLRefusesInternalLiterals(t *testing.T) {
+	t.Parallel()
 	eg := newEgress(nil)
 	defer eg.close()
 	for _, host := range []string{
@@ -66,6 +67,7 @@ func TestSSRFCheckURLRefusesInternalLiterals(t *testing.T) {
 }
 
 func TestSSRFCheckURLRefusesLocalhost(t *testing.T) {
+	t.Parallel()
 	eg := newEgress(nil)
 	defer eg.close()
 	for _, raw := range []string{"http://localhost/", "http://localhost:9000/x", "https://LOCALHOST/"} {
@@ -76,6 +78,7 @@ func TestSSRFCheckURLRefusesLocalhost(t *testing.T) {
 }
 
 func TestSSRFCheckURLRefusesMalformed(t *testing.T) {
+	t.Parallel()
 	eg := newEgress(rules(t, "0.0.0.0/0"))
 	defer eg.close()
 	for _, raw := range []string{
@@ -107,6 +110,7 @@ func TestSSRFCheckURLRefusesMalformed(t *testing.T) {
 }
 
 func TestSSRFCheckURLAcceptsPublicLiterals(t *testing.T) {
+	t.Parallel()
 	eg := newEgress(nil)
 	defer eg.close()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -125,6 +129,7 @@ func TestSSRFCheckURLAcceptsPublicLiterals(t *testing.T) {
 }
 
 func TestSSRFAllowNetworks(t *testing.T) {
+	t.Parallel()
 	eg := newEgress(rules(t, "127.0.0.0/8", "10.1.0.0/16", "::1/128"))
 	defer eg.close()
 	for _, raw := range []string{
@@ -159,6 +164,7 @@ func loopbackServer(t *testing.T) (*httptest.Server, *atomic.Int32) {
 }
 
 func TestSSRFDialRefusesLoopback(t *testing.T) {
+	t.Parallel()
 	srv, hits := loopbackServer(t)
 	eg := newEgress(nil)
 	defer eg.close()
@@ -200,6 +206,7 @@ func TestSSRFDialAllowedNetwork(t *testing.T) {
 }
 
 func TestSSRFRedirectNotFollowed(t *testing.T) {
+	t.Parallel()
 	srv, hits := loopbackServer(t)
 	eg := newEgress(rules(t, "127.0.0.0/8"))
 	defer eg.close()

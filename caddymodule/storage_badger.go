@@ -47,7 +47,7 @@ func (b *BadgerStorage) Provision(caddy.Context) error {
 		return fmt.Errorf("storage badger: directory: %w", err)
 	}
 	if dir == "" {
-		dir = filepath.Join(caddy.AppDataDir(), "agenthook")
+		dir = defaultBadgerDir()
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {

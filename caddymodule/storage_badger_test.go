@@ -12,6 +12,7 @@ import (
 )
 
 func TestBadgerStorageCaddyfile(t *testing.T) {
+	t.Parallel()
 	for input, want := range map[string]string{
 		"badger":                     "",
 		"badger /var/lib/agenthook":  "/var/lib/agenthook",
@@ -56,6 +57,7 @@ func TestBadgerStorageKey(t *testing.T) {
 }
 
 func TestBadgerStorageOpen(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	b := &BadgerStorage{Dir: dir}
 	if err := b.Provision(caddy.Context{}); err != nil {

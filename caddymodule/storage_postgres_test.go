@@ -14,6 +14,7 @@ import (
 )
 
 func TestPostgresStorageCaddyfile(t *testing.T) {
+	t.Parallel()
 	var p PostgresStorage
 	err := p.UnmarshalCaddyfile(caddyfile.NewTestDispenser("postgres {env.AGENTHOOK_PG_DSN} {\n\tmax_conns 32\n}"))
 	if err != nil || p.DSN != "{env.AGENTHOOK_PG_DSN}" || p.MaxConns != 32 {
@@ -28,6 +29,7 @@ func TestPostgresStorageCaddyfile(t *testing.T) {
 }
 
 func TestPostgresStorageKeyHidesTheDSN(t *testing.T) {
+	t.Parallel()
 	const password = "pg-secret-5151"
 	key := func(dsn string) string {
 		t.Helper()
@@ -62,6 +64,7 @@ func TestPostgresStorageProvisionErrors(t *testing.T) {
 // TestPostgresStorageUnreachable: a server that cannot be reached fails
 // the open with the reason, ErrUnavailable, and no password.
 func TestPostgresStorageUnreachable(t *testing.T) {
+	t.Parallel()
 	const password = "pg-secret-6262"
 	p := &PostgresStorage{DSN: "postgres://agenthook:" + password + "@127.0.0.1:1/agenthook?connect_timeout=2"}
 	if err := p.Provision(caddy.Context{}); err != nil {

@@ -47,6 +47,7 @@ func init() {
 // TestThirdPartyEngine: an engine registered from outside the package is
 // configured in the Caddyfile and in JSON like the built-in ones.
 func TestThirdPartyEngine(t *testing.T) {
+	t.Parallel()
 	out, err := adaptCaddyfile(t, `{
 	agenthook {
 		storage memtest shared
@@ -92,6 +93,7 @@ func TestThirdPartyEngine(t *testing.T) {
 }
 
 func TestUnknownEngineErrors(t *testing.T) {
+	t.Parallel()
 	a := &App{StorageRaw: json.RawMessage(`{"engine": "redis"}`)}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	defer cancel()

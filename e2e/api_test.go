@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -265,6 +264,7 @@ type deliveryJSON struct {
 // that describes every route of the management API, the status endpoint
 // and the async agent endpoint, with the statuses they answer.
 func TestAPISpec(t *testing.T) {
+	t.Parallel()
 	doc, _ := loadSpec(t, "")
 	if doc.OpenAPI != "3.0.3" {
 		t.Fatalf("openapi %q, want 3.0.3", doc.OpenAPI)
@@ -710,41 +710,16 @@ func TestAPIWebhooks(t *testing.T) {
 	c.noLeaks(append(secrets, hash, "hunter2")...)
 }
 
-// flakySink is a callback receiver that answers 500 with a body until it
-// is fixed.
-type flakySink struct {
-	*httptest.Server
-	broken   atomic.Bool
-	requests atomic.Int64
-	mu       sync.Mutex
-	got      []string // webhook-ids accepted
-}
+// receiverFire is what the broken receiver of TestAPIDeliveries answers.
+const receiverFire = "receiver exploded: database on fire"
 
-func newFlakySink(t *testing.T) *flakySink {
-	f := &flakySink{}
-	f.broken.Store(true)
-	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.ReadAll(r.Body)
-		f.requests.Add(1)
-		if f.broken.Load() {
-			w.Header().Set("Content-Type", "text/plain")
-			w.WriteHeader(http.StatusInternalServerError)
-			fmt.Fprint(w, "receiver exploded: database on fire")
-			return
-		}
-		f.mu.Lock()
-		f.got = append(f.got, r.Header.Get("Webhook-Id"))
-		f.mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	t.Cleanup(f.Close)
-	return f
-}
-
-func (f *flakySink) accepted() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.got...)
+// webhookIDs lists the webhook-ids of a sink's accepted deliveries.
+func webhookIDs(sink *testkit.Sink) []string {
+	var ids []string
+	for _, a := range sink.Arrivals() {
+		ids = append(ids, a.WebhookID)
+	}
+	return ids
 }
 
 // TestAPIDeliveries covers the delivery log (dead letters with their
@@ -753,7 +728,8 @@ func (f *flakySink) accepted() []string {
 func TestAPIDeliveries(t *testing.T) {
 	t.Parallel()
 	agent := testkit.NewAgent(t)
-	sink := newFlakySink(t)
+	sink := testkit.NewSink(t)
+	sink.FailWith(http.StatusInternalServerError, receiverFire)
 	gone := testkit.NewSink(t)
 	var goneAway atomic.Bool
 	goneAway.Store(true)
@@ -868,7 +844,7 @@ func TestAPIDeliveries(t *testing.T) {
 		!strings.Contains(dl.LastError, "500") || dl.Attempts != nil || dl.Payload != nil {
 		t.Fatalf("dead letter %+v", dl)
 	}
-	if n := sink.requests.Load(); n != 3 {
+	if n := sink.Requests(); n != 3 {
 		t.Fatalf("the sink got %d attempts, want 3", n)
 	}
 	// The same delivery without a filter, with a limit, and not under
@@ -934,7 +910,7 @@ func TestAPIDeliveries(t *testing.T) {
 
 	// Retry: once the sink is fixed, the dead letter arrives, with the
 	// same webhook-id.
-	sink.broken.Store(false)
+	sink.Recover()
 	resp, b = c.call(http.MethodPost, "/api/deliveries/"+dl.ID+"/retry", "", apiAuth)
 	wantStatus(t, resp, b, http.StatusAccepted, "")
 	var retried deliveryJSON
@@ -942,8 +918,8 @@ func TestAPIDeliveries(t *testing.T) {
 	if retried.ID != dl.ID || (retried.Status != "pending" && retried.Status != "delivered") {
 		t.Fatalf("retry %s", b)
 	}
-	testkit.Eventually(t, 10*time.Second, func() bool { return len(sink.accepted()) == 1 }, "the retried delivery did not arrive")
-	if got := sink.accepted()[0]; got != dl.MessageID {
+	testkit.Eventually(t, 10*time.Second, func() bool { return len(webhookIDs(sink)) == 1 }, "the retried delivery did not arrive")
+	if got := webhookIDs(sink)[0]; got != dl.MessageID {
 		t.Fatalf("webhook-id %q, want the delivery's message id %q", got, dl.MessageID)
 	}
 	testkit.Eventually(t, 5*time.Second, func() bool {
@@ -957,10 +933,10 @@ func TestAPIDeliveries(t *testing.T) {
 	// Retrying a delivered delivery sends it again.
 	resp, b = c.call(http.MethodPost, "/api/deliveries/"+dl.ID+"/retry", "", apiAuth)
 	wantStatus(t, resp, b, http.StatusAccepted, "")
-	testkit.Eventually(t, 10*time.Second, func() bool { return len(sink.accepted()) == 2 }, "a delivered delivery was not sent again")
+	testkit.Eventually(t, 10*time.Second, func() bool { return len(webhookIDs(sink)) == 2 }, "a delivered delivery was not sent again")
 
 	// Recover: two more dead letters.
-	sink.broken.Store(true)
+	sink.FailWith(http.StatusInternalServerError, receiverFire)
 	before := time.Now().UTC()
 	t2, _ := submit("tok-support-1", `{"n":2}`)
 	t3, _ := submit("tok-support-1", `{"n":3}`)
@@ -992,7 +968,7 @@ func TestAPIDeliveries(t *testing.T) {
 		c.wantError(http.MethodPost, recoverPath, bc.body, apiAuth, http.StatusBadRequest, bc.code)
 	}
 	c.wantError(http.MethodPost, recoverPath, `{"since":"`+strings.Repeat("9", 70<<10)+`"}`, apiAuth, http.StatusRequestEntityTooLarge, "body_too_large")
-	sink.broken.Store(false)
+	sink.Recover()
 	resp, b = c.call(http.MethodPost, recoverPath, fmt.Sprintf(`{"since":%q}`, before.Format(time.RFC3339)), apiAuth)
 	wantStatus(t, resp, b, http.StatusAccepted, "")
 	var rec struct {
@@ -1002,7 +978,7 @@ func TestAPIDeliveries(t *testing.T) {
 	if rec.Recovered != 2 {
 		t.Fatalf("recovered %s, want 2", b)
 	}
-	testkit.Eventually(t, 10*time.Second, func() bool { return len(sink.accepted()) == 4 }, "recovered deliveries did not arrive (%d)", len(sink.accepted()))
+	testkit.Eventually(t, 10*time.Second, func() bool { return len(webhookIDs(sink)) == 4 }, "recovered deliveries did not arrive (%d)", len(webhookIDs(sink)))
 	testkit.Eventually(t, 5*time.Second, func() bool {
 		resp, b := c.get(deliveries + "?status=delivered")
 		var l struct{ Data []deliveryJSON }

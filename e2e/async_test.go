@@ -87,6 +87,7 @@ func (s *site) waitFinal(id string, timeout time.Duration) taskView {
 }
 
 func TestAsyncSuccess(t *testing.T) {
+	t.Parallel()
 	agent := testkit.NewAgent(t)
 	s := startSite(t, agentBlock("support", agent.Addr()), asyncRoutes)
 	task, chat := s.submit("/tasks", `{"prompt":"one"}`, alice)
@@ -140,6 +141,7 @@ func TestAsyncSuccess(t *testing.T) {
 
 // TestAsyncDocsGPT follows DocsGPT's documented flow as pasted.
 func TestAsyncDocsGPT(t *testing.T) {
+	t.Parallel()
 	agent := testkit.NewAgent(t)
 	s := startSite(t, agentBlock("support", agent.Addr()), asyncRoutes)
 	resp, b := s.post("/api/webhooks/agents/tok-support-1", []byte(`{"question": "Your message to agent"}`), nil)
@@ -155,6 +157,7 @@ func TestAsyncDocsGPT(t *testing.T) {
 }
 
 func TestAsyncFailureAfterRetries(t *testing.T) {
+	t.Parallel()
 	var calls atomic.Int64
 	agent := testkit.NewAgent(t)
 	agent.Handle = func(w http.ResponseWriter, r *http.Request, body []byte) {
@@ -232,6 +235,7 @@ func TestAsyncFailureAfterRetries(t *testing.T) {
 }
 
 func TestAsyncIdempotency(t *testing.T) {
+	t.Parallel()
 	agent := testkit.NewAgent(t)
 	s := startSite(t, agentBlock("support", agent.Addr()), asyncRoutes)
 	h := map[string]string{"Authorization": "Bearer alice-token", "Idempotency-Key": "order-42"}
@@ -268,6 +272,7 @@ func TestAsyncIdempotency(t *testing.T) {
 // TestAsyncChatOrder checks that one chat's tasks run one at a time in
 // arrival order, while different chats run in parallel.
 func TestAsyncChatOrder(t *testing.T) {
+	t.Parallel()
 	type event struct {
 		chat string
 		seq  int
@@ -342,6 +347,7 @@ func TestAsyncChatOrder(t *testing.T) {
 }
 
 func TestAsyncShedLoad(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	agent := testkit.NewAgent(t)
 	agent.Handle = func(w http.ResponseWriter, r *http.Request, body []byte) {
@@ -371,6 +377,7 @@ func TestAsyncShedLoad(t *testing.T) {
 // kills Caddy with SIGKILL midway, restarts it, and checks that every
 // accepted task reaches a final state.
 func TestAsyncCrash(t *testing.T) {
+	t.Parallel()
 	var seen sync.Map
 	agent := testkit.NewAgent(t)
 	agent.Handle = func(w http.ResponseWriter, r *http.Request, body []byte) {
@@ -445,6 +452,7 @@ func TestAsyncCrash(t *testing.T) {
 // TestAsyncReloadUnderLoad reloads the config while tasks pour in: none
 // is lost and none runs twice.
 func TestAsyncReloadUnderLoad(t *testing.T) {
+	t.Parallel()
 	var runs sync.Map
 	agent := testkit.NewAgent(t)
 	agent.Handle = func(w http.ResponseWriter, r *http.Request, body []byte) {

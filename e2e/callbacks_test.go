@@ -55,6 +55,7 @@ func callbackSite(t *testing.T, agentAddr, callbacks, delivery string) *site {
 // TestCallbacksTwoSinks sends one result to a raw sink signed with
 // Standard Webhooks and to a Cognigy-shaped sink with Basic auth.
 func TestCallbacksTwoSinks(t *testing.T) {
+	t.Parallel()
 	agent := testkit.NewAgent(t)
 	agent.Handle = func(w http.ResponseWriter, r *http.Request, body []byte) {
 		w.Header().Set("Content-Type", "application/json")
@@ -140,6 +141,7 @@ func TestCallbacksTwoSinks(t *testing.T) {
 // delivery, with the same webhook-id on every attempt; a sink that never
 // accepts gets it dead-lettered, and the API can replay it.
 func TestCallbackRetries(t *testing.T) {
+	t.Parallel()
 	agent := testkit.NewAgent(t)
 	flaky, dead := testkit.NewSink(t), testkit.NewSink(t)
 	var flakyIDs sync.Map
@@ -220,6 +222,7 @@ func TestCallbackRetries(t *testing.T) {
 // TestCallbackOutage: a receiver down for a while gets everything that
 // waited, once it is back.
 func TestCallbackOutage(t *testing.T) {
+	t.Parallel()
 	agent := testkit.NewAgent(t)
 	port := testkit.FreePort(t)
 	sinkURL := fmt.Sprintf("http://127.0.0.1:%d", port)
@@ -255,6 +258,7 @@ func TestCallbackOutage(t *testing.T) {
 // TestCallbackOrdered: with `ordered`, one chat's results arrive in order
 // even when the first one needs retries.
 func TestCallbackOrdered(t *testing.T) {
+	t.Parallel()
 	agent := testkit.NewAgent(t)
 	sink := testkit.NewSink(t)
 	var firstFailures atomic.Int64
@@ -287,6 +291,7 @@ func TestCallbackOrdered(t *testing.T) {
 // restart every delivery arrives at least once, and receivers can dedupe
 // on webhook-id (one per event, so per callback path here).
 func TestCallbackKillStorm(t *testing.T) {
+	t.Parallel()
 	agent := testkit.NewAgent(t)
 	sink := testkit.NewSink(t)
 	sink.Status = func(int, *http.Request) int {
@@ -346,6 +351,7 @@ func (s *site) globalsForRestart(agentAddr, callbacks string) string {
 // registered and when dialled, unless allow_networks opens them; a
 // redirect to an internal address is not followed.
 func TestCallbackSSRF(t *testing.T) {
+	t.Parallel()
 	agent := testkit.NewAgent(t)
 	s := startSite(t, agentBlock("support", agent.Addr())+"\t\tdelivery {\n\t\t\tretry_schedule 50ms\n\t\t}\n", asyncRoutes+`
 	@api path /api/agents/* /api/deliveries/* /api/tasks/*
@@ -388,6 +394,7 @@ http://127.0.0.1:%d {
 // TestCallbackRedirectNotFollowed: a 3xx is a failed attempt, and the
 // redirect target is never contacted.
 func TestCallbackRedirectNotFollowed(t *testing.T) {
+	t.Parallel()
 	agent := testkit.NewAgent(t)
 	target := testkit.NewSink(t)
 	redirect := testkit.NewSink(t)
@@ -408,6 +415,7 @@ func TestCallbackRedirectNotFollowed(t *testing.T) {
 
 // TestCallbackGone: a 410 disables the registration.
 func TestCallbackGone(t *testing.T) {
+	t.Parallel()
 	agent := testkit.NewAgent(t)
 	gone := testkit.NewSink(t)
 	gone.Status = func(int, *http.Request) int { return 410 }
@@ -440,6 +448,7 @@ func TestCallbackGone(t *testing.T) {
 // TestCallbackRetryAfterAndBreaker: Retry-After is honoured, and a
 // receiver that keeps failing is paused instead of hammered.
 func TestCallbackRetryAfterAndBreaker(t *testing.T) {
+	t.Parallel()
 	agent := testkit.NewAgent(t)
 	var times []time.Time
 	var mu sync.Mutex

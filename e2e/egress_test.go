@@ -3,10 +3,8 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -111,6 +109,7 @@ func portOf(t *testing.T, hostport string) string {
 // made before the admin endpoint moved there) is refused when it dials,
 // recording no answer, and Caddy keeps running.
 func TestEgressAdminNeverCalledBack(t *testing.T) {
+	t.Parallel()
 	agent := testkit.NewAgent(t)
 	delivery := "\t\t\tallow_networks 127.0.0.1/32\n\t\t\tretry_schedule 1h\n"
 	s := startSite(t, egressGlobals(agent.Addr(), "", delivery), egressRoutes)
@@ -181,6 +180,7 @@ func TestEgressAdminNeverCalledBack(t *testing.T) {
 // that lead to this server, by its address or by a name it serves, are
 // refused when registered and, for static ones, when the config loads.
 func TestEgressOwnServerRefused(t *testing.T) {
+	t.Parallel()
 	agent := testkit.NewAgent(t)
 	delivery := "\t\t\tallow_networks 127.0.0.1/32\n"
 	s := &site{t: t, caddy: testkit.New(t), port: testkit.FreePort(t)}
@@ -210,6 +210,7 @@ func TestEgressOwnServerRefused(t *testing.T) {
 // on with one more hop. With the server's own endpoint deliberately
 // opened as a callback, the loop runs once and stops.
 func TestEgressLoopDetected(t *testing.T) {
+	t.Parallel()
 	agent := testkit.NewAgent(t)
 	sink := testkit.NewSink(t)
 	delivery := "\t\t\tallow_networks 127.0.0.1/32\n\t\t\t" + fastRetry + "\n"
@@ -270,6 +271,7 @@ func TestEgressLoopDetected(t *testing.T) {
 // sent 500 POSTs": registrations past max_registrations are a 409, also
 // when they race.
 func TestEgressRegistrationCap(t *testing.T) {
+	t.Parallel()
 	agent := testkit.NewAgent(t)
 	delivery := "\t\t\tallow_networks 127.0.0.1/32\n\t\t\tmax_registrations 500\n"
 	s := startSite(t, egressGlobals(agent.Addr(), "", delivery), egressRoutes)
@@ -325,12 +327,13 @@ func TestEgressRegistrationCap(t *testing.T) {
 // times out, with many deliveries waiting; another agent's result still
 // goes out at once, because an agent holds at most half the workers.
 func TestEgressFanOutShare(t *testing.T) {
+	t.Parallel()
 	agent := testkit.NewAgent(t)
 	var hanging, most atomic.Int32
 	stop := make(chan struct{})
-	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// With the body read, the server notices the client leaving.
-		_, _ = io.Copy(io.Discard, r.Body)
+	hang := testkit.NewSink(t)
+	// The sink has read the body, so the server notices the client leaving.
+	hang.Status = func(_ int, r *http.Request) int {
 		n := hanging.Add(1)
 		defer hanging.Add(-1)
 		for {
@@ -343,8 +346,8 @@ func TestEgressFanOutShare(t *testing.T) {
 		case <-r.Context().Done():
 		case <-stop:
 		}
-	}))
-	t.Cleanup(hang.Close)
+		return http.StatusNoContent
+	}
 	t.Cleanup(func() { close(stop) })
 	fast := testkit.NewSink(t)
 	globals := fmt.Sprintf(`		delivery {

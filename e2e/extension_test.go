@@ -22,6 +22,7 @@ import (
 // seconds). -short skips it; AGENTHOOK_EXT_CADDY names a binary built
 // already.
 func TestExtensionAuthModule(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds a Caddy with xcaddy")
 	}

@@ -4,7 +4,13 @@ package e2e
 // from this checkout, at a reduced size by default, so that CI runs the
 // whole file in a few minutes, and at full size with AGENTHOOK_FAULTS=full
 // (bench/run.sh sets it and puts the results in BENCHMARKS.md). Every
-// test logs one line starting with "RESULT: " that the report quotes.
+// test records its result with testkit.RecordFault: one summary sentence
+// and its key numbers, logged, and appended as JSON to the file that
+// AGENTHOOK_FAULT_RESULTS names, which the bench's report reads.
+//
+// Unlike the other e2e tests, these do not call t.Parallel: they load the
+// machine and measure it (timings, goroutines, RSS), so each runs alone;
+// Go runs the parallel tests only after them.
 
 import (
 	"bytes"
@@ -29,6 +35,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/agenthook/agenthook/internal/testkit"
+	"github.com/agenthook/agenthook/internal/testkit/fake"
 	"github.com/agenthook/agenthook/signing"
 )
 
@@ -181,17 +188,15 @@ func errKind(err error) string {
 }
 
 // deliveriesByPath maps callback path -> task id -> deliveries received.
+// It reads the sink's arrivals, whose task ids the sink scanned as they
+// came, rather than decoding every body at every poll.
 func deliveriesByPath(sink *testkit.Sink) map[string]map[string]int {
 	out := map[string]map[string]int{}
-	for _, c := range sink.Received() {
-		var p struct {
-			TaskID string `json:"task_id"`
+	for _, a := range sink.Arrivals() {
+		if out[a.Path] == nil {
+			out[a.Path] = map[string]int{}
 		}
-		_ = json.Unmarshal(c.Body, &p)
-		if out[c.Path] == nil {
-			out[c.Path] = map[string]int{}
-		}
-		out[c.Path][p.TaskID]++
+		out[a.Path][a.TaskID]++
 	}
 	return out
 }
@@ -242,7 +247,7 @@ func waitDelivered(t *testing.T, sink *testkit.Sink, ids []string, paths []strin
 	for {
 		n, example := missing()
 		if n == 0 {
-			return len(sink.Received())
+			return len(sink.Arrivals())
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%d deliveries never arrived within %s (e.g. %s)", n, timeout, example)
@@ -277,14 +282,13 @@ func faultCallbacksGlobals(agentAddr, sinkURL, extraDelivery, callbacks string, 
 // checks that every task answered 202 finishes and that every delivery of
 // every such task arrives at least once.
 func TestFaultF1KillDuringIntakeAndDelivery(t *testing.T) {
+	fr := testkit.RecordFault(t)
 	kills := sized(1, 3)
 	perPhase := sized(1500*time.Millisecond, 4*time.Second)
-	agent := testkit.NewAgent(t)
-	agent.Handle = func(w http.ResponseWriter, r *http.Request, body []byte) {
-		time.Sleep(2 * time.Millisecond)
-		agent.Echo(w, r, body)
-	}
-	sink := testkit.NewSink(t)
+	agent := testkit.NewAgentWith(t, fake.AgentOptions{Delay: 2 * time.Millisecond, MaxCalls: -1})
+	// Arrivals are all these checks need; whole deliveries would cost
+	// this process memory and CPU next to the Caddy under test.
+	sink := testkit.NewSinkWith(t, fake.SinkOptions{MaxKept: -1})
 	sink.Status = func(int, *http.Request) int {
 		time.Sleep(time.Millisecond)
 		return 204
@@ -299,7 +303,7 @@ func TestFaultF1KillDuringIntakeAndDelivery(t *testing.T) {
 		time.Sleep(perPhase)
 		before := len(tl.ids())
 		s.caddy.Kill9()
-		t.Logf("kill %d: %d tasks accepted so far, %d deliveries received", k+1, before, len(sink.Received()))
+		t.Logf("kill %d: %d tasks accepted so far, %d deliveries received", k+1, before, len(sink.Arrivals()))
 		time.Sleep(200 * time.Millisecond)
 		s.restart(globals, asyncRoutes)
 	}
@@ -319,7 +323,11 @@ func TestFaultF1KillDuringIntakeAndDelivery(t *testing.T) {
 	}
 	total := waitDelivered(t, sink, ids, []string{"/a", "/b"}, sized(60*time.Second, 180*time.Second))
 	dups := total - 2*len(ids)
-	t.Logf("RESULT: %d kill -9 during intake and deliveries; %d tasks answered 202, all SUCCESS after restart; all %d deliveries arrived (%d duplicates, allowed: at least once); client saw %s",
+	fr.Number("kills", float64(kills))
+	fr.Number("tasks", float64(len(ids)))
+	fr.Number("deliveries", float64(2*len(ids)))
+	fr.Number("duplicates", float64(max(dups, 0)))
+	fr.Summary("%d kill -9 during intake and deliveries; %d tasks answered 202, all SUCCESS after restart; all %d deliveries arrived (%d duplicates, allowed: at least once); client saw %s",
 		kills, len(ids), 2*len(ids), max(dups, 0), tl)
 }
 
@@ -329,9 +337,12 @@ func TestFaultF1KillDuringIntakeAndDelivery(t *testing.T) {
 // async tasks, sync chat turns and deliveries flow. No answer may be an
 // error other than a shed-load 503, and nothing is lost.
 func TestFaultF2ReloadEverySecond(t *testing.T) {
+	fr := testkit.RecordFault(t)
 	reloads := sized(5, 30)
-	agent := testkit.NewAgent(t)
-	sink := testkit.NewSink(t)
+	agent := testkit.NewAgentWith(t, fake.AgentOptions{MaxCalls: -1})
+	// Arrivals are all these checks need; whole deliveries would cost
+	// this process memory and CPU next to the Caddy under test.
+	sink := testkit.NewSinkWith(t, fake.SinkOptions{MaxKept: -1})
 	routes := asyncRoutes + `
 	agenthook /chat support {
 		auth bearer alice-token
@@ -408,7 +419,12 @@ func TestFaultF2ReloadEverySecond(t *testing.T) {
 	if n := strings.Count(s.caddy.Log(), "opening badger store"); n != 1 {
 		t.Fatalf("the store was opened %d times across reloads", n)
 	}
-	t.Logf("RESULT: %d reloads, one a second, under load; async %s; sync turns: %d ok, %d shed (503), 0 failed; all %d tasks SUCCESS and all %d deliveries arrived",
+	fr.Number("reloads", float64(reloads))
+	fr.Number("tasks", float64(len(ids)))
+	fr.Number("deliveries", float64(2*len(ids)))
+	fr.Number("sync_ok", float64(syncOK.Load()))
+	fr.Number("sync_shed", float64(syncShed.Load()))
+	fr.Summary("%d reloads, one a second, under load; async %s; sync turns: %d ok, %d shed (503), 0 failed; all %d tasks SUCCESS and all %d deliveries arrived",
 		reloads, tl, syncOK.Load(), syncShed.Load(), len(ids), 2*len(ids))
 }
 
@@ -418,6 +434,7 @@ func TestFaultF2ReloadEverySecond(t *testing.T) {
 // while results pile up; once it is back, every delivery arrives, and an
 // `ordered` callback gets each chat's results in order.
 func TestFaultF3SinkDownThenUp(t *testing.T) {
+	fr := testkit.RecordFault(t)
 	chats, perChat := sized(4, 8), sized(8, 40)
 	window := sized(2*time.Second, 20*time.Second)
 	agent := testkit.NewAgent(t)
@@ -487,7 +504,12 @@ func TestFaultF3SinkDownThenUp(t *testing.T) {
 		}
 		next[in.Chat]++
 	}
-	t.Logf("RESULT: receiver down %s with %d results (%d chats × %d) waiting on 2 callbacks; after it came back all %d deliveries arrived within %s, the ordered callback in order in every chat; %d requests in all",
+	fr.Number("down_s", window.Seconds())
+	fr.Number("results", float64(len(tasks)))
+	fr.Number("deliveries", float64(2*len(tasks)))
+	fr.Number("recovered_s", recovered.Seconds())
+	fr.Number("requests", float64(sink.Requests()))
+	fr.Summary("receiver down %s with %d results (%d chats × %d) waiting on 2 callbacks; after it came back all %d deliveries arrived within %s, the ordered callback in order in every chat; %d requests in all",
 		window.Round(time.Second), len(tasks), chats, perChat, 2*len(tasks), recovered.Round(100*time.Millisecond), sink.Requests())
 }
 
@@ -498,6 +520,7 @@ func TestFaultF3SinkDownThenUp(t *testing.T) {
 // async tasks fail cleanly after their attempts, or succeed when a retry
 // gets through.
 func TestFaultF4BackendHangsOrResets(t *testing.T) {
+	fr := testkit.RecordFault(t)
 	n := sized(20, 200)
 	hang := testkit.NewAgent(t)
 	hang.Handle = func(w http.ResponseWriter, r *http.Request, body []byte) { <-r.Context().Done() }
@@ -639,7 +662,13 @@ func TestFaultF4BackendHangsOrResets(t *testing.T) {
 		g1, _ = s.caddy.Goroutines()
 		return g1 <= g0+20
 	}, "goroutines %d, %d before the hanging and resetting backends", g1, g0)
-	t.Logf("RESULT: %d sync calls each to a hanging and a resetting backend: all 504 (slowest %s, timeout 500ms) and 502 (slowest %s); %d async tasks each: hanging and resetting ones FAILURE after 2 attempts with a readable error, flaky ones SUCCESS after the reset (%d of them as a 2nd attempt, the rest retried by the transport); goroutines %d before, %d after",
+	fr.Number("calls", float64(n))
+	fr.Number("slowest_504_ms", float64(worst["/sync/hang"].Milliseconds()))
+	fr.Number("slowest_502_ms", float64(worst["/sync/reset"].Milliseconds()))
+	fr.Number("second_attempts", float64(retried))
+	fr.Number("goroutines_before", float64(g0))
+	fr.Number("goroutines_after", float64(g1))
+	fr.Summary("%d sync calls each to a hanging and a resetting backend: all 504 (slowest %s, timeout 500ms) and 502 (slowest %s); %d async tasks each: hanging and resetting ones FAILURE after 2 attempts with a readable error, flaky ones SUCCESS after the reset (%d of them as a 2nd attempt, the rest retried by the transport); goroutines %d before, %d after",
 		n, worst["/sync/hang"].Round(time.Millisecond), worst["/sync/reset"].Round(time.Millisecond), n, retried, g0, g1)
 }
 
@@ -660,6 +689,7 @@ func resetConn(w http.ResponseWriter) {
 // TestFaultF5PostgresRestart restarts PostgreSQL under load, with the
 // PostgreSQL store: Caddy recovers without a restart and loses nothing.
 func TestFaultF5PostgresRestart(t *testing.T) {
+	fr := testkit.RecordFault(t)
 	// Is the PostgreSQL store in this build? Provisioning says so before
 	// it connects anywhere.
 	probe := testkit.New(t)
@@ -675,14 +705,16 @@ func TestFaultF5PostgresRestart(t *testing.T) {
 `, probe.Admin) + probeSite)
 	probe.Kill()
 	if err != nil && strings.Contains(err.Error(), "not available in this build") {
-		t.Skip("SKIP: `storage postgres` is not available in this build yet; F5 runs once the PostgreSQL store is wired into Caddy")
+		fr.Skip("`storage postgres` is not available in this build yet; F5 runs once the PostgreSQL store is wired into Caddy")
 	}
 
 	srv := testkit.StartPostgres(t)
 	dsn := srv.NewDatabase(t)
 	restarts := sized(1, 3)
-	agent := testkit.NewAgent(t)
-	sink := testkit.NewSink(t)
+	agent := testkit.NewAgentWith(t, fake.AgentOptions{MaxCalls: -1})
+	// Arrivals are all these checks need; whole deliveries would cost
+	// this process memory and CPU next to the Caddy under test.
+	sink := testkit.NewSinkWith(t, fake.SinkOptions{MaxKept: -1})
 	c := testkit.New(t)
 	s := &site{t: t, caddy: c, port: testkit.FreePort(t), storage: "storage postgres " + strconv.Quote(dsn)}
 	s.base = fmt.Sprintf("http://127.0.0.1:%d", s.port)
@@ -732,7 +764,10 @@ func TestFaultF5PostgresRestart(t *testing.T) {
 		t.Fatalf("final states %v of %d accepted tasks", final, len(ids))
 	}
 	waitDelivered(t, sink, ids, []string{"/a", "/b"}, sized(120*time.Second, 300*time.Second))
-	t.Logf("RESULT: PostgreSQL restarted %d times under load (%s) without restarting Caddy; %s; all %d accepted tasks SUCCESS and all %d deliveries arrived",
+	fr.Number("restarts", float64(restarts))
+	fr.Number("tasks", float64(len(ids)))
+	fr.Number("deliveries", float64(2*len(ids)))
+	fr.Summary("PostgreSQL restarted %d times under load (%s) without restarting Caddy; %s; all %d accepted tasks SUCCESS and all %d deliveries arrived",
 		restarts, strings.Join(outages, "; "), tl, len(ids), 2*len(ids))
 }
 
@@ -759,6 +794,7 @@ type badReq struct {
 // code, Caddy does not panic, its goroutines come back to the baseline and
 // its memory stays flat.
 func TestFaultF6BadInputStorm(t *testing.T) {
+	fr := testkit.RecordFault(t)
 	rounds := sized(150, 1500)
 	agent := testkit.NewAgent(t)
 	hash, err := signing.HashPassword("alice-pw", 4)
@@ -1135,7 +1171,14 @@ func TestFaultF6BadInputStorm(t *testing.T) {
 		names = append(names, k(0).name)
 	}
 	sort.Strings(names)
-	t.Logf("RESULT: %d bad requests (%d kinds × %d) in %s, every one answered its documented status and code; goroutines %d before, %d after; RSS %d MiB before, %d MiB after; no panic",
+	fr.Number("requests", float64(n))
+	fr.Number("kinds", float64(len(kinds)))
+	fr.Number("seconds", took.Seconds())
+	fr.Number("goroutines_before", float64(g0))
+	fr.Number("goroutines_after", float64(g1))
+	fr.Number("rss_before_mib", float64(rss0/mib))
+	fr.Number("rss_after_mib", float64(rss1/mib))
+	fr.Summary("%d bad requests (%d kinds × %d) in %s, every one answered its documented status and code; goroutines %d before, %d after; RSS %d MiB before, %d MiB after; no panic",
 		n, len(kinds), rounds, took.Round(100*time.Millisecond), g0, g1, rss0/mib, rss1/mib)
 	t.Logf("kinds: %s", strings.Join(names, "; "))
 }

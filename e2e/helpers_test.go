@@ -1,6 +1,9 @@
 // Package e2e drives a real Caddy built with agenthook, on loopback, with
 // fake agent backends and callback sinks. Each test starts its own Caddy
-// with its own Badger directory.
+// with its own directory (Badger's too) and its own ports, so the tests
+// run in parallel, the fault suite aside (see faults_test.go). A new test
+// calls t.Parallel unless it needs the machine to itself or changes the
+// process's environment.
 package e2e
 
 import (
@@ -9,8 +12,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -108,21 +113,37 @@ func (s *site) get(path string, header map[string]string) (*http.Response, []byt
 	return do(s.t, http.MethodGet, s.base+path, nil, header)
 }
 
+// do sends a request and returns the answer with its body read. A
+// request that got no answer at all is sent again, up to three times in
+// all, and each resend is logged: a reload makes Caddy close idle
+// keep-alive connections, and a request that caught one closing never
+// reached a handler (postRetrying says more). Other Go clients see the
+// same; Go's own transport resends only idempotent requests.
 func do(t *testing.T, method, url string, body []byte, header map[string]string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+	var resp *http.Response
+	for try := 1; ; try++ {
+		req, err := http.NewRequest(method, url, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err = client.Do(req)
+		if err == nil {
+			break
+		}
+		// A timeout may have reached a handler; it is not sent again.
+		var ne net.Error
+		if try == 3 || errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("%s %s: %v", method, url, err)
+		}
+		t.Logf("%s %s: %v; sending it again", method, url, err)
+		time.Sleep(10 * time.Millisecond)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)

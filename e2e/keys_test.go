@@ -322,7 +322,8 @@ func TestAPIDeliveryLog(t *testing.T) {
 	t.Parallel()
 	agent := testkit.NewAgent(t)
 	ok := testkit.NewSink(t)
-	broken := newFlakySink(t)
+	broken := testkit.NewSink(t)
+	broken.FailWith(http.StatusInternalServerError, receiverFire)
 	globals := fmt.Sprintf(`		delivery {
 			allow_networks 127.0.0.1/32
 			retry_schedule 30ms
@@ -484,13 +485,13 @@ func TestAPIDeliveryLog(t *testing.T) {
 	if n := count("status=failed"); n != 10 {
 		t.Fatalf("a dry run recovered something: %d dead letters left", n)
 	}
-	broken.broken.Store(false)
+	broken.Recover()
 	resp, b = c.call(http.MethodPost, recoverPath, strings.Replace(body, `,"dry_run":true`, "", 1), apiAuth)
 	wantStatus(t, resp, b, http.StatusAccepted, "")
 	if string(b) != fmt.Sprintf("{\"recovered\":%d}\n", wantBefore) {
 		t.Fatalf("recover until the fourth newest failure: %s, want %d", b, wantBefore)
 	}
-	testkit.Eventually(t, 10*time.Second, func() bool { return len(broken.accepted()) == wantBefore }, "the recovered deliveries did not arrive")
+	testkit.Eventually(t, 10*time.Second, func() bool { return len(webhookIDs(broken)) == wantBefore }, "the recovered deliveries did not arrive")
 	if n := count("status=failed"); n != 10-wantBefore {
 		t.Fatalf("%d dead letters left, want %d", n, 10-wantBefore)
 	}

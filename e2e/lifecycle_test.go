@@ -17,6 +17,7 @@ import (
 // grace period; a call that outlasts it is abandoned and runs again after
 // a restart, without counting as an attempt.
 func TestGracefulStop(t *testing.T) {
+	t.Parallel()
 	var calls atomic.Int64
 	delay := atomic.Int64{}
 	delay.Store(int64(time.Second))
@@ -62,6 +63,7 @@ func TestGracefulStop(t *testing.T) {
 // TestSecretPlaceholders: secrets come from {env.X} and {file./path}, and
 // never reach the log or the adapted config.
 func TestSecretPlaceholders(t *testing.T) {
+	t.Parallel()
 	agent := testkit.NewAgent(t)
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "token")

@@ -55,6 +55,7 @@ func countingAgent(t *testing.T, delay time.Duration) (*testkit.Agent, *sync.Map
 // TestMultiInstanceShared: a task accepted on A is polled on B, and a chat
 // started on A continues on B.
 func TestMultiInstanceShared(t *testing.T) {
+	t.Parallel()
 	dsn := testkit.Postgres(t)
 	agent := testkit.NewAgent(t)
 	routes := asyncRoutes + `
@@ -99,6 +100,7 @@ func TestMultiInstanceShared(t *testing.T) {
 // TestMultiInstanceThousand sends 1,000 tasks alternately to A and B with
 // callbacks: every task runs once and every delivery arrives once.
 func TestMultiInstanceThousand(t *testing.T) {
+	t.Parallel()
 	dsn := testkit.Postgres(t)
 	agent, runs := countingAgent(t, 0)
 	sink := testkit.NewSink(t)
@@ -186,6 +188,7 @@ func TestMultiInstanceThousand(t *testing.T) {
 // TestMultiInstanceKill kills A with SIGKILL while it holds leased tasks;
 // B runs them once their leases run out, and nothing is lost.
 func TestMultiInstanceKill(t *testing.T) {
+	t.Parallel()
 	dsn := testkit.Postgres(t)
 	agent, runs := countingAgent(t, 300*time.Millisecond)
 	sink := testkit.NewSink(t)
@@ -242,6 +245,7 @@ func TestMultiInstanceKill(t *testing.T) {
 // answer 503 promptly while it is down, recover on their own when it is
 // back, and every task answered 202 finishes.
 func TestMultiInstancePostgresRestart(t *testing.T) {
+	t.Parallel()
 	pg := testkit.StartPostgres(t)
 	dsn := pg.NewDatabase(t)
 	agent, _ := countingAgent(t, 5*time.Millisecond)

@@ -87,6 +87,7 @@ type resultPayload struct {
 // base64 with their content type; the backend is called once, with the
 // task's body.
 func TestResultBinary(t *testing.T) {
+	t.Parallel()
 	body := bytes.Repeat([]byte{0xff}, 3_000_000)
 	agent := newBytesAgent(t, "application/x-blob", body)
 	sink := testkit.NewSink(t)
@@ -143,6 +144,7 @@ func TestResultBinary(t *testing.T) {
 // delivered as task.failed; the backend is called once, with the task's
 // body, and the task never runs again.
 func TestResultTooLarge(t *testing.T) {
+	t.Parallel()
 	body := bytes.Repeat([]byte{0xff}, 7<<20) // over 9 MiB in base64
 	agent := newBytesAgent(t, "application/octet-stream", body)
 	sink := testkit.NewSink(t)
@@ -185,6 +187,7 @@ func TestResultTooLarge(t *testing.T) {
 // served at once (the rest get 503 with Retry-After), answers are
 // streamed, and the stalled ones are let go after write_timeout.
 func TestStatusSlowReadersBounded(t *testing.T) {
+	t.Parallel()
 	// 8 MB in base64: more than loopback sockets buffer, so a reader that
 	// does not read holds its answer up.
 	body := bytes.Repeat([]byte{0xfe, 0xff, 0x00}, 2_000_000)
@@ -258,6 +261,7 @@ func TestStatusSlowReadersBounded(t *testing.T) {
 // a wrong token and an accepted task: neither Caddy's access log nor
 // agenthook's own lines hold the token.
 func TestTokenNeverLogged(t *testing.T) {
+	t.Parallel()
 	agent := testkit.NewAgent(t)
 	s := startSite(t, agentBlock("support", agent.Addr()), "\tlog\n"+asyncRoutes+`
 	agenthook /sync support {

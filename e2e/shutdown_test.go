@@ -15,6 +15,7 @@ import (
 // running could not be recorded; once the database is back and the lease
 // has run out, the task runs again, with its original body, and finishes.
 func TestStopWithPostgresDown(t *testing.T) {
+	t.Parallel()
 	pg := testkit.StartPostgres(t)
 	dsn := pg.NewDatabase(t)
 	var calls atomic.Int64

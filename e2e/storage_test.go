@@ -16,6 +16,7 @@ import (
 // on the same Badger directory, succeeds: validating does not open the
 // store, whose directory the running Caddy holds locked.
 func TestValidateWhileRunning(t *testing.T) {
+	t.Parallel()
 	agent := testkit.NewAgent(t)
 	globals := agentBlock("support", agent.Addr())
 	s := startSite(t, globals, asyncRoutes)
@@ -58,6 +59,7 @@ func failedRun(t *testing.T, c *testkit.Caddy, caddyfile string) string {
 // PostgreSQL server that cannot be reached) fails to load, saying why,
 // without the password.
 func TestStorageErrorsFailTheLoad(t *testing.T) {
+	t.Parallel()
 	agent := testkit.NewAgent(t)
 	globals := agentBlock("support", agent.Addr())
 	file := filepath.Join(t.TempDir(), "a-file")

@@ -36,6 +36,7 @@ func agentBlock(name, addr string) string {
 // TestSyncAuthSchemes drives every auth scheme through a real Caddy,
 // passing and failing, and checks what reaches the backend.
 func TestSyncAuthSchemes(t *testing.T) {
+	t.Parallel()
 	agent := testkit.NewAgent(t)
 	hash, err := signing.HashPassword("alice-pw", 4)
 	if err != nil {
@@ -234,6 +235,7 @@ func TestSyncAuthSchemes(t *testing.T) {
 // TestSyncChats starts a chat, continues it three times, and checks that
 // the backend's conversation id follows and that chats are private.
 func TestSyncChats(t *testing.T) {
+	t.Parallel()
 	agent := testkit.NewAgent(t)
 	routes := `
 	agenthook /chat support {
@@ -304,6 +306,7 @@ func TestSyncChats(t *testing.T) {
 
 // TestSyncCognigy checks Cognigy-shaped sessions.
 func TestSyncCognigy(t *testing.T) {
+	t.Parallel()
 	agent := testkit.NewAgent(t)
 	s := startSite(t, agentBlock("bot", agent.Addr()), `
 	agenthook /cognigy bot {
@@ -355,6 +358,7 @@ func TestSyncCognigy(t *testing.T) {
 
 // TestSyncErrors checks 413, 502 and 504.
 func TestSyncErrors(t *testing.T) {
+	t.Parallel()
 	slow := testkit.NewAgent(t)
 	slow.Handle = func(w http.ResponseWriter, r *http.Request, body []byte) {
 		select {
@@ -419,6 +423,7 @@ func (c *chunked) Read(p []byte) (int, error) { return c.r.Read(p) }
 // TestSyncStreaming checks that an SSE answer reaches the caller as the
 // backend writes it, not when it ends.
 func TestSyncStreaming(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	agent := testkit.NewAgent(t)
 	agent.Handle = func(w http.ResponseWriter, r *http.Request, body []byte) {
@@ -460,6 +465,7 @@ func TestSyncStreaming(t *testing.T) {
 // TestSyncReload reloads the config between turns and under load; chats
 // survive and no request fails.
 func TestSyncReload(t *testing.T) {
+	t.Parallel()
 	agent := testkit.NewAgent(t)
 	routes := `
 	agenthook /chat support {

@@ -126,17 +126,6 @@ func sweepStaleBinaries() {
 	}
 }
 
-// FreePort returns a loopback port that was free a moment ago.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // Caddy is one Caddy process.
 type Caddy struct {
 	t     testing.TB
@@ -183,6 +172,7 @@ func (c *Caddy) Start(caddyfile string, ports ...int) {
 	if c.log == nil {
 		c.log = &lockedBuffer{}
 	}
+	mark := len(c.log.String()) // the log of earlier runs stays
 	cmd := c.Command(context.Background(), "run", "--config", path, "--adapter", "caddyfile")
 	cmd.Stdout, cmd.Stderr = c.log, c.log
 	if err := cmd.Start(); err != nil {
@@ -194,8 +184,12 @@ func (c *Caddy) Start(caddyfile string, ports ...int) {
 	c.cmd, c.done = cmd, done
 	c.Ports = ports
 	c.mu.Unlock()
-	c.waitReady(done)
+	c.waitReady(done, mark)
 }
+
+// startedLine is what `caddy run` logs once its config is loaded and
+// every app has started.
+const startedLine = "serving initial configuration"
 
 // WriteCaddyfile writes a Caddyfile named name in Caddy's directory and
 // returns its path.
@@ -223,20 +217,29 @@ func (c *Caddy) Command(ctx context.Context, args ...string) *exec.Cmd {
 	return cmd
 }
 
-func (c *Caddy) waitReady(done chan struct{}) {
+// waitReady waits until the admin API and the ports answer and Caddy
+// logged startedLine after the offset mark of its log. Listening is not
+// enough: Caddy starts its apps one by one, so the http app may serve
+// before the agenthook app has started (and, say, learned which addresses
+// are its own). A config must therefore not discard Caddy's default log.
+func (c *Caddy) waitReady(done chan struct{}, mark int) {
 	c.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	addrs := []string{c.Admin}
 	for _, p := range c.Ports {
 		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", p))
 	}
+	exited := func() {
+		c.t.Helper()
+		select {
+		case <-done:
+			c.t.Fatalf("caddy exited while starting:\n%s", c.Log())
+		default:
+		}
+	}
 	for _, a := range addrs {
 		for {
-			select {
-			case <-done:
-				c.t.Fatalf("caddy exited while starting:\n%s", c.Log())
-			default:
-			}
+			exited()
 			conn, err := net.DialTimeout("tcp", a, 200*time.Millisecond)
 			if err == nil {
 				conn.Close()
@@ -247,6 +250,13 @@ func (c *Caddy) waitReady(done chan struct{}) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+	}
+	for !strings.Contains(c.Log()[mark:], startedLine) {
+		exited()
+		if time.Now().After(deadline) {
+			c.t.Fatalf("caddy did not log %q:\n%s", startedLine, c.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

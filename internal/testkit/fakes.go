@@ -1,47 +1,35 @@
 package testkit
 
 import (
-	"encoding/json"
-	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/agenthook/agenthook/internal/testkit/fake"
 )
 
 // Call is one request a fake received.
-type Call struct {
-	Method string
-	Path   string
-	Query  string
-	Header http.Header
-	Body   []byte
-	At     time.Time
-}
+type Call = fake.Call
 
-// Agent is a fake agent backend on loopback. By default it answers
-// {"answer": "echo: <body>", "turn": n} and keeps a conversation id in
-// X-Conversation-Id, like a real agent would.
+// Agent is the shared fake agent backend (fake.Agent) on loopback. By
+// default it answers {"answer": "echo: <body>", "turn": n} and keeps a
+// conversation id in X-Conversation-Id, like a real agent would; its
+// Handle field takes over the answer.
 type Agent struct {
+	*fake.Agent
 	*httptest.Server
-	// Handle, if set, answers instead of the default.
-	Handle func(w http.ResponseWriter, r *http.Request, body []byte)
-
-	mu    sync.Mutex
-	calls []Call
-	convs atomic.Int64
-	turns sync.Map
 }
 
-// NewAgent starts a fake agent.
-func NewAgent(t testing.TB) *Agent {
-	a := &Agent{}
-	a.Server = httptest.NewServer(http.HandlerFunc(a.serve))
+// NewAgent starts a fake agent with the tests' defaults (fake's zero
+// AgentOptions: echo, every call kept), closed when the test ends.
+func NewAgent(t testing.TB) *Agent { return NewAgentWith(t, fake.AgentOptions{}) }
+
+// NewAgentWith starts a fake agent with knobs.
+func NewAgentWith(t testing.TB, o fake.AgentOptions) *Agent {
+	a := &Agent{Agent: fake.NewAgent(o)}
+	a.Server = httptest.NewServer(a.Agent)
 	t.Cleanup(a.Close)
 	return a
 }
@@ -49,54 +37,23 @@ func NewAgent(t testing.TB) *Agent {
 // Addr is the host:port to put in a reverse_proxy line.
 func (a *Agent) Addr() string { return strings.TrimPrefix(a.URL, "http://") }
 
-func (a *Agent) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	a.mu.Lock()
-	a.calls = append(a.calls, Call{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body, At: time.Now()})
-	a.mu.Unlock()
-	if a.Handle != nil {
-		a.Handle(w, r, body)
-		return
-	}
-	a.Echo(w, r, body)
-}
-
-// Echo is the default answer.
-func (a *Agent) Echo(w http.ResponseWriter, r *http.Request, body []byte) {
-	conv := r.Header.Get("X-Conversation-Id")
-	if conv == "" {
-		conv = fmt.Sprintf("conv-%d", a.convs.Add(1))
-	}
-	n, _ := a.turns.LoadOrStore(conv, new(atomic.Int64))
-	turn := n.(*atomic.Int64).Add(1)
-	w.Header().Set("X-Conversation-Id", conv)
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"answer": "echo: " + string(body), "conversation_id": conv, "turn": turn})
-}
-
-// Calls returns a copy of the calls so far.
-func (a *Agent) Calls() []Call {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]Call(nil), a.calls...)
-}
-
-// Sink is a fake callback receiver on loopback.
+// Sink is the shared fake callback receiver (fake.Sink) on loopback: 204
+// to everything unless its Status field says otherwise.
 type Sink struct {
+	*fake.Sink
 	*httptest.Server
-	// Status, if set, picks the answer's status for the n-th request
-	// (counting from 1); the default is 204.
-	Status func(n int, r *http.Request) int
-
-	mu    sync.Mutex
-	got   []Call
-	count atomic.Int64
 }
 
-// NewSink starts a fake callback receiver.
-func NewSink(t testing.TB) *Sink {
-	s := &Sink{}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+// NewSink starts a fake callback receiver with the tests' defaults
+// (fake's zero SinkOptions: every delivery kept), closed when the test
+// ends.
+func NewSink(t testing.TB) *Sink { return NewSinkWith(t, fake.SinkOptions{}) }
+
+// NewSinkWith starts a fake callback receiver with knobs.
+func NewSinkWith(t testing.TB, o fake.SinkOptions) *Sink {
+	t.Helper()
+	s := &Sink{Sink: newFakeSink(t, o)}
+	s.Server = httptest.NewServer(s.Sink)
 	t.Cleanup(s.Close)
 	return s
 }
@@ -104,8 +61,9 @@ func NewSink(t testing.TB) *Sink {
 // NewSinkOn starts a fake callback receiver on a given listener, to bring
 // a receiver back on the port it had.
 func NewSinkOn(t testing.TB, l net.Listener) *Sink {
-	s := &Sink{}
-	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	t.Helper()
+	s := &Sink{Sink: newFakeSink(t, fake.SinkOptions{})}
+	s.Server = httptest.NewUnstartedServer(s.Sink)
 	s.Listener.Close()
 	s.Listener = l
 	s.Start()
@@ -113,30 +71,14 @@ func NewSinkOn(t testing.TB, l net.Listener) *Sink {
 	return s
 }
 
-func (s *Sink) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	n := int(s.count.Add(1))
-	status := http.StatusNoContent
-	if s.Status != nil {
-		status = s.Status(n, r)
+func newFakeSink(t testing.TB, o fake.SinkOptions) *fake.Sink {
+	t.Helper()
+	s, err := fake.NewSink(o)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if status >= 200 && status < 300 {
-		s.mu.Lock()
-		s.got = append(s.got, Call{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body, At: time.Now()})
-		s.mu.Unlock()
-	}
-	w.WriteHeader(status)
+	return s
 }
-
-// Received returns the accepted deliveries so far.
-func (s *Sink) Received() []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Call(nil), s.got...)
-}
-
-// Requests counts every request, accepted or not.
-func (s *Sink) Requests() int { return int(s.count.Load()) }
 
 // Eventually polls cond every 20ms until it holds or the timeout passes.
 func Eventually(t testing.TB, timeout time.Duration, cond func() bool, format string, args ...any) {

@@ -34,7 +34,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -327,7 +326,7 @@ func NewPostgresServer(settings ...string) (*PostgresServer, error) {
 	// The port is free when picked but may be taken before postgres binds
 	// it; try a few.
 	for try := 0; ; try++ {
-		if s.port, err = pgFreePort(); err != nil {
+		if s.port, err = freePort(); err != nil {
 			return nil, err
 		}
 		err = s.launch()
@@ -609,15 +608,6 @@ func postgresUser() (*syscall.Credential, error) {
 		return nil, fmt.Errorf("postgres user ids: %w", err)
 	}
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
-
-func pgFreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // sweepStale removes the servers and directories that dead test processes

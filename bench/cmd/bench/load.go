@@ -1,8 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/agenthook/agenthook/internal/testkit/fake"
 )
 
 // LG is loadgen's JSON result.
@@ -119,14 +121,7 @@ func (e *env) wrk(url string) (float64, error) {
 }
 
 // sinkStats is the sink's /_stats.
-type sinkStats struct {
-	Requests      int64 `json:"requests"`
-	UniqueIDs     int64 `json:"unique_ids"`
-	FirstNS       int64 `json:"first_ns"`
-	LastNS        int64 `json:"last_ns"`
-	BadSignatures int64 `json:"bad_signatures"`
-	Checked       int64 `json:"checked"`
-}
+type sinkStats = fake.SinkStats
 
 type arrival struct {
 	task string
@@ -139,16 +134,14 @@ func sinkDump(addr string) ([]arrival, error) {
 	if err != nil || code != 200 {
 		return nil, fmt.Errorf("sink dump: %d %v", code, err)
 	}
-	var out []arrival
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 3 {
-			continue
-		}
-		at, _ := strconv.ParseInt(f[1], 10, 64)
-		out = append(out, arrival{task: f[0], at: at, id: f[2]})
+	got, err := fake.ReadDump(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("sink dump: %w", err)
+	}
+	out := make([]arrival, len(got))
+	for i, a := range got {
+		// "-" as before, for a delivery without one.
+		out[i] = arrival{task: cmp.Or(a.TaskID, "-"), at: a.At.UnixNano(), id: cmp.Or(a.WebhookID, "-")}
 	}
 	return out, nil
 }

@@ -7,8 +7,9 @@
 //
 // measure starts real processes (Caddy built from this checkout, the fake
 // agent, the callback sink, loadgen, wrk) and writes out/results.json;
-// report renders results.json, out/faults.json (go test -json of the
-// fault suite) and out/fuzz.txt into Markdown and a PNG chart. Every
+// report renders results.json, out/faults.jsonl (the fault suite's
+// results, see testkit.RecordFault) and out/fuzz.txt into Markdown and a
+// PNG chart. Every
 // process started is killed on exit, also on SIGINT/SIGTERM.
 package main
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/agenthook/agenthook/internal/testkit"
 )
 
 func writeReport(out, mdPath, chartPath string) error {
@@ -27,7 +28,7 @@ func writeReport(out, mdPath, chartPath string) error {
 	if err != nil {
 		chartRel = chartPath
 	}
-	faults := readFaults(filepath.Join(out, "faults.json"))
+	faults := readFaults(filepath.Join(out, "faults.jsonl"))
 	fuzz := readFuzz(filepath.Join(out, "fuzz.txt"))
 	md := renderMarkdown(&r, filepath.ToSlash(chartRel), faults, fuzz)
 	// The analysis of the misses is written by hand (profiles and their
@@ -388,52 +389,33 @@ type faultResult struct {
 	lines   []string
 }
 
-// readFaults reads `go test -json` output of the fault suite.
+// readFaults reads the fault suite's results, as testkit.RecordFault
+// wrote them to the file that AGENTHOOK_FAULT_RESULTS named.
 func readFaults(path string) []faultResult {
-	f, err := os.Open(path)
-	if err != nil {
+	results, err := testkit.ReadFaultResults(path)
+	if err != nil && len(results) == 0 {
 		return nil
 	}
-	defer f.Close()
-	byName := map[string]*faultResult{}
-	var order []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var ev struct {
-			Action  string
-			Test    string
-			Elapsed float64
-			Output  string
-		}
-		if json.Unmarshal(sc.Bytes(), &ev) != nil || !strings.HasPrefix(ev.Test, "TestFault") || strings.Contains(ev.Test, "/") {
-			continue
-		}
-		fr := byName[ev.Test]
-		if fr == nil {
-			fr = &faultResult{name: ev.Test, action: "did not finish"}
-			byName[ev.Test] = fr
-			order = append(order, ev.Test)
-		}
-		switch ev.Action {
-		case "pass", "fail", "skip":
-			fr.action = map[string]string{"pass": "pass", "fail": "**FAIL**", "skip": "skipped"}[ev.Action]
-			fr.elapsed = ev.Elapsed
-		case "output":
-			out := strings.TrimSpace(ev.Output)
-			for _, tag := range []string{"RESULT: ", "SKIP: ", "FAIL: "} {
-				if i := strings.Index(out, tag); i >= 0 {
-					fr.lines = append(fr.lines, strings.TrimSpace(out[i:]))
-				}
-			}
-			if strings.Contains(out, "_test.go:") && !strings.Contains(out, "RESULT: ") && !strings.Contains(out, "SKIP: ") && len(fr.lines) < 8 && strings.Contains(out, "Error") {
-				fr.lines = append(fr.lines, out)
-			}
-		}
-	}
 	var out []faultResult
-	for _, n := range order {
-		out = append(out, *byName[n])
+	for _, r := range results {
+		fr := faultResult{name: r.Test, elapsed: r.Seconds}
+		switch r.Result {
+		case testkit.FaultPass:
+			fr.action = "pass"
+		case testkit.FaultFail:
+			fr.action = "**FAIL**"
+		case testkit.FaultSkip:
+			fr.action = "skipped"
+		default:
+			fr.action = "did not finish"
+		}
+		if r.Summary != "" {
+			fr.lines = append(fr.lines, r.Summary)
+		}
+		if r.Result == testkit.FaultFail || r.Result == testkit.FaultRunning {
+			fr.lines = append(fr.lines, "see the test's log in bench/out/faults.log")
+		}
+		out = append(out, fr)
 	}
 	return out
 }
@@ -475,5 +457,5 @@ BENCH_ONLY=P1,P3 bench/run.sh     # some scenarios only (the report then lacks t
 BENCH_SKIP_FAULTS=1 BENCH_SKIP_FUZZ=1 bench/run.sh
 go test ./e2e -run TestFault -count=1               # the reduced fault suite, as CI runs it
 AGENTHOOK_FAULTS=full go test ./e2e -run TestFault  # the full one
-` + "```\n\n" + `Needs Go, and installs ` + "`wrk`" + ` with apt-get if it is missing. For the PostgreSQL figures it uses ` + "`AGENTHOOK_PG_DSN`" + ` or starts its own server from the PostgreSQL binaries on the machine. Everything else it writes goes to ` + "`bench/out/`" + ` (raw loadgen JSON, logs, profiles, the fault suite's ` + "`go test -json`" + ` output).
+` + "```\n\n" + `Needs Go, and installs ` + "`wrk`" + ` with apt-get if it is missing. For the PostgreSQL figures it uses ` + "`AGENTHOOK_PG_DSN`" + ` or starts its own server from the PostgreSQL binaries on the machine. Everything else it writes goes to ` + "`bench/out/`" + ` (raw loadgen JSON, logs, profiles, the fault suite's results, ` + "`faults.jsonl`" + `, and its ` + "`go test -v`" + ` log, ` + "`faults.log`" + `).
 `

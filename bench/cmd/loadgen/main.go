@@ -55,7 +55,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/agenthook/agenthook/bench/internal/scan"
+	"github.com/agenthook/agenthook/internal/testkit/scan"
 )
 
 type headerFlags []string

@@ -1,5 +1,5 @@
-// Package scan holds what the bench tools share for reading agenthook's
-// answers fast, without decoding them.
+// Package scan holds what the bench tools and the fake callback receiver
+// share for reading agenthook's answers fast, without decoding them.
 package scan
 
 import "bytes"
