@@ -663,3 +663,21 @@ func isPostgres(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	return err == nil && strings.Contains(string(b), "postgres")
 }
+
+// Patient gives a DSN a long connect timeout, for tests that are not about
+// timeouts: under a busy race-detector run, the engine's own 2 s default
+// can pass before a loaded PostgreSQL answers a new connection.
+func Patient(dsn string) string {
+	const secs = "30"
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return dsn
+		}
+		q := u.Query()
+		q.Set("connect_timeout", secs)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	return dsn + " connect_timeout=" + secs
+}

@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 func TestConformance(t *testing.T) {
 	template := migratedTemplate(t)
 	storetest.Run(t, func(t *testing.T, c *storetest.Clock) store.Store {
-		s, err := Open(context.Background(), Options{DSN: testkit.PostgresFrom(t, template), Now: c.Now, SweepInterval: -1, Logger: zaptest.NewLogger(t)})
+		s, err := Open(context.Background(), Options{DSN: testkit.Patient(testkit.PostgresFrom(t, template)), Now: c.Now, SweepInterval: -1, Logger: zaptest.NewLogger(t)})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
