@@ -77,7 +77,7 @@ func (a *APIHandler) Provision(ctx caddy.Context) error {
 		Registry: rt.registry,
 		Agents:   func() map[string]*handler.Agent { return app.agents },
 		Static:   app.staticCallbacks(),
-		CheckURL: app.egress.checkURL,
+		CheckURL: app.checkURL,
 		Changed:  rt.dispatcher.ResetHealth,
 		Logger:   ctx.Logger(),
 		Metrics:  app.metrics,

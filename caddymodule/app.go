@@ -4,6 +4,7 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -17,6 +18,7 @@ import (
 	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/handler/delivery"
 	"github.com/agenthook/agenthook/handler/runner"
+	"github.com/agenthook/agenthook/store"
 )
 
 func init() {
@@ -65,11 +67,14 @@ type App struct {
 	// events, for the events app's handlers.
 	Alerts *CallbackConfig `json:"alerts,omitempty"`
 
-	agents  map[string]*handler.Agent
-	alerts  *delivery.Callback
-	events  *caddyevents.App
-	ids     *identities   // endpoint names and principals of this config
-	ctx     caddy.Context // to read the other apps' config at Start
+	agents map[string]*handler.Agent
+	alerts *delivery.Callback
+	events *caddyevents.App
+	ids    *identities   // endpoint names and principals of this config
+	ctx    caddy.Context // to read the other apps' config at Start
+	// started is closed once Start knows this server's own addresses,
+	// which a callback URL is checked against.
+	started chan struct{}
 	rt      *runtime
 	egress  *egress
 	logger  *zap.Logger
@@ -110,6 +115,7 @@ var agentName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 // which the running config holds.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.ctx = ctx
+	a.started = make(chan struct{})
 	a.logger = ctx.Logger()
 	a.ids = new(identities)
 	m, err := registerMetrics(ctx.GetMetricsRegistry())
@@ -190,6 +196,7 @@ func (a *App) Start() error {
 	// Provision: the http app may be provisioning, and would be made
 	// twice).
 	a.egress.setSelf(buildSelf(a.ctx, a.logger))
+	close(a.started)
 	if err := a.checkStaticCallbacks(); err != nil {
 		return err
 	}
@@ -309,3 +316,16 @@ var (
 	_ caddy.Validator    = (*App)(nil)
 	_ caddy.CleanerUpper = (*App)(nil)
 )
+
+// checkURL checks a callback URL as the API registers it. Caddy starts
+// apps in no set order, so a request may reach the API before this app's
+// Start has learnt the server's own addresses; it waits for them (a
+// moment, at most as long as the request may) rather than check without.
+func (a *App) checkURL(ctx context.Context, raw string) error {
+	select {
+	case <-a.started:
+	case <-ctx.Done():
+		return fmt.Errorf("%w: the server is starting", store.ErrUnavailable)
+	}
+	return a.egress.checkURL(ctx, raw)
+}

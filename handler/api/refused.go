@@ -8,6 +8,7 @@ import (
 
 	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/handler/delivery"
+	"github.com/agenthook/agenthook/store"
 )
 
 // refusedURL answers a callback URL that CheckURL refused. A refusal for
@@ -18,6 +19,11 @@ import (
 // scheme and host only (its path and query may hold a secret). A URL that
 // is malformed is told so: that says nothing about the network.
 func (a *API) refusedURL(raw string, err error) error {
+	if errors.Is(err, store.ErrUnavailable) {
+		// The check could not be made (the server is still starting):
+		// try again, rather than a verdict on the URL.
+		return handler.StoreError(err)
+	}
 	if !errors.Is(err, delivery.ErrRefused) {
 		return handler.Errorf(http.StatusBadRequest, handler.CodeBadRequest, "url is not acceptable: %s", err.Error())
 	}
