@@ -224,7 +224,7 @@ func TestAPIKeyScopes(t *testing.T) {
 		if a.StatusCode != 500 || a.Response != "x"+strings.Repeat("é", 2047) || !a.ResponseTruncated || a.ResponseBase64 != "" {
 			t.Fatalf("attempt: status %d, %d bytes of answer, truncated %v", a.StatusCode, len(a.Response), a.ResponseTruncated)
 		}
-		if got := a.ResponseHeaders["X-Request-Id"]; len(got) != 1 || got[0] != "req-"+sDead.ID {
+		if got := a.ResponseHeaders["X-Request-Id"]; len(got) != 1 || got[0] != "req-"+sDead.MessageID {
 			t.Fatalf("headers kept %v", a.ResponseHeaders)
 		}
 		if a.ResponseHeaders["Content-Type"] == nil || a.ResponseHeaders["Set-Cookie"] != nil {
