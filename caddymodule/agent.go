@@ -14,6 +14,8 @@ import (
 
 	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/handler/delivery"
+	"github.com/agenthook/agenthook/handler/exchange"
+	"github.com/agenthook/agenthook/handler/shape"
 	"github.com/agenthook/agenthook/signing"
 )
 
@@ -34,8 +36,17 @@ type AgentConfig struct {
 	// Callbacks receive the agent's task results.
 	Callbacks []*CallbackConfig `json:"callbacks,omitempty"`
 
+	// Request is a jq expression that turns the caller's body into the
+	// backend's, with $chat, $caller, $headers, $query and $history.
+	Request string `json:"request,omitempty"`
+	// Answer is a jq expression that turns the backend's answer into what
+	// sync callers get and tasks keep, with $status, $headers, $chat and
+	// $task.
+	Answer string `json:"answer,omitempty"`
+
 	tokens    []string             // hashed, after placeholders
 	callbacks []*delivery.Callback // provisioned
+	shaping   *exchange.Shaping    // provisioned
 }
 
 func (c *AgentConfig) provision(ctx caddy.Context, name string, eg *egress, maxTimeout time.Duration) (*handler.Agent, error) {
@@ -55,6 +66,11 @@ func (c *AgentConfig) provision(ctx caddy.Context, name string, eg *egress, maxT
 		Backend:            &proxyBackend{handler: rp},
 		ConversationHeader: c.ConversationHeader,
 	}
+	sh, err := c.provisionShaping()
+	if err != nil {
+		return nil, err
+	}
+	c.shaping = sh
 	c.callbacks = c.callbacks[:0]
 	repl := caddy.NewReplacer()
 	c.tokens = c.tokens[:0]
@@ -76,6 +92,32 @@ func (c *AgentConfig) provision(ctx caddy.Context, name string, eg *egress, maxT
 		c.callbacks = append(c.callbacks, hc)
 	}
 	return ag, nil
+}
+
+// provisionShaping compiles the agent's expressions.
+func (c *AgentConfig) provisionShaping() (*exchange.Shaping, error) {
+	sh := new(exchange.Shaping)
+	var err error
+	if sh.Request, err = compileExpr(shape.Request, "request", c.Request); err != nil {
+		return nil, err
+	}
+	if sh.Answer, err = compileExpr(shape.Answer, "answer", c.Answer); err != nil {
+		return nil, err
+	}
+	return sh, nil
+}
+
+// compileExpr compiles an optional request or answer expression; "" is
+// none.
+func compileExpr(stage shape.Stage, opt, src string) (*shape.Program, error) {
+	if src == "" {
+		return nil, nil
+	}
+	p, err := shape.Compile(stage, src, exchange.Limits)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", opt, err)
+	}
+	return p, nil
 }
 
 // staticCallbacks returns the provisioned callbacks of every agent.

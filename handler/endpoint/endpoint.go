@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/handler/exchange"
 	"github.com/agenthook/agenthook/signing"
 	"github.com/agenthook/agenthook/store"
 )
@@ -59,6 +60,9 @@ type Endpoint struct {
 	Mode      Mode
 	// Format reads callers' bodies; nil reads them as raw.
 	Format RequestFormat
+	// Shapes holds the agents' request and answer expressions, and this
+	// endpoint's overrides (looked up by Name); nil shapes nothing.
+	Shapes *exchange.Set
 
 	ChatHeader     string
 	ContinueHeader string

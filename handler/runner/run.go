@@ -1,15 +1,19 @@
 package runner
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/handler/exchange"
+	"github.com/agenthook/agenthook/handler/shape"
 	"github.com/agenthook/agenthook/handler/tracing"
 	"github.com/agenthook/agenthook/store"
 )
@@ -27,11 +31,16 @@ func (r *Runner) run(t *store.Task, owner string) {
 	}
 	r.started(t, log)
 	conv := ""
+	chat := shape.Chat{ID: t.ChatID}
 	cctx, ccancel := r.storeContext()
-	if chat, err := r.Store.GetChat(cctx, t.ChatID); err == nil {
-		conv = chat.ConversationID
+	if c, err := r.Store.GetChat(cctx, t.ChatID); err == nil {
+		conv = c.ConversationID
+		// A chat is saved again when a turn ends: one never saved since
+		// its creation has had none.
+		chat.ConversationID, chat.New = conv, c.UpdatedAt.Equal(c.CreatedAt)
 	}
 	ccancel()
+	sh := cfg.Shapes.For(t.Agent, t.Endpoint)
 	ctx, cancel := context.WithTimeout(r.jobs.JobContext(), cfg.Timeout)
 	ctx, span := startAttempt(ctx, t)
 	req, err := backendRequest(ctx, t, agent, conv)
@@ -40,6 +49,15 @@ func (r *Runner) run(t *store.Task, owner string) {
 		cancel()
 		r.finish(t, owner, agent, outcome{status: store.TaskFailure, msg: "the stored request could not be rebuilt: " + err.Error()}, log)
 		return
+	}
+	if sh != nil {
+		if err := shapeRequest(ctx, req, t, sh, chat); err != nil {
+			endAttempt(span, 0, err)
+			cancel()
+			log.Warn("expression failed", zap.String("error", err.Error()))
+			r.finish(t, owner, agent, outcome{status: store.TaskFailure, msg: err.Error()}, log)
+			return
+		}
 	}
 	tracing.Inject(ctx, req.Header)
 	rec := newRecorder(cfg.MaxResult)
@@ -86,6 +104,17 @@ func (r *Runner) run(t *store.Task, owner string) {
 		r.retry(t, owner, r.Now().Add(backoff(cfg.Backoff, t.Attempts)), msg, log)
 		return
 	}
+	if sh != nil && sh.Answer != nil && res != nil && !rec.overflow {
+		sctx, scancel := context.WithCancel(r.jobs.JobContext())
+		out, serr := sh.ShapeAnswer(sctx, rec.status, rec.header, res.Body, shape.AnswerEnv{Chat: chat, Task: shapeTask(t)})
+		scancel()
+		if serr != nil {
+			log.Warn("expression failed", zap.String("error", serr.Error()))
+			msg, res.Body = joinMsg(msg, serr.Error()), nil
+		} else {
+			res.Body, res.ContentType = out, "application/json"
+		}
+	}
 	status := store.TaskSuccess
 	if msg != "" {
 		status = store.TaskFailure
@@ -107,4 +136,47 @@ func isTimeout(err error) bool {
 	}
 	var te interface{ Timeout() bool }
 	return errors.As(err, &te) && te.Timeout()
+}
+
+// shapeRequest runs the request expression on the stored body and points
+// the request at the shaping's path. The error is the expression's.
+func shapeRequest(ctx context.Context, req *http.Request, t *store.Task, sh *exchange.Shaping, chat shape.Chat) error {
+	if sh.Request != nil {
+		env := shape.RequestEnv{
+			Chat:    chat,
+			Caller:  shape.Caller{ID: t.Principal},
+			Headers: req.Header,
+			Query:   req.URL.Query(),
+		}
+		body, err := sh.ShapeRequest(ctx, t.Request.Body, req.Header.Get("Content-Type"), env)
+		if err != nil {
+			return err
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.ContentLength = int64(len(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if sh.Answer != nil {
+		// The answer expression reads the body as it is.
+		req.Header.Del("Accept-Encoding")
+	}
+	if sh.Path != "" {
+		req.URL.Path, req.URL.RawPath, req.URL.RawQuery = sh.Path, "", ""
+		req.RequestURI = sh.Path
+	}
+	return nil
+}
+
+// shapeTask is $task of an answer expression.
+func shapeTask(t *store.Task) *shape.Task {
+	return &shape.Task{ID: t.ID, Agent: t.Agent, ChatID: t.ChatID, Status: string(t.Status), Attempts: t.Attempts,
+		Meta: t.Meta, CreatedAt: t.CreatedAt, Sensitive: t.Sensitive}
+}
+
+func joinMsg(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }
