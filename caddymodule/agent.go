@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/handler/delivery"
 	"github.com/agenthook/agenthook/handler/exchange"
+	"github.com/agenthook/agenthook/handler/history"
 	"github.com/agenthook/agenthook/handler/shape"
 	"github.com/agenthook/agenthook/signing"
 )
@@ -43,6 +45,10 @@ type AgentConfig struct {
 	// sync callers get and tasks keep, with $status, $headers, $chat and
 	// $task.
 	Answer string `json:"answer,omitempty"`
+	// History keeps each chat's turns (the caller's message and the
+	// answer) for stateless backends; the request expression reads them
+	// as $history.
+	History *HistoryConfig `json:"history,omitempty"`
 
 	tokens    []string             // hashed, after placeholders
 	callbacks []*delivery.Callback // provisioned
@@ -94,6 +100,35 @@ func (c *AgentConfig) provision(ctx caddy.Context, name string, eg *egress, maxT
 	return ag, nil
 }
 
+// HistoryConfig bounds the turns kept per chat.
+type HistoryConfig struct {
+	// Turns is how many turns are kept (a question and its answer are
+	// two).
+	Turns int `json:"turns"`
+	// MaxBytes bounds their size. Default 256 KiB.
+	MaxBytes int64 `json:"max_bytes,omitempty"`
+}
+
+// DefaultHistoryBytes is the size bound of a chat's history when none is
+// given.
+const DefaultHistoryBytes = 256 << 10
+
+// maxHistoryBytes keeps a history well inside one stored record.
+const maxHistoryBytes = 4 << 20
+
+func (h *HistoryConfig) limits() (history.Limits, error) {
+	if h == nil {
+		return history.Limits{}, nil
+	}
+	if h.Turns <= 0 {
+		return history.Limits{}, errors.New("history: the number of turns must be positive")
+	}
+	if h.MaxBytes < 0 || h.MaxBytes > maxHistoryBytes {
+		return history.Limits{}, fmt.Errorf("history: the size bound must be positive and at most %d bytes", maxHistoryBytes)
+	}
+	return history.Limits{MaxTurns: h.Turns, MaxBytes: int(cmp.Or(h.MaxBytes, DefaultHistoryBytes))}, nil
+}
+
 // provisionShaping compiles the agent's expressions.
 func (c *AgentConfig) provisionShaping() (*exchange.Shaping, error) {
 	sh := new(exchange.Shaping)
@@ -102,6 +137,9 @@ func (c *AgentConfig) provisionShaping() (*exchange.Shaping, error) {
 		return nil, err
 	}
 	if sh.Answer, err = compileExpr(shape.Answer, "answer", c.Answer); err != nil {
+		return nil, err
+	}
+	if sh.History, err = c.History.limits(); err != nil {
 		return nil, err
 	}
 	return sh, nil

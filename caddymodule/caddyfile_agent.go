@@ -55,6 +55,29 @@ func (ag *AgentConfig) unmarshal(d *caddyfile.Dispenser) error {
 				ag.Answer, e = jqArg(d, opt, shape.Answer, exchange.Limits)
 				return
 			})
+		case "history":
+			err = setOnce(d, opt, ag.History != nil, func() error {
+				h := new(HistoryConfig)
+				n, err := positiveInt(d)
+				if err != nil {
+					return err
+				}
+				h.Turns = n
+				if d.NextArg() {
+					d.Prev()
+					if h.MaxBytes, err = sizeArg(d); err != nil {
+						return err
+					}
+					if h.MaxBytes > maxHistoryBytes {
+						return d.Errf("history: the size bound is at most %d bytes", maxHistoryBytes)
+					}
+				}
+				if d.NextArg() {
+					return d.ArgErr()
+				}
+				ag.History = h
+				return nil
+			})
 		case "callback":
 			cb, err := unmarshalCallback(d)
 			if err != nil {

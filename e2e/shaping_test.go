@@ -202,3 +202,60 @@ func TestShapingAsync(t *testing.T) {
 	}
 	testkit.Eventually(t, 10*time.Second, func() bool { return len(sink.Received()) == 3 }, "the failures were not delivered")
 }
+
+// TestShapingHistory: with history on, each chat's exchanges are kept and
+// the request expression reads them as $history, on sync and async
+// endpoints alike; another chat has its own.
+func TestShapingHistory(t *testing.T) {
+	t.Parallel()
+	agent := shapingAgent(t)
+	s := startSite(t, fmt.Sprintf(`		agent support {
+			reverse_proxy %s
+			history 4
+			request `+"`"+`{input: .prompt, past: [$history[] | "\(.role): \(.content)"]}`+"`"+`
+			answer `+"`"+`{answer: .output}`+"`"+`
+		}
+`, agent.Addr()), shapingRoutes)
+	past := func(i int) []string {
+		var sent struct {
+			Past []string `json:"past"`
+		}
+		_ = json.Unmarshal(agent.Calls()[i].Body, &sent)
+		return sent.Past
+	}
+	resp, body := s.post("/td", []byte(`{"prompt":"one"}`), tdToken)
+	wantStatus(t, resp, body, 200, "")
+	chat := map[string]string{"Authorization": "Bearer td-token", "X-Continue-Chat-Id": resp.Header.Get("X-Chat-Id")}
+	for _, p := range []string{"two", "three"} {
+		resp, body = s.post("/td", []byte(`{"prompt":"`+p+`"}`), chat)
+		wantStatus(t, resp, body, 200, "")
+	}
+	want := []string{"user: two", "assistant: got two"}
+	if got := past(2); fmt.Sprint(got) != fmt.Sprint(append([]string{"user: one", "assistant: got one"}, want...)) {
+		t.Fatalf("third turn's history %q", got)
+	}
+	// A new chat starts with none.
+	resp, body = s.post("/td", []byte(`{"prompt":"other"}`), tdToken)
+	wantStatus(t, resp, body, 200, "")
+	if got := past(3); len(got) != 0 {
+		t.Fatalf("a new chat's history %q", got)
+	}
+	// History 4 keeps the last two exchanges.
+	resp, body = s.post("/td", []byte(`{"prompt":"four"}`), chat)
+	wantStatus(t, resp, body, 200, "")
+	if got := past(4); fmt.Sprint(got) != fmt.Sprint([]string{"user: two", "assistant: got two", "user: three", "assistant: got three"}) {
+		t.Fatalf("fourth turn's history %q", got)
+	}
+	// Async: the worker reads and keeps the history, task after task.
+	task, achat := s.submit("/tasks", `{"prompt":"a1"}`, tdToken)
+	if v := s.waitFinal(task, 10*time.Second); v.Status != "SUCCESS" {
+		t.Fatalf("task %+v", v)
+	}
+	task, _ = s.submit("/tasks", `{"prompt":"a2"}`, map[string]string{"Authorization": "Bearer td-token", "X-Continue-Chat-Id": achat})
+	if v := s.waitFinal(task, 10*time.Second); v.Status != "SUCCESS" {
+		t.Fatalf("task %+v", v)
+	}
+	if got := past(6); fmt.Sprint(got) != fmt.Sprint([]string{"user: a1", "assistant: got a1"}) {
+		t.Fatalf("async turn's history %q", got)
+	}
+}

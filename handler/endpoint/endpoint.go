@@ -13,6 +13,7 @@ import (
 
 	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/handler/exchange"
+	"github.com/agenthook/agenthook/handler/history"
 	"github.com/agenthook/agenthook/signing"
 	"github.com/agenthook/agenthook/store"
 )
@@ -32,6 +33,8 @@ type endpointStore interface {
 	SaveChat(ctx context.Context, c *store.Chat) error
 	TaskCounts(ctx context.Context) (pending, started int, err error)
 	CreateTask(ctx context.Context, n store.NewTask) (store.Created, error)
+	History(ctx context.Context, k store.HistoryKey) ([]history.Turn, error)
+	AppendHistory(ctx context.Context, a store.HistoryAppend) error
 }
 
 // Endpoint is an agenthook HTTP endpoint: it authenticates the caller,

@@ -13,7 +13,9 @@ import (
 
 	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/handler/exchange"
+	"github.com/agenthook/agenthook/handler/history"
 	"github.com/agenthook/agenthook/handler/shape"
+	"github.com/agenthook/agenthook/store"
 )
 
 // MaxShapedAnswer bounds a backend answer read for an answer expression;
@@ -37,12 +39,20 @@ func (e *Endpoint) serveShaped(w http.ResponseWriter, r *http.Request, c *call, 
 		r = r.WithContext(ctx)
 	}
 	chat := shape.Chat{ID: c.chat.ID, ConversationID: c.chat.ConversationID, New: c.newChat}
+	callerType := r.Header.Get("Content-Type")
 	if sh.Request != nil {
 		env := shape.RequestEnv{
 			Chat:    chat,
 			Caller:  shape.Caller{ID: c.principal, User: c.identity.User},
 			Headers: r.Header,
 			Query:   r.URL.Query(),
+		}
+		if sh.Keeps() && !c.newChat {
+			turns, err := e.readHistory(ctx, c)
+			if err != nil {
+				return "", err
+			}
+			env.History = turns
 		}
 		body, err := sh.ShapeRequest(ctx, c.body, r.Header.Get("Content-Type"), env)
 		if err != nil {
@@ -56,7 +66,7 @@ func (e *Endpoint) serveShaped(w http.ResponseWriter, r *http.Request, c *call, 
 		r.URL.Path, r.URL.RawPath, r.URL.RawQuery = sh.Path, "", ""
 		r.RequestURI = sh.Path
 	}
-	if sh.Answer == nil {
+	if !sh.Records() {
 		return e.forward(w, r, c)
 	}
 	// The answer expression reads the body as it is.
@@ -84,16 +94,25 @@ func (e *Endpoint) serveShaped(w http.ResponseWriter, r *http.Request, c *call, 
 	// The shaped answer is a new document: of the backend's headers only
 	// the conversation id matters, and attachChat takes it.
 	h := w.Header()
+	contentType := "application/json"
+	if sh.Answer == nil {
+		contentType = rec.Header().Get("Content-Type")
+	}
 	if ch := c.agent.ConversationHeader; ch != "" {
 		if v := rec.Header().Get(ch); v != "" {
 			h.Set(ch, v)
 		}
 	}
 	e.attachChat(r, h, status, c)
-	h.Set("Content-Type", "application/json")
+	if contentType != "" {
+		h.Set("Content-Type", contentType)
+	}
 	h.Set("Content-Length", fmt.Sprint(len(out)))
 	w.WriteHeader(status)
 	_, _ = w.Write(out)
+	if sh.Keeps() && status/100 == 2 && h.Get(e.ChatHeader) != "" {
+		e.keepTurns(r, c, sh, callerType, out)
+	}
 	if status >= 500 {
 		return "backend_error", nil
 	}
@@ -119,4 +138,50 @@ func setBody(r *http.Request, body []byte) {
 	r.ContentLength = int64(len(body))
 	r.TransferEncoding = nil
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+}
+
+// readHistory reads the turns of the call's chat for $history.
+func (e *Endpoint) readHistory(ctx context.Context, c *call) ([]history.Turn, error) {
+	sctx, cancel := handler.WithStoreTimeout(ctx)
+	defer cancel()
+	turns, err := e.Store.History(sctx, store.HistoryKey{ChatID: c.chat.ID, Agent: c.agent.Name, Principal: c.principal})
+	if errors.Is(err, store.ErrNotFound) {
+		// The chat is new to the store (its first turn failed).
+		return nil, nil
+	}
+	if err != nil {
+		return nil, handler.StoreError(err)
+	}
+	return turns, nil
+}
+
+// keepTurns adds the exchange to the chat's history. The caller has its
+// answer already: a failure here is logged, and the next turn goes
+// without this one.
+func (e *Endpoint) keepTurns(r *http.Request, c *call, sh *exchange.Shaping, callerType string, answer []byte) {
+	ctx, cancel := handler.WithStoreTimeout(context.WithoutCancel(r.Context()))
+	defer cancel()
+	now := e.Now()
+	turns, err := sh.Turns(ctx, c.body, callerType, answer, now)
+	if err == nil {
+		err = e.Store.AppendHistory(ctx, store.HistoryAppend{
+			HistoryKey: store.HistoryKey{ChatID: c.chat.ID, Agent: c.agent.Name, Principal: c.principal},
+			Turns:      turns,
+			Limits:     sh.History,
+			ExpiresAt:  now.Add(e.ChatTTL),
+		})
+	}
+	if err != nil {
+		e.Logger.Warn("keeping chat history", zap.String("agent", c.agent.Name), zap.String("chat_id", c.chat.ID), zap.String("error", historyErr(err)))
+	}
+}
+
+// historyErr is what may be logged of a history failure: an expression's
+// message (never a body) or a store error's category.
+func historyErr(err error) string {
+	var se *shape.Error
+	if errors.As(err, &se) {
+		return se.Error()
+	}
+	return handler.StoreErrCategory(err)
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/agenthook/agenthook/handler/history"
 	"github.com/agenthook/agenthook/handler/shape"
 )
 
@@ -31,11 +32,67 @@ type Shaping struct {
 	Answer *shape.Program
 	// Path, if set, is the backend path requests go to (an adapter's).
 	Path string
+	// History bounds the turns kept per chat; zero keeps none. The
+	// request expression reads them as $history.
+	History history.Limits
+	// Message (request stage) is the user turn kept of a caller's body,
+	// and Reply (answer stage, on the shaped answer) the assistant turn;
+	// nil takes DefaultMessage and DefaultReply.
+	Message, Reply *shape.Program
+}
+
+// DefaultMessage is the user turn kept of a caller's body: the first
+// non-empty string among the usual fields (Treasure Data's prompt,
+// DocsGPT's question, Cognigy's text, ...), else the body itself, as text
+// when it is not a string (a UPTIQ event).
+const DefaultMessage = `if type == "object" then (first(.prompt, .question, .text, .message, .input, .query | strings | select(. != "")) // tojson)
+elif type == "string" then . else tojson end`
+
+// DefaultReply is the assistant turn kept of a shaped answer: its first
+// string among answer, text, output, response, message and content, else
+// the answer itself.
+const DefaultReply = `if type == "object" then (first(.answer, .text, .output, .response, .message, .content | strings) // .)
+else . end`
+
+var (
+	defaultMessage = shape.MustCompile(shape.Request, DefaultMessage, Limits)
+	defaultReply   = shape.MustCompile(shape.Answer, DefaultReply, Limits)
+)
+
+// Keeps reports whether the shaping keeps a history.
+func (s *Shaping) Keeps() bool { return s != nil && s.History.MaxTurns > 0 && s.History.MaxBytes > 0 }
+
+// Records reports whether the backend's answer must be read whole before
+// the caller gets it: to shape it, or to keep it in the history.
+func (s *Shaping) Records() bool { return s.Answer != nil || s.Keeps() }
+
+// Turns are the user and assistant turns of one exchange: the caller's
+// body (read with Message) and the shaped answer (read with Reply).
+func (s *Shaping) Turns(ctx context.Context, body []byte, contentType string, answer []byte, at time.Time) ([]history.Turn, error) {
+	msg, reply := s.Message, s.Reply
+	if msg == nil {
+		msg = defaultMessage
+	}
+	if reply == nil {
+		reply = defaultReply
+	}
+	user, err := msg.Run(ctx, shape.Body(body, contentType), shape.RequestEnv{})
+	if err != nil {
+		return nil, err
+	}
+	asst, err := reply.Run(ctx, shape.Body(answer, "application/json"), shape.AnswerEnv{})
+	if err != nil {
+		return nil, err
+	}
+	return []history.Turn{
+		{Role: history.RoleUser, Content: user, At: at},
+		{Role: history.RoleAssistant, Content: asst, At: at},
+	}, nil
 }
 
 // Active reports whether the shaping changes anything.
 func (s *Shaping) Active() bool {
-	return s != nil && (s.Request != nil || s.Answer != nil || s.Path != "")
+	return s != nil && (s.Request != nil || s.Answer != nil || s.Path != "" || s.Keeps())
 }
 
 // ShapeRequest runs the request expression on a caller's body. Without

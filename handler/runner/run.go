@@ -13,6 +13,7 @@ import (
 
 	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/handler/exchange"
+	"github.com/agenthook/agenthook/handler/history"
 	"github.com/agenthook/agenthook/handler/shape"
 	"github.com/agenthook/agenthook/handler/tracing"
 	"github.com/agenthook/agenthook/store"
@@ -50,8 +51,23 @@ func (r *Runner) run(t *store.Task, owner string) {
 		r.finish(t, owner, agent, outcome{status: store.TaskFailure, msg: "the stored request could not be rebuilt: " + err.Error()}, log)
 		return
 	}
+	var hist []history.Turn
+	if sh.Keeps() && sh.Request != nil {
+		hctx, hcancel := r.storeContext()
+		turns, herr := r.Store.History(hctx, historyKey(t))
+		hcancel()
+		if herr != nil && !errors.Is(herr, store.ErrNotFound) {
+			// The store is failing: try again later, as for a backend
+			// that cannot be reached.
+			endAttempt(span, 0, herr)
+			cancel()
+			r.retry(t, owner, r.Now().Add(backoff(cfg.Backoff, t.Attempts)), "the chat history could not be read", log)
+			return
+		}
+		hist = turns
+	}
 	if sh != nil {
-		if err := shapeRequest(ctx, req, t, sh, chat); err != nil {
+		if err := shapeRequest(ctx, req, t, sh, chat, hist); err != nil {
 			endAttempt(span, 0, err)
 			cancel()
 			log.Warn("expression failed", zap.String("error", err.Error()))
@@ -115,6 +131,9 @@ func (r *Runner) run(t *store.Task, owner string) {
 			res.Body, res.ContentType = out, "application/json"
 		}
 	}
+	if msg == "" && sh.Keeps() && res != nil {
+		r.keepTurns(t, sh, res.Body, log)
+	}
 	status := store.TaskSuccess
 	if msg != "" {
 		status = store.TaskFailure
@@ -140,13 +159,14 @@ func isTimeout(err error) bool {
 
 // shapeRequest runs the request expression on the stored body and points
 // the request at the shaping's path. The error is the expression's.
-func shapeRequest(ctx context.Context, req *http.Request, t *store.Task, sh *exchange.Shaping, chat shape.Chat) error {
+func shapeRequest(ctx context.Context, req *http.Request, t *store.Task, sh *exchange.Shaping, chat shape.Chat, hist []history.Turn) error {
 	if sh.Request != nil {
 		env := shape.RequestEnv{
 			Chat:    chat,
 			Caller:  shape.Caller{ID: t.Principal},
 			Headers: req.Header,
 			Query:   req.URL.Query(),
+			History: hist,
 		}
 		body, err := sh.ShapeRequest(ctx, t.Request.Body, req.Header.Get("Content-Type"), env)
 		if err != nil {
@@ -157,8 +177,8 @@ func shapeRequest(ctx context.Context, req *http.Request, t *store.Task, sh *exc
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if sh.Answer != nil {
-		// The answer expression reads the body as it is.
+	if sh.Records() {
+		// The answer expression and the history read the body as it is.
 		req.Header.Del("Accept-Encoding")
 	}
 	if sh.Path != "" {
@@ -179,4 +199,30 @@ func joinMsg(a, b string) string {
 		return b
 	}
 	return a + "; " + b
+}
+
+func historyKey(t *store.Task) store.HistoryKey {
+	return store.HistoryKey{ChatID: t.ChatID, Agent: t.Agent, Principal: t.Principal}
+}
+
+// keepTurns adds a successful task's exchange to its chat's history. The
+// chat's tasks run one at a time, in order, so turns keep their order; a
+// failure is logged and the task still succeeds.
+func (r *Runner) keepTurns(t *store.Task, sh *exchange.Shaping, answer []byte, log *zap.Logger) {
+	ctx, cancel := r.storeContext()
+	defer cancel()
+	now := r.Now()
+	turns, err := sh.Turns(ctx, t.Request.Body, t.Request.Header.Get("Content-Type"), answer, now)
+	if err == nil {
+		ttl, _ := time.ParseDuration(t.Meta[handler.MetaChatTTL])
+		err = r.Store.AppendHistory(ctx, store.HistoryAppend{HistoryKey: historyKey(t), Turns: turns, Limits: sh.History, ExpiresAt: now.Add(max(ttl, time.Hour))})
+	}
+	if err != nil {
+		var se *shape.Error
+		if errors.As(err, &se) {
+			log.Warn("keeping chat history", zap.String("error", se.Error()))
+		} else {
+			log.Warn("keeping chat history", handler.StoreErrField(err))
+		}
+	}
 }
