@@ -606,6 +606,21 @@ func adaptErrorCases() []adaptErrorCase {
 		callbackCase("callback retry_schedule bad", `				retry_schedule 5s later `+m, "retry_schedule: invalid duration 'later'"),
 		globalCase("alerts twice", `		alerts https://ops.example.com/a
 		alerts https://ops.example.com/b `+m, "alerts already specified"),
+		agentCase("request that is not jq", "			request `{text: .prompt` "+m, "request: jq: unexpected EOF"),
+		agentCase("request with an answer variable", "			request `$status` "+m, "variable not defined: $status (request expressions have $chat, $caller, $headers, $query, $history)"),
+		agentCase("request reading the environment", "			request `$ENV.HOME` "+m, "$ENV is not available"),
+		agentCase("request in several tokens", `			request {text: .prompt} `+m, "put it in backticks"),
+		agentCase("answer with a request variable", "			answer `$history` "+m, "variable not defined: $history"),
+		agentCase("history without turns", "			history "+m, "wrong argument count"),
+		agentCase("history zero", "			history 0 "+m, "'0' is not a positive integer"),
+		agentCase("history with a bad size", "			history 10 lots "+m, "'lots' is not a size"),
+		agentCase("history too large", "			history 10 1GB "+m, "the size bound is at most"),
+		agentCase("answer twice", "			answer `.`\n			answer `.a` "+m, "answer already specified"),
+		endpointCase("endpoint request that is not jq", "		auth none\n		request `{a:` "+m, "request: jq"),
+		endpointCase("endpoint answer with a payload variable", "		auth none\n		answer `$caller` "+m, "variable not defined: $caller"),
+		callbackCase("payload that is not jq", "				payload `{text: .result` "+m, "payload: jq: unexpected EOF"),
+		callbackCase("payload with a request variable", "				payload `$headers` "+m, "variable not defined: $headers (payload expressions have $task, $chat)"),
+		callbackCase("payload and format", "				format cognigy\n				payload `.` "+m, "either format or payload"),
 		globalCase("alerts with a bad filter", `		alerts https://ops.example.com/a {
 			filter `+"`.type ==`"+` `+m+`
 		}`, "filter: jq"),

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,9 @@ import (
 
 	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/handler/delivery"
+	"github.com/agenthook/agenthook/handler/exchange"
+	"github.com/agenthook/agenthook/handler/history"
+	"github.com/agenthook/agenthook/handler/shape"
 	"github.com/agenthook/agenthook/signing"
 )
 
@@ -34,8 +38,21 @@ type AgentConfig struct {
 	// Callbacks receive the agent's task results.
 	Callbacks []*CallbackConfig `json:"callbacks,omitempty"`
 
+	// Request is a jq expression that turns the caller's body into the
+	// backend's, with $chat, $caller, $headers, $query and $history.
+	Request string `json:"request,omitempty"`
+	// Answer is a jq expression that turns the backend's answer into what
+	// sync callers get and tasks keep, with $status, $headers, $chat and
+	// $task.
+	Answer string `json:"answer,omitempty"`
+	// History keeps each chat's turns (the caller's message and the
+	// answer) for stateless backends; the request expression reads them
+	// as $history.
+	History *HistoryConfig `json:"history,omitempty"`
+
 	tokens    []string             // hashed, after placeholders
 	callbacks []*delivery.Callback // provisioned
+	shaping   *exchange.Shaping    // provisioned
 }
 
 func (c *AgentConfig) provision(ctx caddy.Context, name string, eg *egress, maxTimeout time.Duration) (*handler.Agent, error) {
@@ -55,6 +72,11 @@ func (c *AgentConfig) provision(ctx caddy.Context, name string, eg *egress, maxT
 		Backend:            &proxyBackend{handler: rp},
 		ConversationHeader: c.ConversationHeader,
 	}
+	sh, err := c.provisionShaping()
+	if err != nil {
+		return nil, err
+	}
+	c.shaping = sh
 	c.callbacks = c.callbacks[:0]
 	repl := caddy.NewReplacer()
 	c.tokens = c.tokens[:0]
@@ -76,6 +98,64 @@ func (c *AgentConfig) provision(ctx caddy.Context, name string, eg *egress, maxT
 		c.callbacks = append(c.callbacks, hc)
 	}
 	return ag, nil
+}
+
+// HistoryConfig bounds the turns kept per chat.
+type HistoryConfig struct {
+	// Turns is how many turns are kept (a question and its answer are
+	// two).
+	Turns int `json:"turns"`
+	// MaxBytes bounds their size. Default 256 KiB.
+	MaxBytes int64 `json:"max_bytes,omitempty"`
+}
+
+// DefaultHistoryBytes is the size bound of a chat's history when none is
+// given.
+const DefaultHistoryBytes = 256 << 10
+
+// maxHistoryBytes keeps a history well inside one stored record.
+const maxHistoryBytes = 4 << 20
+
+func (h *HistoryConfig) limits() (history.Limits, error) {
+	if h == nil {
+		return history.Limits{}, nil
+	}
+	if h.Turns <= 0 {
+		return history.Limits{}, errors.New("history: the number of turns must be positive")
+	}
+	if h.MaxBytes < 0 || h.MaxBytes > maxHistoryBytes {
+		return history.Limits{}, fmt.Errorf("history: the size bound must be positive and at most %d bytes", maxHistoryBytes)
+	}
+	return history.Limits{MaxTurns: h.Turns, MaxBytes: int(cmp.Or(h.MaxBytes, DefaultHistoryBytes))}, nil
+}
+
+// provisionShaping compiles the agent's expressions.
+func (c *AgentConfig) provisionShaping() (*exchange.Shaping, error) {
+	sh := new(exchange.Shaping)
+	var err error
+	if sh.Request, err = compileExpr(shape.Request, "request", c.Request); err != nil {
+		return nil, err
+	}
+	if sh.Answer, err = compileExpr(shape.Answer, "answer", c.Answer); err != nil {
+		return nil, err
+	}
+	if sh.History, err = c.History.limits(); err != nil {
+		return nil, err
+	}
+	return sh, nil
+}
+
+// compileExpr compiles an optional request or answer expression; "" is
+// none.
+func compileExpr(stage shape.Stage, opt, src string) (*shape.Program, error) {
+	if src == "" {
+		return nil, nil
+	}
+	p, err := shape.Compile(stage, src, exchange.Limits)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", opt, err)
+	}
+	return p, nil
 }
 
 // staticCallbacks returns the provisioned callbacks of every agent.

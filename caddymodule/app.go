@@ -17,6 +17,7 @@ import (
 
 	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/handler/delivery"
+	"github.com/agenthook/agenthook/handler/exchange"
 	"github.com/agenthook/agenthook/handler/runner"
 	"github.com/agenthook/agenthook/store"
 )
@@ -68,6 +69,8 @@ type App struct {
 	Alerts *CallbackConfig `json:"alerts,omitempty"`
 
 	agents map[string]*handler.Agent
+	// shapes holds the agents' and endpoints' expressions.
+	shapes *exchange.Set
 	alerts *delivery.Callback
 	events *caddyevents.App
 	ids    *identities   // endpoint names and principals of this config
@@ -134,6 +137,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.egress = newEgress(a.Delivery.allowed)
 	a.agents = make(map[string]*handler.Agent, len(a.Agents))
+	a.shapes = exchange.NewSet()
 	for _, name := range a.agentNames() {
 		if !agentName.MatchString(name) {
 			return fmt.Errorf("agent name %q: use letters, digits, '.', '_' and '-' (at most 64)", name)
@@ -143,6 +147,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("agent %s: %w", name, err)
 		}
 		a.agents[name] = ag
+		a.shapes.SetAgent(name, a.Agents[name].shaping)
 	}
 	if a.Alerts != nil {
 		cb, err := a.Alerts.provision(caddy.NewReplacer(), "", 0, a.egress, a.deliveryTimeout())
@@ -264,6 +269,7 @@ func (a *App) runnerConfig() runner.Config {
 		Retention: time.Duration(a.Retention),
 
 		QuietSuccess: a.LogTasks == "off",
+		Shapes:       a.shapes,
 	}.WithDefaults()
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/agenthook/agenthook/handler/delivery"
+	"github.com/agenthook/agenthook/handler/exchange"
 	"github.com/agenthook/agenthook/handler/shape"
 	"github.com/agenthook/agenthook/signing"
 )
@@ -44,6 +45,39 @@ func (ag *AgentConfig) unmarshal(d *caddyfile.Dispenser) error {
 				}
 				ag.WebhookTokens = append(ag.WebhookTokens, h)
 			}
+		case "request":
+			err = setOnce(d, opt, ag.Request != "", func() (e error) {
+				ag.Request, e = jqArg(d, opt, shape.Request, exchange.Limits)
+				return
+			})
+		case "answer":
+			err = setOnce(d, opt, ag.Answer != "", func() (e error) {
+				ag.Answer, e = jqArg(d, opt, shape.Answer, exchange.Limits)
+				return
+			})
+		case "history":
+			err = setOnce(d, opt, ag.History != nil, func() error {
+				h := new(HistoryConfig)
+				n, err := positiveInt(d)
+				if err != nil {
+					return err
+				}
+				h.Turns = n
+				if d.NextArg() {
+					d.Prev()
+					if h.MaxBytes, err = sizeArg(d); err != nil {
+						return err
+					}
+					if h.MaxBytes > maxHistoryBytes {
+						return d.Errf("history: the size bound is at most %d bytes", maxHistoryBytes)
+					}
+				}
+				if d.NextArg() {
+					return d.ArgErr()
+				}
+				ag.History = h
+				return nil
+			})
 		case "callback":
 			cb, err := unmarshalCallback(d)
 			if err != nil {
@@ -176,10 +210,22 @@ func unmarshalCallback(d *caddyfile.Dispenser) (*CallbackConfig, error) {
 			cb.Headers.Add(name, value)
 		case "format":
 			err = setOnce(d, opt, cb.Format != "", func() error {
+				if cb.Payload != "" {
+					return d.Err(errFormatAndPayload)
+				}
 				if !d.AllArgs(&cb.Format) || !knownPayloadFormat(cb.Format) {
 					return d.Errf("format must be %s", strings.Join(delivery.FormatNames(), " or "))
 				}
 				return nil
+			})
+		case "payload":
+			err = setOnce(d, opt, cb.Payload != "", func() error {
+				if cb.Format != "" {
+					return d.Err(errFormatAndPayload)
+				}
+				src, err := jqArg(d, opt, shape.Payload, delivery.PayloadLimits)
+				cb.Payload = src
+				return err
 			})
 		case "method":
 			err = setOnce(d, opt, cb.Method != "", func() error {
@@ -212,6 +258,24 @@ func unmarshalCallback(d *caddyfile.Dispenser) (*CallbackConfig, error) {
 		}
 	}
 	return cb, nil
+}
+
+const errFormatAndPayload = "give a callback either format or payload, not both (format cognigy is a built-in payload: the README shows it)"
+
+// jqArg reads the one jq expression of an option and compiles it for its
+// stage, so that a broken expression is refused with its Caddyfile line.
+func jqArg(d *caddyfile.Dispenser, opt string, stage shape.Stage, lim shape.Limits) (string, error) {
+	if !d.NextArg() {
+		return "", d.ArgErr()
+	}
+	src := d.Val()
+	if d.NextArg() {
+		return "", d.Errf("%s takes one jq expression: put it in backticks, such as %s `{text: .prompt}`", opt, opt)
+	}
+	if _, err := shape.Compile(stage, src, lim); err != nil {
+		return "", d.Errf("%s: %v", opt, err)
+	}
+	return src, nil
 }
 
 // unmarshalSubscription reads the options that say what a callback

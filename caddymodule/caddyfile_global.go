@@ -62,12 +62,16 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //			reverse_proxy <upstreams...> [{ <reverse_proxy options> }]
 //			conversation_header <name>
 //			webhook_token <token> | sha256:<hex>
+//			request <jq>
+//			answer <jq>
+//			history <turns> [<max size>]
 //			callback <url> {
 //				sign standard_webhooks <whsec_...|whsk_...>...
 //				sign hmac <secret> [{ header <name>; algorithm <alg>; encoding <enc>; prefix <p> }]
 //				basic_auth <user> <password>
 //				header <name> <value>
 //				format raw|cognigy
+//				payload <jq>
 //				method POST|PUT
 //				ordered
 //				concurrency <n>

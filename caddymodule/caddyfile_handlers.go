@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/agenthook/agenthook/handler/endpoint"
+	"github.com/agenthook/agenthook/handler/exchange"
+	"github.com/agenthook/agenthook/handler/shape"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -84,6 +86,8 @@ func parseEndpoint(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) 
 //		sensitive
 //		name <name>
 //		replay_ttl <duration>
+//		request <jq>
+//		answer <jq>
 //	}
 //
 // Several auth lines mean any one may pass. With none, the config is
@@ -149,6 +153,16 @@ func (e *Endpoint) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			})
 		case "name":
 			err = setOnce(d, opt, e.Name != "", func() error { return oneValue(d, &e.Name) })
+		case "request":
+			err = setOnce(d, opt, e.Request != "", func() (err error) {
+				e.Request, err = jqArg(d, opt, shape.Request, exchange.Limits)
+				return
+			})
+		case "answer":
+			err = setOnce(d, opt, e.Answer != "", func() (err error) {
+				e.Answer, err = jqArg(d, opt, shape.Answer, exchange.Limits)
+				return
+			})
 		case "replay_ttl":
 			err = setOnce(d, opt, e.ReplayTTL != 0, func() (err error) { e.ReplayTTL, err = durationArg(d); return })
 		default:

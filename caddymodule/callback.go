@@ -25,6 +25,10 @@ type CallbackConfig struct {
 	Method string `json:"method,omitempty"`
 	// Format is "raw" (default) or "cognigy".
 	Format string `json:"format,omitempty"`
+	// Payload is a jq expression that renders the callback's body from
+	// the event as the raw format renders it, with $task and $chat; it
+	// takes the place of Format.
+	Payload string `json:"payload,omitempty"`
 	// Ordered delivers one chat's results one at a time, in order.
 	Ordered bool `json:"ordered,omitempty"`
 	// Concurrency bounds attempts in flight to this callback. Default:
@@ -172,6 +176,19 @@ func (c *CallbackConfig) provisionSubscription(cb *delivery.Callback, alerts boo
 		if c.Endpoint != "" || c.Ordered {
 			return errors.New("alerts take neither endpoint nor ordered: their events are about no task")
 		}
+	}
+	if c.Payload != "" {
+		if alerts {
+			return errors.New("alerts take no payload: their events are about no task")
+		}
+		if c.Format != "" {
+			return errors.New("give a callback either format or payload, not both")
+		}
+		p, err := shape.Compile(shape.Payload, c.Payload, delivery.PayloadLimits)
+		if err != nil {
+			return fmt.Errorf("payload: %w", err)
+		}
+		cb.Payload = p
 	}
 	if c.Filter != "" {
 		p, err := shape.Compile(shape.Filter, c.Filter, shape.Limits{})

@@ -12,6 +12,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/agenthook/agenthook/handler/endpoint"
+	"github.com/agenthook/agenthook/handler/exchange"
+	"github.com/agenthook/agenthook/handler/shape"
 	"github.com/agenthook/agenthook/signing"
 )
 
@@ -71,6 +73,11 @@ type Endpoint struct {
 	// signature's tolerance.
 	ReplayTTL caddy.Duration `json:"replay_ttl,omitempty"`
 
+	// Request and Answer replace the agent's request and answer
+	// expressions on this endpoint (see AgentConfig).
+	Request string `json:"request,omitempty"`
+	Answer  string `json:"answer,omitempty"`
+
 	ep *endpoint.Endpoint
 }
 
@@ -102,6 +109,14 @@ func (e *Endpoint) Provision(ctx caddy.Context) error {
 	}
 	auth.Metrics = app.metrics
 	format, _ := endpoint.Format(e.Format) // validate checked the name
+	var over exchange.Override
+	if over.Request, err = compileExpr(shape.Request, "request", e.Request); err != nil {
+		return err
+	}
+	if over.Answer, err = compileExpr(shape.Answer, "answer", e.Answer); err != nil {
+		return err
+	}
+	app.shapes.SetEndpoint(name, over)
 	ep := &endpoint.Endpoint{
 		Name:           name,
 		Auth:           auth,
@@ -110,6 +125,7 @@ func (e *Endpoint) Provision(ctx caddy.Context) error {
 		Hooks:          hooks(),
 		Mode:           endpoint.Mode(e.Mode),
 		Format:         format,
+		Shapes:         app.shapes,
 		ChatHeader:     or(e.ChatHeader, DefaultChatHeader),
 		ContinueHeader: or(e.ContinueHeader, DefaultContinueHeader),
 		MaxBody:        e.MaxBody,

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/agenthook/agenthook/handler/history"
 	"github.com/agenthook/agenthook/store"
 )
 
@@ -149,6 +150,22 @@ func (l *lazyStore) SaveChat(ctx context.Context, c *store.Chat) error {
 		return err
 	}
 	return s.SaveChat(ctx, c)
+}
+
+func (l *lazyStore) History(ctx context.Context, k store.HistoryKey) ([]history.Turn, error) {
+	s, err := l.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.History(ctx, k)
+}
+
+func (l *lazyStore) AppendHistory(ctx context.Context, a store.HistoryAppend) error {
+	s, err := l.get(ctx)
+	if err != nil {
+		return err
+	}
+	return s.AppendHistory(ctx, a)
 }
 
 func (l *lazyStore) CreateTask(ctx context.Context, n store.NewTask) (store.Created, error) {

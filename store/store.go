@@ -86,6 +86,7 @@ const MaxRecordBytes = 8 << 20
 // Store is the whole persistence contract.
 type Store interface {
 	Chats
+	ChatHistories
 	Tasks
 	Deliveries
 	Registrations

@@ -29,6 +29,9 @@ type Callback struct {
 	Method string
 	// Format names the payload format (see Formats); empty means raw.
 	Format string
+	// Payload, if set, renders the callback's body in place of Format: a
+	// payload expression over the event as the raw format renders it.
+	Payload *shape.Program
 	// Ordered delivers one chat's results one at a time, in order.
 	Ordered bool
 	// Concurrency bounds the attempts in flight to this callback.

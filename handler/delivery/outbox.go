@@ -60,7 +60,26 @@ func taskDeliveries(ctx context.Context, cbs Callbacks, ev Event, msg string, id
 	// One more than the request that made the task carried.
 	hops := handler.TaskHops(t.Meta) + 1
 	out := make([]*store.Delivery, 0, len(list))
+	var raw []byte
 	for _, cb := range list {
+		if cb.Payload != nil {
+			if raw == nil {
+				if raw, err = rawPayload(ev, rendered); err != nil {
+					return nil, err
+				}
+			}
+			payload, err := runPayload(ctx, cb.Payload, ev, raw)
+			if err != nil {
+				// The callback's own expression failed on this event: the
+				// others still get theirs, and the operator learns why.
+				if pr, ok := cbs.(payloadReporter); ok {
+					pr.PayloadFailed(cb, ev.Type, err)
+				}
+				continue
+			}
+			out = append(out, newDelivery(cb, ev, t, msg, idOf, hops, payload))
+			continue
+		}
 		name := cb.Format
 		if name == "" {
 			name = FormatRaw
@@ -78,21 +97,43 @@ func taskDeliveries(ctx context.Context, cbs Callbacks, ev Event, msg string, id
 			}
 			rendered[name] = payload
 		}
-		d := &store.Delivery{
-			ID:         idOf(cb),
-			MessageID:  msg,
-			TaskID:     t.ID,
-			Agent:      t.Agent,
-			ChatID:     t.ChatID,
-			CallbackID: cb.ID,
-			EventType:  ev.Type,
-			Hops:       hops,
-			Payload:    payload,
-		}
-		if cb.Ordered {
-			d.OrderKey = cb.ID + "/" + t.ChatID
-		}
-		out = append(out, d)
+		out = append(out, newDelivery(cb, ev, t, msg, idOf, hops, payload))
 	}
 	return out, nil
+}
+
+// payloadReporter is told when a callback's payload expression fails on
+// an event; the callback then does not receive it.
+type payloadReporter interface {
+	PayloadFailed(cb *Callback, eventType string, err error)
+}
+
+// rawPayload is the event's raw body, rendered once.
+func rawPayload(ev Event, rendered map[string][]byte) ([]byte, error) {
+	if b, ok := rendered[FormatRaw]; ok {
+		return b, nil
+	}
+	b, err := formats[FormatRaw].Render(ev)
+	if err == nil {
+		rendered[FormatRaw] = b
+	}
+	return b, err
+}
+
+func newDelivery(cb *Callback, ev Event, t *store.Task, msg string, idOf func(*Callback) string, hops int, payload []byte) *store.Delivery {
+	d := &store.Delivery{
+		ID:         idOf(cb),
+		MessageID:  msg,
+		TaskID:     t.ID,
+		Agent:      t.Agent,
+		ChatID:     t.ChatID,
+		CallbackID: cb.ID,
+		EventType:  ev.Type,
+		Hops:       hops,
+		Payload:    payload,
+	}
+	if cb.Ordered {
+		d.OrderKey = cb.ID + "/" + t.ChatID
+	}
+	return d
 }

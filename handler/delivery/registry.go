@@ -214,6 +214,16 @@ func (g *Registry) FilterFailed(cb *Callback, typ string, err error) {
 	}
 }
 
+// PayloadFailed implements payloadReporter: the event is not sent to the
+// callback, and the operator learns why (never the body: the error's
+// message is the expression's, masked).
+func (g *Registry) PayloadFailed(cb *Callback, typ string, err error) {
+	if g.Logger != nil {
+		g.Logger.Warn("callback payload expression failed; the event is not sent to it", zap.String("callback", cb.ID),
+			zap.String("agent", cb.Agent), zap.String("event_type", typ), zap.Error(err))
+	}
+}
+
 // State returns the stored health of a callback, or nil.
 func (g *Registry) State(ctx context.Context, id string) (*store.CallbackState, error) {
 	_, _, states, err := g.load(ctx)

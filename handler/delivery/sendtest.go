@@ -84,6 +84,9 @@ func examplePayload(cb *Callback, typ string, now time.Time) ([]byte, error) {
 	case EventTaskFailed:
 		ev.Status, ev.Error = store.TaskFailure, "this is a test event"
 	}
+	if cb.Payload != nil {
+		return RenderPayload(context.Background(), cb.Payload, ev)
+	}
 	f, ok := Format(cb.Format)
 	if !ok {
 		return nil, fmt.Errorf("unknown format %q", cb.Format)

@@ -12,6 +12,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/handler/exchange"
+	"github.com/agenthook/agenthook/handler/history"
 	"github.com/agenthook/agenthook/signing"
 	"github.com/agenthook/agenthook/store"
 )
@@ -31,6 +33,8 @@ type endpointStore interface {
 	SaveChat(ctx context.Context, c *store.Chat) error
 	TaskCounts(ctx context.Context) (pending, started int, err error)
 	CreateTask(ctx context.Context, n store.NewTask) (store.Created, error)
+	History(ctx context.Context, k store.HistoryKey) ([]history.Turn, error)
+	AppendHistory(ctx context.Context, a store.HistoryAppend) error
 }
 
 // Endpoint is an agenthook HTTP endpoint: it authenticates the caller,
@@ -59,6 +63,9 @@ type Endpoint struct {
 	Mode      Mode
 	// Format reads callers' bodies; nil reads them as raw.
 	Format RequestFormat
+	// Shapes holds the agents' request and answer expressions, and this
+	// endpoint's overrides (looked up by Name); nil shapes nothing.
+	Shapes *exchange.Set
 
 	ChatHeader     string
 	ContinueHeader string

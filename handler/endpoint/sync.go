@@ -1,10 +1,8 @@
 package endpoint
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"time"
 
@@ -17,10 +15,7 @@ import (
 // body, no caller credentials, no X-Agenthook-* headers, and the chat's
 // conversation id.
 func (e *Endpoint) prepareForward(r *http.Request, c *call) {
-	r.Body = io.NopCloser(bytes.NewReader(c.body))
-	r.ContentLength = int64(len(c.body))
-	r.TransferEncoding = nil
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(c.body)), nil }
+	setBody(r, c.body)
 	h := r.Header
 	for _, name := range e.StripHeaders {
 		h.Del(name)
@@ -41,14 +36,22 @@ func (e *Endpoint) prepareForward(r *http.Request, c *call) {
 // serveSync forwards the request and streams the backend's answer back,
 // adding the chat id.
 func (e *Endpoint) serveSync(w http.ResponseWriter, r *http.Request, c *call) (string, error) {
+	if sh := e.Shapes.For(c.agent.Name, e.Name); sh != nil {
+		return e.serveShaped(w, r, c, sh)
+	}
 	e.prepareForward(r, c)
-	ctx := r.Context()
 	if e.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, e.Timeout)
+		ctx, cancel := context.WithTimeout(r.Context(), e.Timeout)
 		defer cancel()
 		r = r.WithContext(ctx)
 	}
+	return e.forward(w, r, c)
+}
+
+// forward sends the prepared request to the backend and streams its
+// answer back, adding the chat id.
+func (e *Endpoint) forward(w http.ResponseWriter, r *http.Request, c *call) (string, error) {
+	ctx := r.Context()
 	cw := &chatWriter{ResponseWriter: w}
 	cw.beforeHeader = func(status int) { e.attachChat(r, cw.Header(), status, c) }
 	start := time.Now()

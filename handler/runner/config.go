@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/handler/exchange"
 )
 
 // Config tunes the task runner. It may change at a config reload; the
@@ -28,6 +29,9 @@ type Config struct {
 	// QuietSuccess logs the line of a task that succeeded at debug level
 	// instead of info; failures stay at info.
 	QuietSuccess bool
+	// Shapes holds the agents' request and answer expressions, with the
+	// endpoints' overrides (by the task's endpoint); nil shapes nothing.
+	Shapes *exchange.Set
 }
 
 // WithDefaults fills zero fields.

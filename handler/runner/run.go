@@ -1,15 +1,20 @@
 package runner
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/handler/exchange"
+	"github.com/agenthook/agenthook/handler/history"
+	"github.com/agenthook/agenthook/handler/shape"
 	"github.com/agenthook/agenthook/handler/tracing"
 	"github.com/agenthook/agenthook/store"
 )
@@ -27,11 +32,16 @@ func (r *Runner) run(t *store.Task, owner string) {
 	}
 	r.started(t, log)
 	conv := ""
+	chat := shape.Chat{ID: t.ChatID}
 	cctx, ccancel := r.storeContext()
-	if chat, err := r.Store.GetChat(cctx, t.ChatID); err == nil {
-		conv = chat.ConversationID
+	if c, err := r.Store.GetChat(cctx, t.ChatID); err == nil {
+		conv = c.ConversationID
+		// A chat is saved again when a turn ends: one never saved since
+		// its creation has had none.
+		chat.ConversationID, chat.New = conv, c.UpdatedAt.Equal(c.CreatedAt)
 	}
 	ccancel()
+	sh := cfg.Shapes.For(t.Agent, t.Endpoint)
 	ctx, cancel := context.WithTimeout(r.jobs.JobContext(), cfg.Timeout)
 	ctx, span := startAttempt(ctx, t)
 	req, err := backendRequest(ctx, t, agent, conv)
@@ -40,6 +50,30 @@ func (r *Runner) run(t *store.Task, owner string) {
 		cancel()
 		r.finish(t, owner, agent, outcome{status: store.TaskFailure, msg: "the stored request could not be rebuilt: " + err.Error()}, log)
 		return
+	}
+	var hist []history.Turn
+	if sh.Keeps() && sh.Request != nil {
+		hctx, hcancel := r.storeContext()
+		turns, herr := r.Store.History(hctx, historyKey(t))
+		hcancel()
+		if herr != nil && !errors.Is(herr, store.ErrNotFound) {
+			// The store is failing: try again later, as for a backend
+			// that cannot be reached.
+			endAttempt(span, 0, herr)
+			cancel()
+			r.retry(t, owner, r.Now().Add(backoff(cfg.Backoff, t.Attempts)), "the chat history could not be read", log)
+			return
+		}
+		hist = turns
+	}
+	if sh != nil {
+		if err := shapeRequest(ctx, req, t, sh, chat, hist); err != nil {
+			endAttempt(span, 0, err)
+			cancel()
+			log.Warn("expression failed", zap.String("error", err.Error()))
+			r.finish(t, owner, agent, outcome{status: store.TaskFailure, msg: err.Error()}, log)
+			return
+		}
 	}
 	tracing.Inject(ctx, req.Header)
 	rec := newRecorder(cfg.MaxResult)
@@ -86,6 +120,20 @@ func (r *Runner) run(t *store.Task, owner string) {
 		r.retry(t, owner, r.Now().Add(backoff(cfg.Backoff, t.Attempts)), msg, log)
 		return
 	}
+	if sh != nil && sh.Answer != nil && res != nil && !rec.overflow {
+		sctx, scancel := context.WithCancel(r.jobs.JobContext())
+		out, serr := sh.ShapeAnswer(sctx, rec.status, rec.header, res.Body, shape.AnswerEnv{Chat: chat, Task: shapeTask(t)})
+		scancel()
+		if serr != nil {
+			log.Warn("expression failed", zap.String("error", serr.Error()))
+			msg, res.Body = joinMsg(msg, serr.Error()), nil
+		} else {
+			res.Body, res.ContentType = out, "application/json"
+		}
+	}
+	if msg == "" && sh.Keeps() && res != nil {
+		r.keepTurns(t, sh, res.Body, log)
+	}
 	status := store.TaskSuccess
 	if msg != "" {
 		status = store.TaskFailure
@@ -107,4 +155,74 @@ func isTimeout(err error) bool {
 	}
 	var te interface{ Timeout() bool }
 	return errors.As(err, &te) && te.Timeout()
+}
+
+// shapeRequest runs the request expression on the stored body and points
+// the request at the shaping's path. The error is the expression's.
+func shapeRequest(ctx context.Context, req *http.Request, t *store.Task, sh *exchange.Shaping, chat shape.Chat, hist []history.Turn) error {
+	if sh.Request != nil {
+		env := shape.RequestEnv{
+			Chat:    chat,
+			Caller:  shape.Caller{ID: t.Principal},
+			Headers: req.Header,
+			Query:   req.URL.Query(),
+			History: hist,
+		}
+		body, err := sh.ShapeRequest(ctx, t.Request.Body, req.Header.Get("Content-Type"), env)
+		if err != nil {
+			return err
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.ContentLength = int64(len(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if sh.Records() {
+		// The answer expression and the history read the body as it is.
+		req.Header.Del("Accept-Encoding")
+	}
+	if sh.Path != "" {
+		req.URL.Path, req.URL.RawPath, req.URL.RawQuery = sh.Path, "", ""
+		req.RequestURI = sh.Path
+	}
+	return nil
+}
+
+// shapeTask is $task of an answer expression.
+func shapeTask(t *store.Task) *shape.Task {
+	return &shape.Task{ID: t.ID, Agent: t.Agent, ChatID: t.ChatID, Status: string(t.Status), Attempts: t.Attempts,
+		Meta: t.Meta, CreatedAt: t.CreatedAt, Sensitive: t.Sensitive}
+}
+
+func joinMsg(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+func historyKey(t *store.Task) store.HistoryKey {
+	return store.HistoryKey{ChatID: t.ChatID, Agent: t.Agent, Principal: t.Principal}
+}
+
+// keepTurns adds a successful task's exchange to its chat's history. The
+// chat's tasks run one at a time, in order, so turns keep their order; a
+// failure is logged and the task still succeeds.
+func (r *Runner) keepTurns(t *store.Task, sh *exchange.Shaping, answer []byte, log *zap.Logger) {
+	ctx, cancel := r.storeContext()
+	defer cancel()
+	now := r.Now()
+	turns, err := sh.Turns(ctx, t.Request.Body, t.Request.Header.Get("Content-Type"), answer, now)
+	if err == nil {
+		ttl, _ := time.ParseDuration(t.Meta[handler.MetaChatTTL])
+		err = r.Store.AppendHistory(ctx, store.HistoryAppend{HistoryKey: historyKey(t), Turns: turns, Limits: sh.History, ExpiresAt: now.Add(max(ttl, time.Hour))})
+	}
+	if err != nil {
+		var se *shape.Error
+		if errors.As(err, &se) {
+			log.Warn("keeping chat history", zap.String("error", se.Error()))
+		} else {
+			log.Warn("keeping chat history", handler.StoreErrField(err))
+		}
+	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/handler/delivery"
+	"github.com/agenthook/agenthook/handler/history"
 	"github.com/agenthook/agenthook/handler/internal/pool"
 	"github.com/agenthook/agenthook/store"
 )
@@ -26,6 +27,8 @@ type runnerStore interface {
 	ReleaseTask(ctx context.Context, id, owner string) error
 	FinishTask(ctx context.Context, f store.TaskFinish) error
 	EnqueueDeliveries(ctx context.Context, ds []*store.Delivery) error
+	History(ctx context.Context, k store.HistoryKey) ([]history.Turn, error)
+	AppendHistory(ctx context.Context, a store.HistoryAppend) error
 }
 
 // Runner runs queued tasks against their agents' backends. One runner

@@ -70,7 +70,7 @@ type Caller struct {
 func (c Caller) value() any { return map[string]any{"id": c.ID, "user": c.User} }
 
 // Task is $task: {"id", "agent", "chat_id", "status", "attempts", "meta",
-// "created_at"}. A nil *Task (a sync request has none) is null.
+// "created_at", "sensitive"}. A nil *Task (a sync request has none) is null.
 type Task struct {
 	ID        string
 	Agent     string
@@ -79,6 +79,9 @@ type Task struct {
 	Attempts  int
 	Meta      map[string]string
 	CreatedAt time.Time
+	// Sensitive is set when the task's bodies stay out of logs (Cognigy's
+	// disableSensitiveLogging, an endpoint's sensitive).
+	Sensitive bool
 }
 
 func (t *Task) value() any {
@@ -92,6 +95,7 @@ func (t *Task) value() any {
 	return map[string]any{
 		"id": t.ID, "agent": t.Agent, "chat_id": t.ChatID, "status": t.Status,
 		"attempts": t.Attempts, "meta": meta, "created_at": timeValue(t.CreatedAt),
+		"sensitive": t.Sensitive,
 	}
 }
 

@@ -296,6 +296,7 @@ const (
 	pFanout     = "fo/" // task id/chunk -> deliveries waiting to be queued
 	pTaskTime   = "tc/" // created/id -> taskTime, to list tasks newest first
 	pAPIKey     = "ak/" // API key id -> APIKey
+	pHistory    = "h/"  // chat id -> historyRecord
 )
 
 func key(prefix string, parts ...string) []byte {

@@ -60,6 +60,7 @@ type Store struct {
 	seq    int64 // the last Seq handed out, for tasks and deliveries alike
 
 	chats      map[string]*store.Chat
+	histories  map[string]*memHistory
 	tasks      map[string]*store.Task // with request body until final, and result
 	idem       map[string]idemRecord
 	deliveries map[string]*store.Delivery // with payload and attempts
@@ -94,6 +95,7 @@ func New(o Options) *Store {
 	return &Store{
 		now:        o.Now,
 		chats:      make(map[string]*store.Chat),
+		histories:  make(map[string]*memHistory),
 		tasks:      make(map[string]*store.Task),
 		idem:       make(map[string]idemRecord),
 		deliveries: make(map[string]*store.Delivery),

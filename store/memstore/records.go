@@ -32,6 +32,7 @@ func (s *Store) liveChat(id string) *store.Chat {
 	c := s.chats[id]
 	if c != nil && expired(c.ExpiresAt, s.now()) {
 		delete(s.chats, id)
+		delete(s.histories, id)
 		return nil
 	}
 	return c

@@ -218,3 +218,16 @@ func TestSafetyWake(t *testing.T) {
 		}
 	}
 }
+
+// TestInstancesHistory: two instances append to one chat's history at
+// once; the chat's row lock keeps each exchange's turns together.
+func TestInstancesHistory(t *testing.T) {
+	dsn := testkit.Postgres(t)
+	a, b := open(t, dsn, nil), open(t, dsn, nil)
+	now := time.Now().UTC().Truncate(time.Second)
+	c := &store.Chat{ID: "chat-history", Agent: "agent", Principal: "p", CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := a.SaveChat(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	storetest.ConcurrentAppends(t, []store.Store{a, b}, c, 24)
+}

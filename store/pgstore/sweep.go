@@ -27,6 +27,7 @@ var sweepTables = []struct{ table, key string }{
 	{"agenthook_idempotency", "key"},
 	{"agenthook_replay_keys", "key"},
 	{"agenthook_api_keys", "id"},
+	{"agenthook_chat_history", "chat_id"},
 }
 
 // sweepLoop runs sweep every interval until Close.

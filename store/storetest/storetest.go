@@ -76,6 +76,7 @@ func Run(t *testing.T, open Open) {
 		tests []test
 	}{
 		{"Chats", chatTests},
+		{"History", historyTests},
 		{"CreateTask", createTests},
 		{"Claims", claimTests},
 		{"Finish", finishTests},

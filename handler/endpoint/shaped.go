@@ -1,0 +1,187 @@
+package endpoint
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/handler/exchange"
+	"github.com/agenthook/agenthook/handler/history"
+	"github.com/agenthook/agenthook/handler/shape"
+	"github.com/agenthook/agenthook/store"
+)
+
+// MaxShapedAnswer bounds a backend answer read for an answer expression;
+// a longer one is a 502, as a task's would be a failure.
+const MaxShapedAnswer = 4 << 20
+
+// CodeBackendAnswer is the code of a sync call whose backend answer could
+// not be shaped: cut short, or too large.
+const CodeBackendAnswer = "backend_answer_unusable"
+
+// serveShaped is serveSync for an agent with a request or answer
+// expression: the caller's body is shaped before it goes, and the
+// backend's answer is read whole and shaped before it comes back.
+func (e *Endpoint) serveShaped(w http.ResponseWriter, r *http.Request, c *call, sh *exchange.Shaping) (string, error) {
+	e.prepareForward(r, c)
+	ctx := r.Context()
+	if e.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, e.Timeout)
+		defer cancel()
+		r = r.WithContext(ctx)
+	}
+	chat := shape.Chat{ID: c.chat.ID, ConversationID: c.chat.ConversationID, New: c.newChat}
+	callerType := r.Header.Get("Content-Type")
+	if sh.Request != nil {
+		env := shape.RequestEnv{
+			Chat:    chat,
+			Caller:  shape.Caller{ID: c.principal, User: c.identity.User},
+			Headers: r.Header,
+			Query:   r.URL.Query(),
+		}
+		if sh.Keeps() && !c.newChat {
+			turns, err := e.readHistory(ctx, c)
+			if err != nil {
+				return "", err
+			}
+			env.History = turns
+		}
+		body, err := sh.ShapeRequest(ctx, c.body, r.Header.Get("Content-Type"), env)
+		if err != nil {
+			return "", e.expressionError(c, err)
+		}
+		setBody(r, body)
+		r.Header.Set("Content-Type", "application/json")
+	}
+	if sh.Path != "" {
+		// The caller's path and query are agenthook's, not the backend's.
+		r.URL.Path, r.URL.RawPath, r.URL.RawQuery = sh.Path, "", ""
+		r.RequestURI = sh.Path
+	}
+	if !sh.Records() {
+		return e.forward(w, r, c)
+	}
+	// The answer expression reads the body as it is.
+	r.Header.Del("Accept-Encoding")
+	rec := exchange.NewRecorder(MaxShapedAnswer)
+	start := time.Now()
+	err := c.agent.Backend.Forward(rec, r)
+	e.Metrics.BackendLatency(c.agent.Name, string(ModeSync), time.Since(start))
+	switch {
+	case err != nil && rec.Status() == 0:
+		return "", backendError(ctx, err)
+	case err != nil:
+		e.Logger.Warn("backend answer cut short", zap.String("agent", c.agent.Name), zap.String("chat_id", c.chat.ID), zap.Error(err))
+		return "", handler.Errorf(http.StatusBadGateway, CodeBackendAnswer, "the agent backend's answer was cut short")
+	case rec.Status() == 0:
+		return "", handler.Errorf(http.StatusBadGateway, CodeBackendAnswer, "the agent backend gave no answer")
+	case rec.Overflow():
+		return "", handler.Errorf(http.StatusBadGateway, CodeBackendAnswer, "the agent backend's answer is larger than %d bytes", MaxShapedAnswer)
+	}
+	status := rec.Status()
+	out, err := sh.ShapeAnswer(ctx, status, rec.Header(), rec.Body(), shape.AnswerEnv{Chat: chat})
+	if err != nil {
+		return "", e.expressionError(c, err)
+	}
+	// The shaped answer is a new document: of the backend's headers only
+	// the conversation id matters, and attachChat takes it.
+	h := w.Header()
+	contentType := "application/json"
+	if sh.Answer == nil {
+		contentType = rec.Header().Get("Content-Type")
+	}
+	if ch := c.agent.ConversationHeader; ch != "" {
+		if v := rec.Header().Get(ch); v != "" {
+			h.Set(ch, v)
+		}
+	}
+	e.attachChat(r, h, status, c)
+	if contentType != "" {
+		h.Set("Content-Type", contentType)
+	}
+	h.Set("Content-Length", fmt.Sprint(len(out)))
+	w.WriteHeader(status)
+	_, _ = w.Write(out)
+	if sh.Keeps() && status/100 == 2 && h.Get(e.ChatHeader) != "" {
+		e.keepTurns(r, c, sh, callerType, out)
+	}
+	if status >= 500 {
+		return "backend_error", nil
+	}
+	return "ok", nil
+}
+
+// expressionError is the 502 of a request or answer expression that
+// failed: its code and message (which never quote a body) reach the
+// caller, and the log.
+func (e *Endpoint) expressionError(c *call, err error) error {
+	var se *shape.Error
+	if !errors.As(err, &se) {
+		return &handler.Error{Status: http.StatusBadGateway, Code: shape.CodeFailed, Message: "the expression failed", Err: err}
+	}
+	e.Logger.Warn("expression failed", zap.String("agent", c.agent.Name), zap.String("endpoint", e.Name),
+		zap.String("chat_id", c.chat.ID), zap.String("code", se.Code), zap.String("error", se.Message))
+	return &handler.Error{Status: http.StatusBadGateway, Code: se.Code, Message: se.Message}
+}
+
+// setBody replaces a request's body.
+func setBody(r *http.Request, body []byte) {
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	r.TransferEncoding = nil
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+}
+
+// readHistory reads the turns of the call's chat for $history.
+func (e *Endpoint) readHistory(ctx context.Context, c *call) ([]history.Turn, error) {
+	sctx, cancel := handler.WithStoreTimeout(ctx)
+	defer cancel()
+	turns, err := e.Store.History(sctx, store.HistoryKey{ChatID: c.chat.ID, Agent: c.agent.Name, Principal: c.principal})
+	if errors.Is(err, store.ErrNotFound) {
+		// The chat is new to the store (its first turn failed).
+		return nil, nil
+	}
+	if err != nil {
+		return nil, handler.StoreError(err)
+	}
+	return turns, nil
+}
+
+// keepTurns adds the exchange to the chat's history. The caller has its
+// answer already: a failure here is logged, and the next turn goes
+// without this one.
+func (e *Endpoint) keepTurns(r *http.Request, c *call, sh *exchange.Shaping, callerType string, answer []byte) {
+	ctx, cancel := handler.WithStoreTimeout(context.WithoutCancel(r.Context()))
+	defer cancel()
+	now := e.Now()
+	turns, err := sh.Turns(ctx, c.body, callerType, answer, now)
+	if err == nil {
+		err = e.Store.AppendHistory(ctx, store.HistoryAppend{
+			HistoryKey: store.HistoryKey{ChatID: c.chat.ID, Agent: c.agent.Name, Principal: c.principal},
+			Turns:      turns,
+			Limits:     sh.History,
+			ExpiresAt:  now.Add(e.ChatTTL),
+		})
+	}
+	if err != nil {
+		e.Logger.Warn("keeping chat history", zap.String("agent", c.agent.Name), zap.String("chat_id", c.chat.ID), zap.String("error", historyErr(err)))
+	}
+}
+
+// historyErr is what may be logged of a history failure: an expression's
+// message (never a body) or a store error's category.
+func historyErr(err error) string {
+	var se *shape.Error
+	if errors.As(err, &se) {
+		return se.Error()
+	}
+	return handler.StoreErrCategory(err)
+}
