@@ -87,6 +87,7 @@ func (a *APIHandler) Provision(ctx caddy.Context) error {
 	a.api.MaxRegistrations = app.Delivery.maxRegistrations()
 	a.api.MaxTimeout = app.deliveryTimeout()
 	a.api.Tester = rt.dispatcher
+	a.api.Breakers = rt.dispatcher
 	a.api.EndpointExists = app.ids.has
 	a.api.Endpoints = app.ids.endpointsOf
 	a.api.Stats = app.metrics.stats

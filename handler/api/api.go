@@ -53,6 +53,11 @@ type tester interface {
 	SendTest(ctx context.Context, cb *delivery.Callback, typ string) (delivery.TestResult, error)
 }
 
+// breakers tells a callback's circuit breaker (delivery.Dispatcher).
+type breakers interface {
+	Breaker(id string) delivery.BreakerState
+}
+
 // API is the management API. Paths are relative to Prefix:
 //
 //	GET    /agents
@@ -106,6 +111,8 @@ type API struct {
 	MaxTimeout time.Duration
 	// Tester sends test events; without it the test route answers 503.
 	Tester tester
+	// Breakers tells the callbacks' circuit breakers, for the listings.
+	Breakers breakers
 	// EndpointExists, if set, reports whether an agenthook handler of a
 	// name exists, so that a registration routed to none is refused.
 	EndpointExists func(name string) bool

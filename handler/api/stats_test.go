@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/handler/delivery"
 	"github.com/agenthook/agenthook/handler/stats"
 	"github.com/agenthook/agenthook/store"
 )
@@ -220,4 +221,29 @@ func TestAPIServesUI(t *testing.T) {
 	wantError(t, get(http.MethodPost, "/ops/api/ui/"), http.StatusMethodNotAllowed, handler.CodeMethodNotAllowed)
 	// The rest of the API still wants a key.
 	wantError(t, get(http.MethodGet, "/ops/api/uix"), http.StatusUnauthorized, handler.CodeUnauthorized)
+}
+
+type openBreaker struct{ until time.Time }
+
+func (b openBreaker) Breaker(id string) delivery.BreakerState {
+	return delivery.BreakerState{State: "open", Failures: 5, OpenUntil: &b.until}
+}
+
+func TestAPIWebhookHealth(t *testing.T) {
+	t.Parallel()
+	f := newAPIFixture(t)
+	f.a.Breakers = openBreaker{until: f.a.Now().Add(time.Minute)}
+	since := f.a.Now().Add(-time.Hour)
+	if err := f.st.SaveCallbackState(t.Context(), &store.CallbackState{ID: "cfg-support-1", Agent: "support", FailingSince: since}); err != nil {
+		t.Fatal(err)
+	}
+	var out struct{ Data []WebhookView }
+	rec := f.do(http.MethodGet, "/api/agents/support/webhooks", "")
+	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &out) != nil || len(out.Data) != 1 {
+		t.Fatalf("webhooks: %d %s", rec.Code, rec.Body)
+	}
+	h := out.Data[0].Health
+	if h == nil || h.FailingSince == nil || !h.FailingSince.Equal(since) || h.Breaker == nil || h.Breaker.State != "open" || h.Breaker.Failures != 5 {
+		t.Fatalf("health: %s", rec.Body)
+	}
 }
