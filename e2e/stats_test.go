@@ -99,7 +99,7 @@ func TestDashboardAPI(t *testing.T) {
 	// The task's detail has its request.
 	resp, b = c.get("/api/tasks/" + task)
 	wantStatus(t, resp, b, http.StatusOK, "")
-	if !strings.Contains(string(b), `"request":{"method":"POST"`) || !strings.Contains(string(b), `hello`) || strings.Contains(string(b), "tok-support-1") {
+	if !strings.Contains(string(b), `"request":{"method":"POST"`) || !strings.Contains(string(b), `"body_dropped":true`) || !strings.Contains(string(b), `"Content-Type":"application/json"`) || strings.Contains(string(b), "tok-support-1") {
 		t.Fatalf("task detail: %s", b)
 	}
 

@@ -51,6 +51,9 @@ type RequestView struct {
 	BodyBytes     int    `json:"body_bytes"`
 	BodyBinary    bool   `json:"body_binary,omitempty"`
 	BodyTruncated bool   `json:"body_truncated,omitempty"`
+	// BodyDropped: the task is final and its store keeps request bodies
+	// only until then (Badger does: the body is what a retry needs).
+	BodyDropped bool `json:"body_dropped,omitempty"`
 }
 
 // maxRequestShown bounds the body a task's detail shows.
@@ -63,6 +66,7 @@ func requestView(t *store.Task) *RequestView {
 	req := t.Request
 	v := &RequestView{Method: req.Method, Headers: headersView(req.Header), BodyBytes: len(req.Body)}
 	body := req.Body
+	v.BodyDropped = len(body) == 0 && t.Status.Final()
 	if len(body) > maxRequestShown {
 		body, v.BodyTruncated = body[:maxRequestShown], true
 		// Do not cut a UTF-8 sequence in two.
