@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/handler/stats"
 	"github.com/agenthook/agenthook/store"
 )
 
@@ -28,6 +29,10 @@ type metrics struct {
 	events           *prometheus.CounterVec
 	queue            *prometheus.GaugeVec
 	outbox           *prometheus.GaugeVec
+
+	// stats is the last hour the dashboard charts, per process like the
+	// collectors (see package stats).
+	stats *stats.Collector
 }
 
 var (
@@ -87,6 +92,7 @@ func newMetrics() *metrics {
 			Namespace: ns, Subsystem: sub, Name: "deliveries_queued",
 			Help: "Deliveries pending and dead-lettered (failed).",
 		}, []string{"state"}),
+		stats: stats.New(func() time.Time { return nowFunc() }),
 	}
 	return m
 }
@@ -172,6 +178,7 @@ func (m *metrics) knownAgents(names []string) {
 
 func (m *metrics) Request(agent, endpoint, outcome string) {
 	m.requests.WithLabelValues(agent, endpoint, outcome).Inc()
+	m.stats.Request(agent, endpoint, outcome)
 }
 
 func (m *metrics) AuthFailure(scheme, reason string) {
@@ -185,6 +192,7 @@ func (m *metrics) BackendLatency(agent, mode string, d time.Duration) {
 func (m *metrics) TaskFinished(agent, status string, d time.Duration) {
 	m.tasks.WithLabelValues(agent, status).Inc()
 	m.taskLatency.WithLabelValues(agent).Observe(d.Seconds())
+	m.stats.TaskFinished(agent, status, d)
 }
 
 func (m *metrics) TaskRetried(agent string) { m.taskRetries.WithLabelValues(agent).Inc() }
@@ -192,11 +200,21 @@ func (m *metrics) TaskRetried(agent string) { m.taskRetries.WithLabelValues(agen
 func (m *metrics) DeliveryAttempt(agent, outcome string, d time.Duration) {
 	m.deliveries.WithLabelValues(agent, outcome).Inc()
 	m.deliveryLatency.WithLabelValues(agent).Observe(d.Seconds())
+	m.stats.DeliveryAttempt(agent, outcome, d)
 }
+
+func (m *metrics) TaskAwaitsCallback(agent, taskID string, accepted time.Time) {
+	m.stats.TaskAwaitsCallback(agent, taskID, accepted)
+}
+
+func (m *metrics) CallbackDelivered(agent, taskID string) { m.stats.CallbackDelivered(agent, taskID) }
 
 func (m *metrics) CallbackDisabled(agent string) { m.callbackDisabled.WithLabelValues(agent).Inc() }
 
 func (m *metrics) Event(agent, typ string) { m.events.WithLabelValues(agent, typ).Inc() }
 
-// Interface guard
-var _ handler.Metrics = (*metrics)(nil)
+// Interface guards
+var (
+	_ handler.Metrics       = (*metrics)(nil)
+	_ handler.CallbackTimer = (*metrics)(nil)
+)
