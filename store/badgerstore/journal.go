@@ -29,20 +29,29 @@ import (
 // Badger itself is synced at checkpoints, every few seconds: the journal
 // rotates to a new segment, Badger's files are synced, and the old
 // segment, whose every record Badger then holds durably, is deleted. A
-// record is appended only after its transaction committed, so rotating
-// never strands one. The sync runs beside the appends, in its own
-// goroutine: it can take a while, and intake must not wait for it.
+// record is appended while its transaction commits (the two writes run
+// side by side, and the caller is answered once both are done), so a
+// checkpoint first waits for the commits of the records its segment
+// holds: rotating never strands one. The sync runs beside the appends,
+// in its own goroutine: it can take a while, and intake must not wait
+// for it.
 //
 // At open, segments left by a crash are replayed: a record whose first
 // key (the task) Badger lost is written back whole; a record whose task
 // Badger kept is skipped whole, since what happened to the task after (a
-// finish deleting its index entry, say) is newer.
+// finish deleting its index entry, say) is newer. A commit that failed
+// after its records were appended is followed by an abort record (first
+// key abortKey, then the first keys of the records it voids), so that a
+// replay does not bring back what its callers were told failed.
 
 const (
 	journalDir        = "journal"
 	journalExt        = ".journal"
 	checkpointEvery   = 5 * time.Second
 	checkpointSizeMax = 32 << 20
+	// abortKey starts an abort record. Badger refuses keys that start
+	// with "!badger!", and no agenthook key starts with "!".
+	abortKey = "!agenthook!abort"
 )
 
 // journalEntry is one key/value write of a journaled operation.
@@ -132,6 +141,7 @@ type journal struct {
 	seq        int
 	size       int64
 	checkpoint time.Time // when the current segment was started
+	buf        []byte    // append's buffer, reused
 }
 
 func segmentName(seq int) string { return fmt.Sprintf("%012d%s", seq, journalExt) }
@@ -170,12 +180,27 @@ func replayJournal(db *badger.DB, dir string, now time.Time) (replayed int, err 
 	if err != nil || len(names) == 0 {
 		return 0, err
 	}
-	for _, name := range names {
+	segs := make([][][]journalEntry, len(names))
+	aborted := make(map[string]bool)
+	for i, name := range names {
 		b, err := os.ReadFile(name)
 		if err != nil {
 			return replayed, fmt.Errorf("reading journal %s: %w", name, err)
 		}
-		for _, rec := range decodeJournal(b) {
+		segs[i] = decodeJournal(b)
+		for _, rec := range segs[i] {
+			if string(rec[0].key) == abortKey {
+				for _, e := range rec[1:] {
+					aborted[string(e.key)] = true
+				}
+			}
+		}
+	}
+	for i, name := range names {
+		for _, rec := range segs[i] {
+			if string(rec[0].key) == abortKey || aborted[string(rec[0].key)] {
+				continue
+			}
 			err := db.Update(func(txn *badger.Txn) error {
 				for _, k := range primaryKeys(rec[0].key) {
 					if _, err := txn.Get(k); err == nil {
@@ -254,13 +279,14 @@ func (j *journal) next() error {
 func (j *journal) append(records [][]byte) error {
 	buf := records[0]
 	if len(records) > 1 {
-		n := 0
+		// One write(2): the buffer is kept for the next group.
+		j.buf = j.buf[:0]
 		for _, r := range records {
-			n += len(r)
+			j.buf = append(j.buf, r...)
 		}
-		buf = make([]byte, 0, n)
-		for _, r := range records {
-			buf = append(buf, r...)
+		buf = j.buf
+		if cap(j.buf) > 4<<20 {
+			j.buf = nil // a burst: do not keep megabytes around
 		}
 	}
 	if _, err := j.f.Write(buf); err != nil {
