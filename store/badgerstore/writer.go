@@ -3,6 +3,7 @@ package badgerstore
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -461,25 +462,39 @@ func (w *writer) abort(jb *syncItem) {
 	}
 }
 
-// syncer makes durable what the writer hands it, with one journal append
-// and one fdatasync for everything queued since its last sync, however
+// syncer makes durable what the writer hands it, with one journal write
+// and one fdatasync for everything queued since the last one, however
 // many transactions it came in: the group commit that makes durable
-// intake fast. The next sync starts as soon as the previous one ends;
-// under load, requests queue while it runs and share the next one. It
-// also starts the journal's checkpoints.
+// intake fast. A new sync starts as soon as fewer than syncsInFlight
+// run; under load, requests queue while they run and share the next
+// one. Groups are answered in the order they were written. It also
+// starts the journal's checkpoints.
 func (w *writer) syncer() {
 	defer close(w.syncerDone)
 	tick := time.NewTicker(checkpointEvery)
 	defer tick.Stop()
-	var group []*syncItem
+	// flights are answered in order by their own goroutine, so that a
+	// slow sync does not hold up writing and syncing the next group.
+	flights := make(chan *flight, syncsInFlight+1)
+	answered := make(chan struct{})
+	go func() {
+		defer close(answered)
+		for f := range flights {
+			<-f.done
+			f.answer()
+		}
+	}()
 	for {
+		var group []*syncItem
 		select {
 		case it, ok := <-w.syncs:
 			if !ok {
+				close(flights)
+				<-answered
 				w.finalSync()
 				return
 			}
-			group = append(group[:0], it)
+			group = append(group, it)
 		case <-tick.C:
 			w.maybeCheckpoint()
 			continue
@@ -496,16 +511,24 @@ func (w *writer) syncer() {
 				break drain
 			}
 		}
-		w.makeDurable(group)
-		clear(group)
+		flights <- w.startDurable(group)
 		w.maybeCheckpoint()
 	}
 }
 
-// makeDurable appends the group's journal records with one write and one
-// fdatasync, syncs Badger if an item waits for that (rare writes such as
-// registrations), and answers the items.
-func (w *writer) makeDurable(group []*syncItem) {
+// flight is a group of sync items on its way to the disk.
+type flight struct {
+	group      []*syncItem
+	jerr, berr error
+	done       chan struct{} // closed once jerr and berr are set
+}
+
+// startDurable writes the group's journal records with one write and
+// starts their fdatasync, and a Badger sync if an item waits for that
+// (rare writes such as registrations), in a goroutine. It waits while
+// syncsInFlight syncs run.
+func (w *writer) startDurable(group []*syncItem) *flight {
+	f := &flight{group: group, done: make(chan struct{})}
 	var bufs [][]byte
 	badgerSync := false
 	for _, it := range group {
@@ -515,27 +538,48 @@ func (w *writer) makeDurable(group []*syncItem) {
 		}
 		badgerSync = badgerSync || it.badgerSync
 	}
-	var jerr, berr error
+	var fd *os.File
+	fds := w.journal.syncFDsOrNil()
 	if len(bufs) > 0 {
-		if err := w.journal.append(bufs); err != nil {
-			jerr = fmt.Errorf("writing the intake journal: %w", err)
+		if err := w.journal.write(bufs); err != nil {
+			f.jerr = fmt.Errorf("writing the intake journal: %w", err)
+		} else if fd = w.journal.acquire(); fd == nil {
+			f.jerr = fmt.Errorf("writing the intake journal: %w", os.ErrClosed)
 		}
 	}
-	if badgerSync {
-		if err := w.syncBadger(); err != nil {
-			berr = fmt.Errorf("syncing badger: %w", err)
-		}
+	if fd == nil && !badgerSync {
+		close(f.done)
+		return f
 	}
-	for _, it := range group {
+	go func() {
+		defer close(f.done)
+		if fd != nil {
+			if err := fdatasync(fd); err != nil {
+				f.jerr = fmt.Errorf("syncing the intake journal: %w", err)
+			}
+			fds <- fd
+		}
+		if badgerSync {
+			if err := w.syncBadger(); err != nil {
+				f.berr = fmt.Errorf("syncing badger: %w", err)
+			}
+		}
+	}()
+	return f
+}
+
+// answer answers the group's items once its syncs are done.
+func (f *flight) answer() {
+	for _, it := range f.group {
 		switch {
 		case it.aborted != nil:
-			it.aborted <- jerr
+			it.aborted <- f.jerr
 		case it.badgerSync:
 			for _, o := range it.ops {
-				o.done <- berr
+				o.done <- f.berr
 			}
 		default:
-			it.syncErr = jerr
+			it.syncErr = f.jerr
 			it.done()
 		}
 	}
