@@ -219,6 +219,22 @@ func TestAPIServesUI(t *testing.T) {
 		wantError(t, get(http.MethodGet, target), http.StatusNotFound, handler.CodeNotFound)
 	}
 	wantError(t, get(http.MethodPost, "/ops/api/ui/"), http.StatusMethodNotAllowed, handler.CodeMethodNotAllowed)
+	// The files name no other origin, and hold no inline script or style.
+	for _, name := range []string{"index.html", "app.js", "app.css", "icon.svg"} {
+		b, err := uiFiles.ReadFile("ui/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.ReplaceAll(string(b), "http://www.w3.org/2000/svg", "")
+		for _, bad := range []string{"http://", "https://", "//cdn", "<style", "style=", "onclick=", "onload=", "localStorage", "sessionStorage", "document.cookie", "innerHTML", "eval("} {
+			if strings.Contains(text, bad) {
+				t.Errorf("%s holds %q", name, bad)
+			}
+		}
+		if name == "index.html" && strings.Count(text, "<script") != 1 || name == "index.html" && !strings.Contains(text, `<script src="app.js" defer></script>`) {
+			t.Errorf("index.html must load app.js only, and no inline script")
+		}
+	}
 	// The rest of the API still wants a key.
 	wantError(t, get(http.MethodGet, "/ops/api/uix"), http.StatusUnauthorized, handler.CodeUnauthorized)
 }
