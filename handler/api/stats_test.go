@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -261,5 +262,40 @@ func TestAPIWebhookHealth(t *testing.T) {
 	h := out.Data[0].Health
 	if h == nil || h.FailingSince == nil || !h.FailingSince.Equal(since) || h.Breaker == nil || h.Breaker.State != "open" || h.Breaker.Failures != 5 {
 		t.Fatalf("health: %s", rec.Body)
+	}
+}
+
+// TestAPIStatsStreamEndsOnExit: when the process exits the server waits
+// for open requests, so a stream ends at its next tick.
+func TestAPIStatsStreamEndsOnExit(t *testing.T) {
+	t.Parallel()
+	f := newAPIFixture(t)
+	f.withStats()
+	var exiting atomic.Bool
+	f.a.Stopping = exiting.Load
+	f.a.StreamInterval = 5 * time.Millisecond
+	f.a.Heartbeat = time.Hour
+	srv := httptest.NewServer(f.a)
+	defer srv.Close()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/api/stats/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() && !strings.HasPrefix(sc.Text(), "data: ") {
+	}
+	exiting.Store(true)
+	last := ""
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "data: ") {
+			last = sc.Text()
+		}
+	}
+	if last != `data: {"reason":"shutdown"}` {
+		t.Fatalf("the stream ended with %q", last)
 	}
 }
