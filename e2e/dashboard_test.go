@@ -125,6 +125,7 @@ func TestDashboard(t *testing.T) {
 		}
 		return http.StatusNoContent
 	}
+	okSink := testkit.NewSink(t)
 	globals := fmt.Sprintf(`		delivery {
 			allow_networks 127.0.0.1/32
 			retry_schedule 30ms
@@ -138,18 +139,23 @@ func TestDashboard(t *testing.T) {
 		agent billing {
 			reverse_proxy %[1]s
 			webhook_token tok-billing-1
+			callback %[3]s/billing
 		}
-`, agent.Addr(), sink.URL)
+`, agent.Addr(), sink.URL, okSink.URL)
 	s := startSite(t, globals, scopedAPIRoutes)
 	c := newAPIClient(s)
 
 	// Some traffic for the charts, and the task whose callback fails.
-	for range 3 {
+	for range 6 {
 		c.submitToken("tok-billing-1", `{"question":"warm up"}`)
 	}
 	task, _ := c.submitToken("tok-support-1", `{"question":"Where is my parcel?"}`)
 	dead := c.deadLetter("support", task)
 	failing.Store(false)
+	testkit.Eventually(t, 15*time.Second, func() bool {
+		_, b := c.get("/api/agents/billing/deliveries?status=delivered")
+		return strings.Count(string(b), `"status":"delivered"`) == 6
+	}, "billing's callbacks were not delivered")
 
 	shots := os.Getenv("AGENTHOOK_SCREENSHOTS")
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome), chromedp.NoSandbox,
@@ -158,7 +164,7 @@ func TestDashboard(t *testing.T) {
 	defer cancelAlloc()
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	defer cancelCtx()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 
 	w := &pageWatch{origin: s.base}
@@ -199,6 +205,12 @@ func TestDashboard(t *testing.T) {
 			t.Fatalf("going to %s: %v", hash, err)
 		}
 	}
+	// press activates an element from the keyboard: focus, then Enter,
+	// as a keyboard-only user does.
+	press := func(what string, sel chromedp.CSS) {
+		t.Helper()
+		must(what, chromedp.Focus(sel), chromedp.KeyEvent("\r"))
+	}
 	login := func(key string) {
 		t.Helper()
 		// By keyboard: the key field has the focus, Enter signs in.
@@ -224,18 +236,19 @@ func TestDashboard(t *testing.T) {
 	shot("dashboard-overview.png")
 
 	// Tasks: find the task by its id.
-	must("opening tasks", chromedp.Click(chromedp.CSS(`nav a[data-view="tasks"]`)))
+	// The main path by keyboard alone.
+	press("opening tasks", `nav a[data-view="tasks"]`)
 	waitJS("the task search", `!!document.querySelector("#f-task-id")`)
 	must("searching", chromedp.SendKeys(chromedp.ID("f-task-id"), task+"\r"))
 	waitJS("the task is found", fmt.Sprintf(`!!document.querySelector('#task-results a[href="#/tasks/%s"]')`, task))
-	must("opening the task", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#task-results a[href="#/tasks/%s"]`, task))))
+	press("opening the task", chromedp.CSS(fmt.Sprintf(`#task-results a[href="#/tasks/%s"]`, task)))
 	waitJS("the task's detail", fmt.Sprintf(`document.querySelector("#task-request-section") && document.querySelector("#task-request-section").textContent.includes("application/json") && !!document.querySelector('tr[data-delivery="%s"] a')`, dead.ID))
 	shot("dashboard-task.png")
 
 	// Its failed delivery: every attempt, then a retry that delivers.
-	must("opening the delivery", chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr[data-delivery="%s"] a`, dead.ID))))
+	press("opening the delivery", chromedp.CSS(fmt.Sprintf(`tr[data-delivery="%s"] a`, dead.ID)))
 	waitJS("the dead letter", `document.querySelector("#delivery-status") && document.querySelector("#delivery-status").textContent === "failed" && document.querySelectorAll("table tbody tr").length >= 2 && !!document.querySelector("#delivery-payload")`)
-	must("retrying", chromedp.Click(chromedp.ID("retry")))
+	press("retrying", "#retry")
 	waitJS("the delivery is delivered", `document.querySelector("#delivery-status") && document.querySelector("#delivery-status").textContent === "delivered"`)
 	shot("dashboard-delivery.png")
 

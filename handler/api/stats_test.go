@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -219,6 +220,22 @@ func TestAPIServesUI(t *testing.T) {
 		wantError(t, get(http.MethodGet, target), http.StatusNotFound, handler.CodeNotFound)
 	}
 	wantError(t, get(http.MethodPost, "/ops/api/ui/"), http.StatusMethodNotAllowed, handler.CodeMethodNotAllowed)
+	// The files name no other origin, and hold no inline script or style.
+	for _, name := range []string{"index.html", "app.js", "app.css", "icon.svg"} {
+		b, err := uiFiles.ReadFile("ui/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.ReplaceAll(string(b), "http://www.w3.org/2000/svg", "")
+		for _, bad := range []string{"http://", "https://", "//cdn", "<style", "style=", "onclick=", "onload=", "localStorage", "sessionStorage", "document.cookie", "innerHTML", "eval("} {
+			if strings.Contains(text, bad) {
+				t.Errorf("%s holds %q", name, bad)
+			}
+		}
+		if name == "index.html" && strings.Count(text, "<script") != 1 || name == "index.html" && !strings.Contains(text, `<script src="app.js" defer></script>`) {
+			t.Errorf("index.html must load app.js only, and no inline script")
+		}
+	}
 	// The rest of the API still wants a key.
 	wantError(t, get(http.MethodGet, "/ops/api/uix"), http.StatusUnauthorized, handler.CodeUnauthorized)
 }
@@ -245,5 +262,40 @@ func TestAPIWebhookHealth(t *testing.T) {
 	h := out.Data[0].Health
 	if h == nil || h.FailingSince == nil || !h.FailingSince.Equal(since) || h.Breaker == nil || h.Breaker.State != "open" || h.Breaker.Failures != 5 {
 		t.Fatalf("health: %s", rec.Body)
+	}
+}
+
+// TestAPIStatsStreamEndsOnExit: when the process exits the server waits
+// for open requests, so a stream ends at its next tick.
+func TestAPIStatsStreamEndsOnExit(t *testing.T) {
+	t.Parallel()
+	f := newAPIFixture(t)
+	f.withStats()
+	var exiting atomic.Bool
+	f.a.Stopping = exiting.Load
+	f.a.StreamInterval = 5 * time.Millisecond
+	f.a.Heartbeat = time.Hour
+	srv := httptest.NewServer(f.a)
+	defer srv.Close()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/api/stats/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() && !strings.HasPrefix(sc.Text(), "data: ") {
+	}
+	exiting.Store(true)
+	last := ""
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "data: ") {
+			last = sc.Text()
+		}
+	}
+	if last != `data: {"reason":"shutdown"}` {
+		t.Fatalf("the stream ended with %q", last)
 	}
 }

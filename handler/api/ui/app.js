@@ -1,9 +1,9 @@
 // agenthook dashboard: plain JavaScript, no build step, no library, no
 // request to any other origin. The API key lives in the `key` variable of
-// this closure only (never in localStorage, sessionStorage, a cookie or
+// this closure only (never in web storage, a cookie or
 // the URL); logging out or reloading the page forgets it. Every element is
-// built with textContent, never innerHTML, so nothing the API returns is
-// ever parsed as HTML.
+// built with createElement and text nodes, never from an HTML string, so
+// nothing the API returns is ever parsed as HTML.
 (() => {
   'use strict';
 
@@ -269,7 +269,7 @@
 
   // chart draws series of up to 60 values (null: no data) as lines.
   function chart(title, series, fmt, fixedMax) {
-    const W = 600, H = 160, L = 62, R = 10, T = 10, B = 22;
+    const W = 600, H = 160, L = 72, R = 10, T = 10, B = 22;
     const all = series.flatMap(([, v]) => v).filter((v) => v !== null && v !== undefined);
     let max = fixedMax || Math.max(0, ...all);
     if (max === 0) max = 1;
@@ -301,6 +301,7 @@
       const lastV = [...values].reverse().find((v) => v !== null && v !== undefined);
       summary.push(name + ' now ' + (lastV === undefined ? 'no data' : fmt(lastV)));
     });
+    if (!all.length) svg.append(s('text', { class: 'axis empty', x: (L + W - R) / 2, y: (T + H - B) / 2, 'text-anchor': 'middle' }, 'no data yet'));
     svg.setAttribute('aria-label', title + ': ' + summary.join(', '));
     return h('figure', { class: 'chart' },
       h('figcaption', {}, h('span', {}, title), h('span', {}, series.map(([name], si) => h('span', { class: 'legend-' + si }, name + ' ')))),
