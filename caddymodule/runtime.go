@@ -32,6 +32,12 @@ type runtime struct {
 	runner     *runner.Runner
 	dispatcher *delivery.Dispatcher
 	logger     *zap.Logger
+	metrics    *metrics
+
+	// stopSampler ends the queue-depth sampler, a read in flight
+	// included; samplerDone is closed when it has.
+	stopSampler context.CancelFunc
+	samplerDone chan struct{}
 
 	mu       sync.Mutex
 	attached []*App // configs started and not yet stopped, oldest first
@@ -59,7 +65,7 @@ func loadRuntime(engine StorageEngine, logger *zap.Logger, m *metrics) (*runtime
 
 func newRuntime(key string, s store.Store, logger *zap.Logger, m *metrics) *runtime {
 	id := instanceID()
-	rt := &runtime{key: key, store: s, logger: logger}
+	rt := &runtime{key: key, store: s, logger: logger, metrics: m}
 	rt.registry = &delivery.Registry{Store: s, Now: nowFunc, Logger: logger.Named("deliveries")}
 	rt.runner = &runner.Runner{
 		Store:     s,
@@ -92,7 +98,48 @@ func (rt *runtime) attach(a *App) {
 		rt.started = true
 		rt.runner.Start()
 		rt.dispatcher.Start()
+		ctx, cancel := context.WithCancel(context.Background())
+		rt.stopSampler, rt.samplerDone = cancel, make(chan struct{})
+		go rt.sampleQueue(ctx, rt.samplerDone)
 	}
+}
+
+// queueSampleEvery is how often the queue depth is read for the
+// dashboard's chart (one point a minute; twice so no minute is missed).
+const queueSampleEvery = 30 * time.Second
+
+// sampleQueue reads the queue depth into the dashboard's stats until ctx
+// ends. The management API samples it too when asked, but a chart
+// made only of the minutes someone was looking would have gaps exactly
+// where a backlog built up unwatched.
+func (rt *runtime) sampleQueue(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(queueSampleEvery)
+	defer t.Stop()
+	for {
+		rt.sampleQueueOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (rt *runtime) sampleQueueOnce(ctx context.Context) {
+	if rt.metrics == nil || rt.metrics.stats == nil {
+		return
+	}
+	ctx, cancel := handler.WithStoreTimeout(ctx)
+	defer cancel()
+	pending, started, err := rt.store.TaskCounts(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			rt.logger.Debug("stats: reading queue depth", handler.StoreErrField(err))
+		}
+		return
+	}
+	rt.metrics.stats.SampleQueue(pending, started)
 }
 
 // detach drops a stopped config. If it was current, the config started
@@ -130,7 +177,13 @@ func (rt *runtime) configure(a *App) {
 func (rt *runtime) Destruct() error {
 	rt.mu.Lock()
 	grace := rt.grace
+	stop, done := rt.stopSampler, rt.samplerDone
+	rt.stopSampler = nil
 	rt.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
+	}
 	// Tasks first: finishing one queues deliveries. One grace period in
 	// all, so a stop ends within it (plus the bounded time abandoned work
 	// takes to give itself back) even when the store is unreachable.
