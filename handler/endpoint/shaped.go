@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/handler/adapter"
 	"github.com/agenthook/agenthook/handler/exchange"
 	"github.com/agenthook/agenthook/handler/history"
 	"github.com/agenthook/agenthook/handler/shape"
@@ -21,6 +23,10 @@ import (
 // MaxShapedAnswer bounds a backend answer read for an answer expression;
 // a longer one is a 502, as a task's would be a failure.
 const MaxShapedAnswer = 4 << 20
+
+// CodeBackendError is the code of a sync call whose adapter backend
+// answered with an error (4xx or 5xx): its message is the backend's.
+const CodeBackendError = "backend_error"
 
 // CodeBackendAnswer is the code of a sync call whose backend answer could
 // not be shaped: cut short, or too large.
@@ -40,6 +46,7 @@ func (e *Endpoint) serveShaped(w http.ResponseWriter, r *http.Request, c *call, 
 	}
 	chat := shape.Chat{ID: c.chat.ID, ConversationID: c.chat.ConversationID, New: c.newChat}
 	callerType := r.Header.Get("Content-Type")
+	stream := false
 	if sh.Request != nil {
 		env := shape.RequestEnv{
 			Chat:    chat,
@@ -58,6 +65,12 @@ func (e *Endpoint) serveShaped(w http.ResponseWriter, r *http.Request, c *call, 
 		if err != nil {
 			return "", e.expressionError(c, err)
 		}
+		stream = sh.Streams() && wantsEventStream(r)
+		if stream {
+			if body, err = exchange.StreamBody(body); err != nil {
+				return "", &handler.Error{Status: http.StatusBadGateway, Code: shape.CodeFailed, Message: "request expression: " + err.Error()}
+			}
+		}
 		setBody(r, body)
 		r.Header.Set("Content-Type", "application/json")
 	}
@@ -65,6 +78,9 @@ func (e *Endpoint) serveShaped(w http.ResponseWriter, r *http.Request, c *call, 
 		// The caller's path and query are agenthook's, not the backend's.
 		r.URL.Path, r.URL.RawPath, r.URL.RawQuery = sh.Path, "", ""
 		r.RequestURI = sh.Path
+	}
+	if stream {
+		return e.forwardStream(w, r, c, sh, callerType)
 	}
 	if !sh.Records() {
 		return e.forward(w, r, c)
@@ -87,6 +103,10 @@ func (e *Endpoint) serveShaped(w http.ResponseWriter, r *http.Request, c *call, 
 		return "", handler.Errorf(http.StatusBadGateway, CodeBackendAnswer, "the agent backend's answer is larger than %d bytes", MaxShapedAnswer)
 	}
 	status := rec.Status()
+	if apiErr := sh.BackendError(status, rec.Body()); apiErr != nil {
+		e.Logger.Warn("backend error", zap.String("agent", c.agent.Name), zap.String("chat_id", c.chat.ID), zap.Int("status", status), zap.String("error", apiErr.Error()))
+		return "backend_error", &handler.Error{Status: http.StatusBadGateway, Code: CodeBackendError, Message: apiErr.Error()}
+	}
 	out, err := sh.ShapeAnswer(ctx, status, rec.Header(), rec.Body(), shape.AnswerEnv{Chat: chat})
 	if err != nil {
 		return "", e.expressionError(c, err)
@@ -110,6 +130,9 @@ func (e *Endpoint) serveShaped(w http.ResponseWriter, r *http.Request, c *call, 
 	h.Set("Content-Length", fmt.Sprint(len(out)))
 	w.WriteHeader(status)
 	_, _ = w.Write(out)
+	if u, ok := sh.Usage(out); ok {
+		u.Each(func(kind string, n int64) { e.Metrics.BackendTokens(c.agent.Name, kind, n) })
+	}
 	if sh.Keeps() && status/100 == 2 && h.Get(e.ChatHeader) != "" {
 		e.keepTurns(r, c, sh, callerType, out)
 	}
@@ -184,4 +207,49 @@ func historyErr(err error) string {
 		return se.Error()
 	}
 	return handler.StoreErrCategory(err)
+}
+
+// wantsEventStream reports whether the caller asked for server-sent
+// events.
+func wantsEventStream(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		for _, part := range strings.Split(v, ",") {
+			mt, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+			if strings.EqualFold(strings.TrimSpace(mt), "text/event-stream") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// forwardStream passes a streamed answer to the caller as it comes,
+// assembling it on the way for the history and the token count.
+func (e *Endpoint) forwardStream(w http.ResponseWriter, r *http.Request, c *call, sh *exchange.Shaping, callerType string) (string, error) {
+	// The assembler reads the stream as it is.
+	r.Header.Del("Accept-Encoding")
+	asm := adapter.NewAssembler(0)
+	cw := &chatWriter{ResponseWriter: w}
+	cw.beforeHeader = func(status int) { e.attachChat(r, cw.Header(), status, c) }
+	sw := adapter.NewStreamWriter(cw, asm)
+	outcome, err := e.forwardTo(sw, cw, r, c)
+	if err != nil || !sw.EventStream() || sw.Status()/100 != 2 {
+		return outcome, err
+	}
+	s := asm.Finish()
+	if s.Usage != nil {
+		s.Usage.Each(func(kind string, n int64) { e.Metrics.BackendTokens(c.agent.Name, kind, n) })
+	}
+	switch {
+	case s.Err != nil:
+		e.Logger.Warn("backend error in its stream", zap.String("agent", c.agent.Name), zap.String("chat_id", c.chat.ID), zap.String("error", s.Err.Error()))
+		return "backend_error", nil
+	case !s.Done:
+		e.Logger.Warn("backend stream ended before [DONE]", zap.String("agent", c.agent.Name), zap.String("chat_id", c.chat.ID))
+		return "backend_error", nil
+	}
+	if sh.Keeps() && cw.Header().Get(e.ChatHeader) != "" {
+		e.keepTurns(r, c, sh, callerType, s.Answer())
+	}
+	return outcome, nil
 }
