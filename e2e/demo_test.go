@@ -18,9 +18,9 @@ import (
 // demo is Caddyfile.example running in a test Caddy, on free ports in
 // place of 8080, 9001, 9002 and 9003, with its own admin port.
 type demo struct {
-	t                                 *testing.T
-	caddy                             *testkit.Caddy
-	config                            string // the Caddyfile it runs
+	t                                         *testing.T
+	caddy                                     *testkit.Caddy
+	config                                    string // the Caddyfile it runs
 	sidecar, agent, receiver, example, openai int
 }
 
