@@ -128,13 +128,15 @@ func (e *Endpoint) serveShaped(w http.ResponseWriter, r *http.Request, c *call, 
 		h.Set("Content-Type", contentType)
 	}
 	h.Set("Content-Length", fmt.Sprint(len(out)))
+	if sh.Keeps() && status/100 == 2 && h.Get(e.ChatHeader) != "" {
+		// Before the answer goes out: a caller may send the next turn the
+		// moment it has this one, and that turn must see this exchange.
+		e.keepTurns(r, c, sh, callerType, out)
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(out)
 	if u, ok := sh.Usage(out); ok {
 		u.Each(func(kind string, n int64) { e.Metrics.BackendTokens(c.agent.Name, kind, n) })
-	}
-	if sh.Keeps() && status/100 == 2 && h.Get(e.ChatHeader) != "" {
-		e.keepTurns(r, c, sh, callerType, out)
 	}
 	if status >= 500 {
 		return "backend_error", nil
@@ -249,6 +251,8 @@ func (e *Endpoint) forwardStream(w http.ResponseWriter, r *http.Request, c *call
 		return "backend_error", nil
 	}
 	if sh.Keeps() && cw.Header().Get(e.ChatHeader) != "" {
+		// The stream has gone out whole by now: a next turn sent the
+		// moment it ended may miss this exchange (see README).
 		e.keepTurns(r, c, sh, callerType, s.Answer())
 	}
 	return outcome, nil
