@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -226,19 +227,30 @@ func wantsEventStream(r *http.Request) bool {
 }
 
 // forwardStream passes a streamed answer to the caller as it comes,
-// assembling it on the way for the history and the token count.
+// assembling it on the way for the history and the token count. The
+// exchange is kept just before the stream's last event ("data: [DONE]")
+// goes out, so that a caller sending its next turn the moment the stream
+// ends finds it in the history.
 func (e *Endpoint) forwardStream(w http.ResponseWriter, r *http.Request, c *call, sh *exchange.Shaping, callerType string) (string, error) {
 	// The assembler reads the stream as it is.
 	r.Header.Del("Accept-Encoding")
-	asm := adapter.NewAssembler(0)
 	cw := &chatWriter{ResponseWriter: w}
 	cw.beforeHeader = func(status int) { e.attachChat(r, cw.Header(), status, c) }
-	sw := adapter.NewStreamWriter(cw, asm)
-	outcome, err := e.forwardTo(sw, cw, r, c)
-	if err != nil || !sw.EventStream() || sw.Status()/100 != 2 {
+	kept := false
+	keep := func(s adapter.Streamed) {
+		if kept || s.Err != nil || !sh.Keeps() || cw.Header().Get(e.ChatHeader) == "" {
+			return
+		}
+		kept = true
+		e.keepTurns(r, c, sh, callerType, s.Answer())
+	}
+	tap := &streamTap{ResponseWriter: cw, asm: adapter.NewAssembler(0)}
+	tap.beforeDone = func() { keep(tap.asm.Result()) }
+	outcome, err := e.forwardTo(tap, cw, r, c)
+	if err != nil || !tap.eventStream || tap.status/100 != 2 {
 		return outcome, err
 	}
-	s := asm.Finish()
+	s := tap.asm.Finish()
 	if s.Usage != nil {
 		s.Usage.Each(func(kind string, n int64) { e.Metrics.BackendTokens(c.agent.Name, kind, n) })
 	}
@@ -250,10 +262,66 @@ func (e *Endpoint) forwardStream(w http.ResponseWriter, r *http.Request, c *call
 		e.Logger.Warn("backend stream ended before [DONE]", zap.String("agent", c.agent.Name), zap.String("chat_id", c.chat.ID))
 		return "backend_error", nil
 	}
-	if sh.Keeps() && cw.Header().Get(e.ChatHeader) != "" {
-		// The stream has gone out whole by now: a next turn sent the
-		// moment it ended may miss this exchange (see README).
-		e.keepTurns(r, c, sh, callerType, s.Answer())
-	}
+	// [DONE] came split across writes: keep the exchange now.
+	keep(s)
 	return outcome, nil
 }
+
+// doneEvent starts the last event of an OpenAI stream.
+var doneEvent = []byte("data: [DONE]")
+
+// streamTap passes a backend's answer to the caller unchanged, flushed as
+// the backend flushes (reverse_proxy flushes event streams at once), and
+// feeds an event stream to an Assembler. It calls beforeDone once, right
+// before the bytes of "data: [DONE]" go out.
+type streamTap struct {
+	http.ResponseWriter
+	asm         *adapter.Assembler
+	beforeDone  func()
+	status      int
+	eventStream bool
+	done        bool
+}
+
+func (s *streamTap) WriteHeader(code int) {
+	if s.status == 0 && code >= 200 {
+		s.status = code
+		mt, _, _ := mime.ParseMediaType(s.Header().Get("Content-Type"))
+		s.eventStream = mt == "text/event-stream"
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *streamTap) Write(p []byte) (int, error) {
+	if s.status == 0 {
+		s.WriteHeader(http.StatusOK)
+	}
+	if !s.eventStream {
+		return s.ResponseWriter.Write(p)
+	}
+	at := -1
+	if !s.done {
+		at = bytes.Index(p, doneEvent)
+	}
+	if at < 0 {
+		n, err := s.ResponseWriter.Write(p)
+		_, _ = s.asm.Write(p[:n])
+		return n, err
+	}
+	n, err := s.ResponseWriter.Write(p[:at])
+	_, _ = s.asm.Write(p[:n])
+	if err != nil {
+		return n, err
+	}
+	_, _ = s.asm.Write(p[at:])
+	s.done = true
+	s.beforeDone()
+	m, err := s.ResponseWriter.Write(p[at:])
+	return n + m, err
+}
+
+// Flush implements http.Flusher.
+func (s *streamTap) Flush() { _ = http.NewResponseController(s.ResponseWriter).Flush() }
+
+// Unwrap lets http.ResponseController reach the writer underneath.
+func (s *streamTap) Unwrap() http.ResponseWriter { return s.ResponseWriter }
