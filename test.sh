@@ -2,8 +2,9 @@
 # The whole test suite, exactly as CI runs it (.ci/run calls this).
 #
 # Needs Go (any version: the go command fetches Go 1.27.3, see GOTOOLCHAIN
-# below) and the PostgreSQL server binaries (initdb, pg_ctl, postgres),
-# which it installs from Debian's packages if they are missing. It builds
+# below), the PostgreSQL server binaries (initdb, pg_ctl, postgres) and
+# Chromium (the dashboard's browser test), which it installs from Debian's
+# packages if they are missing. It builds
 # its own Caddy with agenthook once, into a temporary directory removed on
 # exit, starts its own PostgreSQL on a loopback port (as the unprivileged
 # user "postgres" when run as root), and stops everything it started.
@@ -15,6 +16,8 @@
 # Environment:
 #   GOTOOLCHAIN       Go to build and test with (default go1.27.3)
 #   AGENTHOOK_PG_DSN  an existing PostgreSQL server to use instead
+#   AGENTHOOK_CHROMIUM  the browser the dashboard test drives (default:
+#                     chromium on PATH)
 #   FUZZTIME          how long each fuzz target runs (default 5s)
 #   GOVULNDB          vulnerability database for govulncheck (default: one
 #                     built from the golang.org/x/vulndb module pinned below,
@@ -82,6 +85,17 @@ if [ -z "${AGENTHOOK_PG_DSN:-}" ] && ! command -v initdb >/dev/null 2>&1 &&
 	sudo=""
 	[ "$(id -u)" = 0 ] || sudo=sudo
 	$sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+
+# The dashboard's browser test must run, not skip: install Chromium if it
+# is missing (AGENTHOOK_SKIP_BROWSER is never set here).
+unset AGENTHOOK_SKIP_BROWSER
+if [ -z "${AGENTHOOK_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1 &&
+	! command -v chromium-browser >/dev/null 2>&1 && ! command -v google-chrome >/dev/null 2>&1; then
+	step "installing Chromium"
+	sudo=""
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	$sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
 step "Go toolchain ($GOTOOLCHAIN; the first use downloads it)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh: issue 7's one command. Builds Caddy with agenthook and the
+# bench/run.sh: the benchmarks' one command. Builds Caddy with agenthook and the
 # bench tools, runs every benchmark (P0-P5) with repeats, the full fault
 # suite (F1-F6) and every fuzz target, then writes BENCHMARKS.md (repo
 # root) and bench/chart.png. Everything else goes to bench/out/.

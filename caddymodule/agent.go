@@ -12,6 +12,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/handler/adapter"
@@ -245,6 +246,24 @@ type proxyBackend struct {
 	handler caddyhttp.MiddlewareHandler
 }
 
+// Upstreams implements handler.UpstreamReporter with reverse_proxy's
+// own view of its upstreams.
+func (b *proxyBackend) Upstreams() ([]handler.Upstream, bool) {
+	rp, ok := b.handler.(*reverseproxy.Handler)
+	if !ok {
+		return nil, false
+	}
+	out := make([]handler.Upstream, 0, len(rp.Upstreams))
+	for _, u := range rp.Upstreams {
+		if u == nil || u.Host == nil {
+			continue
+		}
+		out = append(out, handler.Upstream{Address: u.String(), Healthy: u.Healthy(), Available: u.Available(),
+			NumRequests: u.NumRequests(), Fails: u.Fails()})
+	}
+	return out, rp.DynamicUpstreams != nil
+}
+
 // workerServer stands in for the HTTP server in requests that workers
 // build themselves: reverse_proxy reads the server from the request
 // context and panics without one.
@@ -272,6 +291,9 @@ func (b *proxyBackend) Forward(w http.ResponseWriter, r *http.Request) error {
 	}
 	return &handler.BackendError{Status: status, Err: err}
 }
+
+// Interface guard
+var _ handler.UpstreamReporter = (*proxyBackend)(nil)
 
 // nowFunc is the clock of every module; a variable for tests.
 var nowFunc = time.Now

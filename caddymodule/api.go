@@ -87,7 +87,22 @@ func (a *APIHandler) Provision(ctx caddy.Context) error {
 	a.api.MaxRegistrations = app.Delivery.maxRegistrations()
 	a.api.MaxTimeout = app.deliveryTimeout()
 	a.api.Tester = rt.dispatcher
+	a.api.Breakers = rt.dispatcher
 	a.api.EndpointExists = app.ids.has
+	a.api.Endpoints = app.ids.endpointsOf
+	a.api.Stats = app.metrics.stats
+	a.api.QueueDepth = rt.store.TaskCounts
+	a.api.Stopping = caddy.Exiting
+	return nil
+}
+
+// Cleanup ends the API's stats streams: the config is replaced, or the
+// server stops, and a stream would otherwise hold its connection open
+// through the graceful shutdown.
+func (a *APIHandler) Cleanup() error {
+	if a.api != nil {
+		a.api.Close()
+	}
 	return nil
 }
 
@@ -231,6 +246,7 @@ func unmarshalKeyScope(d *caddyfile.Dispenser) (ScopedAPIKey, bool, error) {
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*APIHandler)(nil)
+	_ caddy.CleanerUpper          = (*APIHandler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*APIHandler)(nil)
 	_ caddyfile.Unmarshaler       = (*APIHandler)(nil)
 )

@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/agenthook/agenthook/handler/api"
 	"github.com/agenthook/agenthook/handler/endpoint"
 	"github.com/agenthook/agenthook/handler/exchange"
 	"github.com/agenthook/agenthook/handler/shape"
@@ -177,6 +178,16 @@ func (e *Endpoint) Provision(ctx caddy.Context) error {
 		ep.Agent = ag
 	}
 	app.ids.add(ep.KeyIDs())
+	view := api.EndpointView{Name: name, Mode: string(ep.Mode), Sensitive: e.Sensitive, AgentFromToken: e.AgentFromToken}
+	if e.AgentFromToken {
+		for _, agent := range app.agentNames() {
+			if len(app.Agents[agent].tokens) > 0 {
+				app.ids.addEndpoint(agent, view)
+			}
+		}
+	} else {
+		app.ids.addEndpoint(e.Agent, view)
+	}
 	e.ep = ep
 	return nil
 }

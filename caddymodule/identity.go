@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/agenthook/agenthook/handler/api"
 	"github.com/agenthook/agenthook/handler/endpoint"
 )
 
@@ -23,6 +25,27 @@ type identities struct {
 	count     int // endpoints claimed so far
 	endpoints map[string]endpointClaim
 	keyIDs    map[string][]string
+	byAgent   map[string][]api.EndpointView // the endpoints that reach each agent
+}
+
+// addEndpoint records that an endpoint reaches an agent, for the API's
+// agent listing. The same endpoint on two listeners is recorded once.
+func (ids *identities) addEndpoint(agent string, v api.EndpointView) {
+	ids.mu.Lock()
+	defer ids.mu.Unlock()
+	if ids.byAgent == nil {
+		ids.byAgent = make(map[string][]api.EndpointView)
+	}
+	if !slices.Contains(ids.byAgent[agent], v) {
+		ids.byAgent[agent] = append(ids.byAgent[agent], v)
+	}
+}
+
+// endpointsOf returns the endpoints that reach an agent.
+func (ids *identities) endpointsOf(agent string) []api.EndpointView {
+	ids.mu.RLock()
+	defer ids.mu.RUnlock()
+	return slices.Clone(ids.byAgent[agent])
 }
 
 // endpointClaim is an endpoint name's holder: which agenthook handler of

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/handler/stats"
 	"github.com/agenthook/agenthook/store"
 )
 
@@ -29,6 +30,10 @@ type metrics struct {
 	queue            *prometheus.GaugeVec
 	outbox           *prometheus.GaugeVec
 	tokens           *prometheus.CounterVec
+
+	// stats is the last hour the dashboard charts, per process like the
+	// collectors (see package stats).
+	stats *stats.Collector
 }
 
 var (
@@ -92,6 +97,7 @@ func newMetrics() *metrics {
 			Namespace: ns, Subsystem: sub, Name: "deliveries_queued",
 			Help: "Deliveries pending and dead-lettered (failed).",
 		}, []string{"state"}),
+		stats: stats.New(func() time.Time { return nowFunc() }),
 	}
 	return m
 }
@@ -177,6 +183,7 @@ func (m *metrics) knownAgents(names []string) {
 
 func (m *metrics) Request(agent, endpoint, outcome string) {
 	m.requests.WithLabelValues(agent, endpoint, outcome).Inc()
+	m.stats.Request(agent, endpoint, outcome)
 }
 
 func (m *metrics) AuthFailure(scheme, reason string) {
@@ -190,6 +197,7 @@ func (m *metrics) BackendLatency(agent, mode string, d time.Duration) {
 func (m *metrics) TaskFinished(agent, status string, d time.Duration) {
 	m.tasks.WithLabelValues(agent, status).Inc()
 	m.taskLatency.WithLabelValues(agent).Observe(d.Seconds())
+	m.stats.TaskFinished(agent, status, d)
 }
 
 func (m *metrics) TaskRetried(agent string) { m.taskRetries.WithLabelValues(agent).Inc() }
@@ -197,7 +205,14 @@ func (m *metrics) TaskRetried(agent string) { m.taskRetries.WithLabelValues(agen
 func (m *metrics) DeliveryAttempt(agent, outcome string, d time.Duration) {
 	m.deliveries.WithLabelValues(agent, outcome).Inc()
 	m.deliveryLatency.WithLabelValues(agent).Observe(d.Seconds())
+	m.stats.DeliveryAttempt(agent, outcome, d)
 }
+
+func (m *metrics) TaskAwaitsCallback(agent, taskID string, accepted time.Time) {
+	m.stats.TaskAwaitsCallback(agent, taskID, accepted)
+}
+
+func (m *metrics) CallbackDelivered(agent, taskID string) { m.stats.CallbackDelivered(agent, taskID) }
 
 func (m *metrics) CallbackDisabled(agent string) { m.callbackDisabled.WithLabelValues(agent).Inc() }
 
@@ -209,5 +224,8 @@ func (m *metrics) BackendTokens(agent, kind string, n int64) {
 	}
 }
 
-// Interface guard
-var _ handler.Metrics = (*metrics)(nil)
+// Interface guards
+var (
+	_ handler.Metrics       = (*metrics)(nil)
+	_ handler.CallbackTimer = (*metrics)(nil)
+)

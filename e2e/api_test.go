@@ -287,6 +287,9 @@ func TestAPISpec(t *testing.T) {
 		"/api/agents/{agent}/webhooks/{id}/rotate-secret": {"POST": {"200", "400", "401", "403", "404", "413", "503"}},
 		"/api/agents/{agent}/webhooks/{id}/test":          {"POST": {"200", "400", "401", "403", "404", "413", "503"}},
 		"/api/event-types":                                {"GET": {"200", "401"}},
+		"/api/stats":                                      {"GET": {"200", "401", "503"}},
+		"/api/stats/stream":                               {"GET": {"200", "401", "503"}},
+		"/api/ui/":                                        {"GET": {"200"}},
 	}
 	for path, ops := range want {
 		item := doc.Paths.Value(path)
@@ -308,7 +311,7 @@ func TestAPISpec(t *testing.T) {
 					t.Errorf("%s %s does not document %s", method, path, st)
 				}
 			}
-			if strings.HasPrefix(path, "/api/task_status") || strings.HasPrefix(path, "/api/webhooks/") {
+			if strings.HasPrefix(path, "/api/task_status") || strings.HasPrefix(path, "/api/webhooks/") || path == "/api/ui/" {
 				if op.Security == nil || len(*op.Security) != 0 {
 					t.Errorf("%s %s must need no API key", method, path)
 				}
@@ -323,7 +326,7 @@ func TestAPISpec(t *testing.T) {
 	}
 	// Response objects refuse undocumented fields.
 	for _, name := range []string{"Error", "Webhook", "WebhookCreated", "WebhookList", "Delivery", "DeliveryDetail", "DeliveryList", "Attempt", "Task", "Accepted", "Recovered", "RawCallbackPayload", "CognigyCallbackPayload",
-		"RecoverRequest", "RecoverPreview", "TaskSummary", "TaskList", "Agent", "AgentList", "Key", "KeyCreate", "KeyCreated", "KeyList",
+		"RecoverRequest", "RecoverPreview", "TaskSummary", "TaskList", "TaskDetail", "TaskRequest", "Agent", "AgentList", "AgentEndpoint", "Upstream", "Stats", "StatsPoint", "Key", "KeyCreate", "KeyCreated", "KeyList",
 
 		"WebhookCreate", "WebhookUpdate", "WebhookRotated", "RotateSecret", "WebhookTest", "WebhookTestResult", "BasicAuthInput", "HMACInput", "HMACView",
 		"EventTypeInfo", "EventTypeList", "DeliveryExhaustedPayload", "CallbackDisabledPayload", "CallbackRecoveredPayload"} {
@@ -793,8 +796,18 @@ func TestAPIDeliveries(t *testing.T) {
 	statusBody := string(b)
 	resp, b = c.get("/api/tasks/" + task)
 	wantStatus(t, resp, b, http.StatusOK, "")
-	if string(b) != statusBody {
-		t.Fatalf("GET /api/tasks/{id} %s differs from the status endpoint's %s", b, statusBody)
+	// The API's detail is the status endpoint's view, and more: the
+	// endpoint and the request.
+	var fromStatus, fromAPI map[string]any
+	jsonBody(t, []byte(statusBody), &fromStatus)
+	jsonBody(t, b, &fromAPI)
+	for k, v := range fromStatus {
+		if fmt.Sprint(fromAPI[k]) != fmt.Sprint(v) {
+			t.Fatalf("GET /api/tasks/{id} %s differs from the status endpoint's %s in %s", b, statusBody, k)
+		}
+	}
+	if ep, _ := fromAPI["endpoint"].(string); fromAPI["request"] == nil || !strings.HasPrefix(ep, "token-async") {
+		t.Fatalf("GET /api/tasks/{id} without its request or endpoint: %s", b)
 	}
 	var apiTask struct {
 		Agent    string `json:"agent"`

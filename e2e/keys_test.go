@@ -165,7 +165,9 @@ func TestAPIKeyScopes(t *testing.T) {
 		}
 		resp, b := c.call(http.MethodGet, "/api/agents", "", h)
 		wantStatus(t, resp, b, http.StatusOK, "")
-		if string(b) != "{\"data\":[{\"id\":\"support\"}]}\n" {
+		var agents struct{ Data []struct{ ID string } }
+		jsonBody(t, b, &agents)
+		if len(agents.Data) != 1 || agents.Data[0].ID != "support" {
 			t.Fatalf("agents for a support key: %s", b)
 		}
 		resp, b = c.call(http.MethodGet, "/api/tasks", "", h)
@@ -183,7 +185,9 @@ func TestAPIKeyScopes(t *testing.T) {
 	}
 	resp, b = c.get("/api/agents")
 	wantStatus(t, resp, b, http.StatusOK, "")
-	if string(b) != "{\"data\":[{\"id\":\"billing\"},{\"id\":\"support\"}]}\n" {
+	var all struct{ Data []struct{ ID string } }
+	jsonBody(t, b, &all)
+	if len(all.Data) != 2 || all.Data[0].ID != "billing" || all.Data[1].ID != "support" {
 		t.Fatalf("agents for the root key: %s", b)
 	}
 
@@ -224,7 +228,7 @@ func TestAPIKeyScopes(t *testing.T) {
 		if a.StatusCode != 500 || a.Response != "x"+strings.Repeat("é", 2047) || !a.ResponseTruncated || a.ResponseBase64 != "" {
 			t.Fatalf("attempt: status %d, %d bytes of answer, truncated %v", a.StatusCode, len(a.Response), a.ResponseTruncated)
 		}
-		if got := a.ResponseHeaders["X-Request-Id"]; len(got) != 1 || got[0] != "req-"+sDead.ID {
+		if got := a.ResponseHeaders["X-Request-Id"]; len(got) != 1 || got[0] != "req-"+sDead.MessageID {
 			t.Fatalf("headers kept %v", a.ResponseHeaders)
 		}
 		if a.ResponseHeaders["Content-Type"] == nil || a.ResponseHeaders["Set-Cookie"] != nil {

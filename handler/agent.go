@@ -34,3 +34,26 @@ type Agent struct {
 	// message of the chat.
 	ConversationHeader string
 }
+
+// UpstreamReporter is implemented by a Backend that knows the health of
+// its upstreams: Caddy's reverse_proxy, whose own health checks (active
+// and passive) decide it. The API shows it; handler packages do not
+// import Caddy, so caddymodule adapts it.
+type UpstreamReporter interface {
+	// Upstreams returns the static upstreams, and whether upstreams are
+	// also found at run time (those are not listed).
+	Upstreams() (ups []Upstream, dynamic bool)
+}
+
+// Upstream is one backend address as the proxy sees it now.
+type Upstream struct {
+	Address string `json:"address"`
+	// Healthy is the proxy's verdict from its health checks; an upstream
+	// without health checks is healthy.
+	Healthy bool `json:"healthy"`
+	// Available is healthy and below its max_requests.
+	Available   bool `json:"available"`
+	NumRequests int  `json:"num_requests"`
+	// Fails are the recent failures counted by passive health checks.
+	Fails int `json:"fails"`
+}

@@ -27,6 +27,17 @@ type Metrics interface {
 	BackendTokens(agent, kind string, n int64)
 }
 
+// CallbackTimer is implemented by Metrics that time a task from its 202
+// to its first delivered callback (the dashboard's stats). Workers check
+// for it, so that Metrics without it need nothing more.
+type CallbackTimer interface {
+	// TaskAwaitsCallback: a task accepted at accepted finished, and has
+	// callbacks to deliver.
+	TaskAwaitsCallback(agent, taskID string, accepted time.Time)
+	// CallbackDelivered: a callback about the task was delivered.
+	CallbackDelivered(agent, taskID string)
+}
+
 // NopMetrics discards everything.
 type NopMetrics struct{}
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/handler/delivery"
+	"github.com/agenthook/agenthook/handler/stats"
 	"github.com/agenthook/agenthook/store"
 )
 
@@ -52,6 +53,11 @@ type tester interface {
 	SendTest(ctx context.Context, cb *delivery.Callback, typ string) (delivery.TestResult, error)
 }
 
+// breakers tells a callback's circuit breaker (delivery.Dispatcher).
+type breakers interface {
+	Breaker(id string) delivery.BreakerState
+}
+
 // API is the management API. Paths are relative to Prefix:
 //
 //	GET    /agents
@@ -73,6 +79,9 @@ type tester interface {
 //	POST   /keys                                {"agents", "read_only"?, "name"?, "expires_at"?}
 //	GET    /keys/{id}
 //	DELETE /keys/{id}
+//	GET    /stats
+//	GET    /stats/stream                        (text/event-stream)
+//	GET    /ui/                                 (the dashboard; no key needed)
 //
 // Every request needs a key (see Scope): a key limited to some agents
 // finds nothing of the others (404), a read-only key may not write (403),
@@ -102,6 +111,8 @@ type API struct {
 	MaxTimeout time.Duration
 	// Tester sends test events; without it the test route answers 503.
 	Tester tester
+	// Breakers tells the callbacks' circuit breakers, for the listings.
+	Breakers breakers
 	// EndpointExists, if set, reports whether an agenthook handler of a
 	// name exists, so that a registration routed to none is refused.
 	EndpointExists func(name string) bool
@@ -109,13 +120,38 @@ type API struct {
 	// forget its health.
 	Changed func(id string)
 
+	// Endpoints returns the endpoints that reach an agent, for the agent
+	// listing.
+	Endpoints func(agent string) []EndpointView
+
+	// Stats keeps the last hour the dashboard charts; without it the
+	// stats routes answer 503. QueueDepth reads the tasks waiting and
+	// running from the store.
+	Stats      *stats.Collector
+	QueueDepth func(ctx context.Context) (pending, started int, err error)
+	// MaxStreams bounds the stats streams open at once (default
+	// DefaultMaxStreams); StreamInterval, Heartbeat and MaxStreamAge pace
+	// them (defaults DefaultStreamInterval, DefaultHeartbeat,
+	// DefaultMaxStreamAge).
+	MaxStreams     int
+	StreamInterval time.Duration
+	Heartbeat      time.Duration
+	MaxStreamAge   time.Duration
+	// Stopping reports that the process is exiting: streams end at their
+	// next tick, since the server waits for them before it exits (on a
+	// reload, Close ends them).
+	Stopping func() bool
+
 	Logger  *zap.Logger
 	Metrics handler.Metrics
 	Now     func() time.Time
 
-	muxOnce sync.Once
-	mux     *http.ServeMux
-	minted  mintedKeys
+	initOnce  sync.Once
+	mux       *http.ServeMux
+	minted    mintedKeys
+	done      chan struct{} // closed by Close
+	closeOnce sync.Once
+	streams   chan struct{} // a slot per open stats stream
 }
 
 // Owns reports whether a path is under the API's prefix; others belong to
@@ -134,11 +170,23 @@ func (a *API) prefix() string {
 // ServeHTTP implements http.Handler. The key is checked before the route,
 // so that unknown routes tell nothing to a caller without one.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.init()
 	w.Header().Set("Cache-Control", "no-store")
-	ctx, cancel := handler.WithStoreTimeout(r.Context())
+	if a.servesUI(r.URL.Path) {
+		// The dashboard's files are public: what they can do needs a key.
+		a.serveUI(w, r)
+		return
+	}
+	base := r.Context()
+	ctx, cancel := handler.WithStoreTimeout(base)
 	defer cancel()
 	r = r.WithContext(ctx)
 	c, err := a.authenticate(r)
+	if strings.TrimRight(r.URL.Path, "/") == a.prefix()+"/stats/stream" {
+		// A stream outlives the store timeout: only its own reads are
+		// bounded by it.
+		r = r.WithContext(base)
+	}
 	if err != nil {
 		if err == errNoKey {
 			a.Metrics.AuthFailure("api", "invalid")
@@ -160,7 +208,6 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u := *r.URL
 	u.Path, u.RawPath = p, ""
 	r.URL = &u
-	a.muxOnce.Do(func() { a.mux = a.routes() })
 	a.mux.ServeHTTP(w, r)
 }
 

@@ -50,6 +50,8 @@ func (a *API) routes() *http.ServeMux {
 	a.handle(mux, "/keys/{id}",
 		method{http.MethodGet, rootOnly(a.key)},
 		method{http.MethodDelete, rootOnly(a.key)})
+	a.handle(mux, "/stats", method{http.MethodGet, a.getStats})
+	a.handle(mux, "/stats/stream", method{http.MethodGet, a.streamStats})
 	mux.Handle("/", a.serve(func(http.ResponseWriter, *http.Request) error {
 		return notFound("no such API route")
 	}))

@@ -121,7 +121,7 @@ func TestAPIScopedKeys(t *testing.T) {
 		}
 	}
 	// Listings show only what the key sees.
-	for tok, want := range map[string]string{supportKey: `[{"id":"support"}]`, viewerKey: `[{"id":"billing"},{"id":"support"}]`} {
+	for tok, want := range map[string]string{supportKey: `[{"id":"support","endpoints":[]}]`, viewerKey: `[{"id":"billing","endpoints":[]},{"id":"support","endpoints":[]}]`} {
 		if rec := f.doAs(tok, http.MethodGet, "/api/agents", ""); rec.Code != 200 || !strings.Contains(rec.Body.String(), want) {
 			t.Fatalf("agents with %s: %d %s", tok, rec.Code, rec.Body)
 		}

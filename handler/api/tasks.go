@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/store"
@@ -26,12 +27,71 @@ func (a *API) task(r *http.Request, id string) (*store.Task, error) {
 	return t, nil
 }
 
+// TaskDetail is a task as the management API shows it: the status
+// endpoint's view, the endpoint that took it, and its request.
+type TaskDetail struct {
+	handler.TaskView
+	Endpoint  string `json:"endpoint,omitempty"`
+	Sensitive bool   `json:"sensitive,omitempty"`
+	// Request is what the caller sent; absent for tasks of sensitive
+	// endpoints.
+	Request *RequestView `json:"request,omitempty"`
+}
+
+// RequestView is a task's request. Its path and query are left out (a
+// token-routed endpoint has its token in the path, and queries often
+// carry keys), and so are the values of headers whose names look like
+// they carry a credential.
+type RequestView struct {
+	Method  string            `json:"method"`
+	Headers map[string]string `json:"headers,omitempty"`
+	// Body is the body as text when it is UTF-8, its first
+	// maxRequestShown bytes; BodyTruncated says more was left out.
+	Body          string `json:"body,omitempty"`
+	BodyBytes     int    `json:"body_bytes"`
+	BodyBinary    bool   `json:"body_binary,omitempty"`
+	BodyTruncated bool   `json:"body_truncated,omitempty"`
+	// BodyDropped: the task is final and its store keeps request bodies
+	// only until then (Badger does: the body is what a retry needs).
+	BodyDropped bool `json:"body_dropped,omitempty"`
+}
+
+// maxRequestShown bounds the body a task's detail shows.
+const maxRequestShown = 64 << 10
+
+func requestView(t *store.Task) *RequestView {
+	if t.Sensitive {
+		return nil
+	}
+	req := t.Request
+	v := &RequestView{Method: req.Method, Headers: headersView(req.Header), BodyBytes: len(req.Body)}
+	body := req.Body
+	v.BodyDropped = len(body) == 0 && t.Status.Final()
+	if len(body) > maxRequestShown {
+		body, v.BodyTruncated = body[:maxRequestShown], true
+		// Do not cut a UTF-8 sequence in two.
+		for i := 0; i < utf8.UTFMax-1; i++ {
+			if r, size := utf8.DecodeLastRune(body); r != utf8.RuneError || size != 1 {
+				break
+			}
+			body = body[:len(body)-1]
+		}
+	}
+	if utf8.Valid(body) {
+		v.Body = string(body)
+	} else {
+		v.BodyBinary = true
+	}
+	return v
+}
+
 func (a *API) getTask(w http.ResponseWriter, r *http.Request) error {
 	t, err := a.task(r, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	handler.WriteJSON(w, http.StatusOK, handler.ViewOf(t))
+	handler.WriteJSON(w, http.StatusOK, TaskDetail{TaskView: handler.ViewOf(t), Endpoint: t.Endpoint,
+		Sensitive: t.Sensitive, Request: requestView(t)})
 	return nil
 }
 

@@ -54,6 +54,18 @@ type WebhookView struct {
 	// has them. Their updated_at is when agenthook disabled one.
 	CreatedAt *time.Time `json:"created_at,omitempty"`
 	UpdatedAt *time.Time `json:"updated_at,omitempty"`
+
+	// Health is in listings: the failing streak (shared by the instances
+	// through the store) and this instance's circuit breaker.
+	Health *HealthView `json:"health,omitempty"`
+}
+
+// HealthView is a callback's health.
+type HealthView struct {
+	// FailingSince is the first failure after the last success; absent
+	// when the callback is healthy.
+	FailingSince *time.Time             `json:"failing_since,omitempty"`
+	Breaker      *delivery.BreakerState `json:"breaker,omitempty"`
 }
 
 // BasicAuthView is basic_auth without its password.

@@ -202,8 +202,33 @@ func (a *API) listWebhooks(w http.ResponseWriter, r *http.Request, agent *handle
 	for _, reg := range regs {
 		data = append(data, registrationView(reg, now))
 	}
+	for i := range data {
+		h, err := a.health(r.Context(), data[i].ID)
+		if err != nil {
+			return err
+		}
+		data[i].Health = h
+	}
 	handler.WriteJSON(w, http.StatusOK, map[string]any{"data": data})
 	return nil
+}
+
+// health reads a callback's failing streak and asks the breaker.
+func (a *API) health(ctx context.Context, id string) (*HealthView, error) {
+	h := &HealthView{}
+	st, err := a.Registry.State(ctx, id)
+	if err != nil {
+		return nil, handler.StoreError(err)
+	}
+	if st != nil && !st.FailingSince.IsZero() {
+		since := st.FailingSince.UTC()
+		h.FailingSince = &since
+	}
+	if a.Breakers != nil {
+		b := a.Breakers.Breaker(id)
+		h.Breaker = &b
+	}
+	return h, nil
 }
 
 // staticCallback returns the agent's static callback of an id, or nil.

@@ -205,3 +205,33 @@ func (b *breaker) reset(id string) {
 		*h = health{inflight: h.inflight, own: h.own, rate: h.rate, nextSlot: h.nextSlot}
 	}
 }
+
+// BreakerState is what this instance's circuit breaker says of a
+// callback, for the API: closed (attempts go), open (paused until
+// OpenUntil) or half_open (paused no more; the next attempt decides).
+type BreakerState struct {
+	State     string     `json:"state"`
+	Failures  int        `json:"failures"`
+	OpenUntil *time.Time `json:"open_until,omitempty"`
+	InFlight  int        `json:"in_flight"`
+}
+
+// Breaker reports a callback's breaker on this instance.
+func (d *Dispatcher) Breaker(id string) BreakerState {
+	b := &d.breaker
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h := b.health[id]
+	if h == nil {
+		return BreakerState{State: "closed"}
+	}
+	s := BreakerState{State: "closed", Failures: h.failures, InFlight: h.inflight}
+	switch now := d.Now(); {
+	case now.Before(h.openUntil):
+		at := h.openUntil.UTC()
+		s.State, s.OpenUntil = "open", &at
+	case h.probing || (h.paused && !h.openUntil.IsZero()):
+		s.State = "half_open"
+	}
+	return s
+}

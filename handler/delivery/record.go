@@ -51,6 +51,9 @@ func (d *Dispatcher) record(dl *store.Delivery, owner string, att store.Attempt,
 		outcome = "failed"
 	}
 	d.Metrics.DeliveryAttempt(dl.Agent, outcome, att.Latency)
+	if ct, ok := d.Metrics.(handler.CallbackTimer); ok && status == store.DeliveryDelivered && dl.TaskID != "" {
+		ct.CallbackDelivered(dl.Agent, dl.TaskID)
+	}
 	switch status {
 	case store.DeliveryDelivered:
 		log.Debug("delivered", zap.Int("status", att.StatusCode), zap.Duration("latency", att.Latency))

@@ -133,6 +133,9 @@ func checkSizes(t *store.Task, f *store.TaskFinish) error {
 // finished counts and logs a recorded outcome.
 func (r *Runner) finished(t *store.Task, agent *handler.Agent, o outcome, deliveries int, now time.Time, log *zap.Logger) {
 	r.Metrics.TaskFinished(agent.Name, string(o.status), now.Sub(t.CreatedAt))
+	if ct, ok := r.Metrics.(handler.CallbackTimer); ok && deliveries > 0 {
+		ct.TaskAwaitsCallback(agent.Name, t.ID, t.CreatedAt)
+	}
 	if o.status == store.TaskSuccess {
 		r.Metrics.Event(agent.Name, delivery.EventTaskSucceeded)
 	} else {

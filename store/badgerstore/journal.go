@@ -29,20 +29,29 @@ import (
 // Badger itself is synced at checkpoints, every few seconds: the journal
 // rotates to a new segment, Badger's files are synced, and the old
 // segment, whose every record Badger then holds durably, is deleted. A
-// record is appended only after its transaction committed, so rotating
-// never strands one. The sync runs beside the appends, in its own
-// goroutine: it can take a while, and intake must not wait for it.
+// record is appended while its transaction commits (the two writes run
+// side by side, and the caller is answered once both are done), so a
+// checkpoint first waits for the commits of the records its segment
+// holds: rotating never strands one. The sync runs beside the appends,
+// in its own goroutine: it can take a while, and intake must not wait
+// for it.
 //
 // At open, segments left by a crash are replayed: a record whose first
 // key (the task) Badger lost is written back whole; a record whose task
 // Badger kept is skipped whole, since what happened to the task after (a
-// finish deleting its index entry, say) is newer.
+// finish deleting its index entry, say) is newer. A commit that failed
+// after its records were appended is followed by an abort record (first
+// key abortKey, then the first keys of the records it voids), so that a
+// replay does not bring back what its callers were told failed.
 
 const (
 	journalDir        = "journal"
 	journalExt        = ".journal"
 	checkpointEvery   = 5 * time.Second
 	checkpointSizeMax = 32 << 20
+	// abortKey starts an abort record. Badger refuses keys that start
+	// with "!badger!", and no agenthook key starts with "!".
+	abortKey = "!agenthook!abort"
 )
 
 // journalEntry is one key/value write of a journaled operation.
@@ -125,14 +134,30 @@ func decodeEntries(b []byte) ([]journalEntry, bool) {
 	return out, true
 }
 
-// journal is the open segment. Only the syncer goroutine uses it.
+// journal is the open segment. Only the syncer goroutine writes it; the
+// syncs run in goroutines of their own (see writer.syncer), each with a
+// descriptor of its own from syncFDs.
 type journal struct {
 	dir        string
 	f          *os.File
 	seq        int
 	size       int64
 	checkpoint time.Time // when the current segment was started
+	buf        []byte    // write's buffer, reused
+
+	// syncFDs holds one read-only descriptor of the segment per sync that
+	// may run at once. Linux reports a writeback error once per open
+	// file: two syncs sharing one descriptor could see one the other's
+	// error, and answer success for records the disk lost. nil after a
+	// failed rotation (writes then fail).
+	syncFDs chan *os.File
 }
+
+// syncsInFlight is how many journal syncs may run at once. Measured on
+// this kind of virtual disk, two fdatasyncs in flight complete about
+// twice as many syncs per second as one at the same latency: a durable
+// request then waits about one sync, not one and a half.
+const syncsInFlight = 2
 
 func segmentName(seq int) string { return fmt.Sprintf("%012d%s", seq, journalExt) }
 
@@ -170,12 +195,27 @@ func replayJournal(db *badger.DB, dir string, now time.Time) (replayed int, err 
 	if err != nil || len(names) == 0 {
 		return 0, err
 	}
-	for _, name := range names {
+	segs := make([][][]journalEntry, len(names))
+	aborted := make(map[string]bool)
+	for i, name := range names {
 		b, err := os.ReadFile(name)
 		if err != nil {
 			return replayed, fmt.Errorf("reading journal %s: %w", name, err)
 		}
-		for _, rec := range decodeJournal(b) {
+		segs[i] = decodeJournal(b)
+		for _, rec := range segs[i] {
+			if string(rec[0].key) == abortKey {
+				for _, e := range rec[1:] {
+					aborted[string(e.key)] = true
+				}
+			}
+		}
+	}
+	for i, name := range names {
+		for _, rec := range segs[i] {
+			if string(rec[0].key) == abortKey || aborted[string(rec[0].key)] {
+				continue
+			}
 			err := db.Update(func(txn *badger.Txn) error {
 				for _, k := range primaryKeys(rec[0].key) {
 					if _, err := txn.Get(k); err == nil {
@@ -237,37 +277,84 @@ func openJournal(dir string, now time.Time) (*journal, error) {
 // next opens a new segment.
 func (j *journal) next() error {
 	j.seq++
-	f, err := os.OpenFile(filepath.Join(j.dir, segmentName(j.seq)), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
+	name := filepath.Join(j.dir, segmentName(j.seq))
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
+	}
+	fds := make(chan *os.File, syncsInFlight)
+	for range syncsInFlight {
+		g, err := os.Open(name)
+		if err != nil {
+			close(fds)
+			for g := range fds {
+				g.Close()
+			}
+			f.Close()
+			return err
+		}
+		fds <- g
 	}
 	// The new file's name must survive a crash too.
 	if d, err := os.Open(j.dir); err == nil {
 		_ = d.Sync()
 		d.Close()
 	}
-	j.f, j.size = f, 0
+	j.f, j.size, j.syncFDs = f, 0, fds
 	return nil
 }
 
-// append writes records and waits for them to reach the disk.
-func (j *journal) append(records [][]byte) error {
+// write appends records with one write(2), without syncing them.
+func (j *journal) write(records [][]byte) error {
+	if j.syncFDs == nil {
+		return os.ErrClosed
+	}
 	buf := records[0]
 	if len(records) > 1 {
-		n := 0
+		j.buf = j.buf[:0]
 		for _, r := range records {
-			n += len(r)
+			j.buf = append(j.buf, r...)
 		}
-		buf = make([]byte, 0, n)
-		for _, r := range records {
-			buf = append(buf, r...)
+		buf = j.buf
+		if cap(j.buf) > 4<<20 {
+			j.buf = nil // a burst: do not keep megabytes around
 		}
 	}
 	if _, err := j.f.Write(buf); err != nil {
 		return err
 	}
 	j.size += int64(len(buf))
-	return fdatasync(j.f)
+	return nil
+}
+
+// syncFDsOrNil is syncFDs, or nil for no journal.
+func (j *journal) syncFDsOrNil() chan *os.File {
+	if j == nil {
+		return nil
+	}
+	return j.syncFDs
+}
+
+// acquire waits for a free sync descriptor of the current segment; nil
+// if the segment is closed.
+func (j *journal) acquire() *os.File {
+	if j.syncFDs == nil {
+		return nil
+	}
+	return <-j.syncFDs
+}
+
+// closeFiles waits for the syncs under way and closes the segment's
+// descriptors.
+func (j *journal) closeFiles() error {
+	if j.syncFDs != nil {
+		for range syncsInFlight {
+			g := <-j.syncFDs
+			g.Close()
+		}
+		j.syncFDs = nil
+	}
+	return j.f.Close()
 }
 
 // due reports whether a checkpoint is due.
@@ -280,7 +367,7 @@ func (j *journal) due(now time.Time) bool {
 // durably.
 func (j *journal) rotate(now time.Time) (string, error) {
 	name := j.f.Name()
-	if err := j.f.Close(); err != nil {
+	if err := j.closeFiles(); err != nil {
 		return "", err
 	}
 	j.checkpoint = now
@@ -291,7 +378,7 @@ func (j *journal) rotate(now time.Time) (string, error) {
 // Badger holds every record durably.
 func (j *journal) close() error {
 	name := j.f.Name()
-	err := j.f.Close()
+	err := j.closeFiles()
 	if rerr := removeSegments([]string{name}); err == nil {
 		err = rerr
 	}

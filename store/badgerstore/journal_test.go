@@ -202,3 +202,47 @@ func FuzzDecodeJournal(f *testing.F) {
 		}
 	})
 }
+
+// TestJournalAbortRecord: records voided by a later abort record (their
+// commit failed after they were appended) are not replayed; the others
+// are.
+func TestJournalAbortRecord(t *testing.T) {
+	clock := storetest.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	dir := t.TempDir()
+	s := open(t, dir, clock.Now)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	task := func(id string) []byte {
+		v, err := encodeTask(&store.Task{ID: id, Agent: "a", ChatID: "c-" + id, Status: store.TaskPending, Seq: 1}, []byte("body"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return encodeJournal([]journalEntry{{key: key(pTaskActive, id), value: v}, {key: key(pChat, "c-"+id), value: []byte(`{"id":"c-` + id + `"}`)}})
+	}
+	var seg1, seg2 []byte
+	seg1 = append(seg1, task("good")...)
+	seg1 = append(seg1, task("void")...)
+	// The abort record may land in the next segment (a rotation in
+	// between).
+	seg2 = append(seg2, encodeJournal([]journalEntry{{key: []byte(abortKey)}, {key: key(pTaskActive, "void")}})...)
+	jdir := filepath.Join(dir, journalDir)
+	if err := os.WriteFile(filepath.Join(jdir, segmentName(1)), seg1, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(jdir, segmentName(2)), seg2, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir, clock.Now)
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := s.GetTask(ctx, "good"); err != nil {
+		t.Fatalf("the journaled task was not restored: %v", err)
+	}
+	if _, err := s.GetTask(ctx, "void"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a voided record was restored: %v", err)
+	}
+	if _, err := s.GetChat(ctx, "c-void"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a voided record's chat was restored: %v", err)
+	}
+}

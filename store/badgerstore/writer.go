@@ -3,6 +3,8 @@ package badgerstore
 import (
 	"context"
 	"fmt"
+	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,10 +17,6 @@ import (
 // errClosed is returned for writes attempted after Close. It wraps
 // ErrUnavailable: to a caller, a closed store is one it cannot reach.
 var errClosed = store.Unavailable("the store is closed", nil)
-
-// syncSpacing is the least time between two syncs, so that under load
-// each sync covers many requests; it bounds the latency it adds.
-const syncSpacing = 2 * time.Millisecond
 
 // writebackEvery is how often the checkpointer starts writing Badger's
 // logs out between checkpoints.
@@ -62,18 +60,33 @@ type writer struct {
 	done   chan struct{}
 	onFail func(error) // called after a failed commit, in the writer goroutine
 
-	// syncs hands committed ops that wait for an fsync to the syncer, so
-	// the writer commits the next batch while the disk syncs this one.
-	syncs      chan []*op
+	// syncs hands the syncer what waits for the disk: the journal
+	// records of a transaction, sent just before the writer commits it
+	// (the append and Badger's commit run at the same time), and ops
+	// that wait for a Badger sync, sent once committed. The writer goes
+	// on with the next batch meanwhile.
+	syncs      chan *syncItem
 	syncerDone chan struct{}
 	journal    *journal // nil: every durable op syncs Badger
 	now        func() time.Time
 	log        *zap.Logger
 
+	// seq numbers the writer's transactions, in commit order; only the
+	// writer goroutine uses it. committed is the last one whose commit
+	// returned: a checkpoint waits for every transaction whose records
+	// its segment holds (see checkpoint).
+	seq          uint64
+	committedMu  sync.Mutex
+	committedSeq uint64
+	committedC   *sync.Cond
+	// segSeq is the newest transaction whose records the open journal
+	// segment holds; only the syncer uses it.
+	segSeq uint64
+
 	// Checkpoints run in their own goroutine: the syncer hands it the
 	// journal segments to remove once Badger's files are synced, and goes
 	// on appending. checkpointing is set while one runs.
-	checkpoints    chan []string
+	checkpoints    chan checkpointReq
 	checkpointDone chan struct{}
 	checkpointing  atomic.Bool
 	unreleased     []string // segments a failed checkpoint could not remove
@@ -99,15 +112,16 @@ func newWriter(db *badger.DB, dir string, j *journal, now func() time.Time, log 
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
 		onFail:     onFail,
-		syncs:      make(chan []*op, 64),
+		syncs:      make(chan *syncItem, 256),
 
 		syncerDone:     make(chan struct{}),
 		journal:        j,
 		now:            now,
 		log:            log,
-		checkpoints:    make(chan []string, 1),
+		checkpoints:    make(chan checkpointReq, 1),
 		checkpointDone: make(chan struct{}),
 	}
+	w.committedC = sync.NewCond(&w.committedMu)
 	w.syncBadger = func() error { return syncFiles(db, dir, &w.dirSync) }
 	w.writeback = func() error { return startWriteback(dir, &w.dirSync) }
 	go w.run()
@@ -298,18 +312,115 @@ func (w *writer) commit(batch []*op) {
 // fits reports whether a transaction that cost c is one Badger accepts.
 func (w *writer) fits(c cost) bool { return c.size < w.maxSize && c.count < w.maxCount }
 
-// finish commits a segment and answers its ops; those that wait for a
-// sync go to the syncer. A failed commit fails every op of the segment.
+// syncItem is what the syncer makes durable for one transaction: the
+// journal records of its journaled ops (buf), or ops that wait for
+// Badger to be synced (badgerSync), or an abort record (aborted).
+type syncItem struct {
+	seq        uint64 // the writer's transaction, for checkpoints; 0 for none
+	buf        []byte // journal records, appended in one write
+	ops        []*op  // answered once the item is durable
+	badgerSync bool   // ops were committed and wait for Badger's sync
+
+	// A journaled item is answered by whoever finishes last of the
+	// writer's commit and the syncer's append: left counts them down.
+	left      atomic.Int32
+	commitErr error // set by the writer before its count-down
+	syncErr   error // set by the syncer before its count-down
+
+	aborted chan error // an abort record: its append's result
+}
+
+// done counts one party down; the last one answers the ops. The atomic
+// count orders each party's error before the last one reads it.
+func (it *syncItem) done() {
+	if it.left.Add(-1) != 0 {
+		return
+	}
+	err := it.commitErr
+	if err == nil {
+		err = it.syncErr
+	}
+	for _, o := range it.ops {
+		o.done <- err
+	}
+}
+
+// checkpointReq hands closed journal segments to the checkpointer, with
+// the newest transaction whose records they hold.
+type checkpointReq struct {
+	names []string
+	seq   uint64
+}
+
+// committed records that the writer's transaction seq has committed (or
+// failed to).
+func (w *writer) committed(seq uint64) {
+	w.committedMu.Lock()
+	w.committedSeq = seq
+	w.committedMu.Unlock()
+	w.committedC.Broadcast()
+}
+
+// waitCommitted waits until transaction seq has committed or failed.
+// The writer commits every transaction it journaled, right after handing
+// over its records, so the wait is short.
+func (w *writer) waitCommitted(seq uint64) {
+	w.committedMu.Lock()
+	for w.committedSeq < seq {
+		w.committedC.Wait()
+	}
+	w.committedMu.Unlock()
+}
+
+// finish commits a segment and answers its ops. The journal records of
+// its durable ops go to the syncer before the commit, so that the
+// journal's append and sync run while Badger commits; those ops are
+// answered once both are done. Other durable ops go to the syncer after
+// the commit, for a Badger sync. A failed commit fails every op of the
+// segment.
 func (w *writer) finish(seg *segment) error {
-	if err := seg.txn.Commit(); err != nil {
+	w.seq++
+	seq := w.seq
+	var jb *syncItem
+	if w.journal != nil {
+		n, size := 0, 0
+		for _, o := range seg.ops {
+			if o.err == nil && o.sync && o.journal != nil {
+				n, size = n+1, size+len(o.journal)
+			}
+		}
+		if n > 0 {
+			jb = &syncItem{seq: seq, ops: make([]*op, 0, n), buf: make([]byte, 0, size)}
+			for _, o := range seg.ops {
+				if o.err == nil && o.sync && o.journal != nil {
+					jb.ops = append(jb.ops, o)
+					jb.buf = append(jb.buf, o.journal...)
+				}
+			}
+			jb.left.Store(2)
+			w.syncs <- jb
+		}
+	}
+	err := seg.txn.Commit()
+	w.committed(seq)
+	if err != nil {
 		err = store.Unavailable("committing to badger failed", err)
 		// The indexes may now be ahead of the database; the store
 		// rebuilds them before the next batch.
 		if w.onFail != nil {
 			w.onFail(err)
 		}
+		if jb != nil {
+			// The records may be in the journal already: a restart must
+			// not bring back what its callers were told failed.
+			w.abort(jb)
+			jb.commitErr = err
+			jb.done()
+		}
 		for _, o := range seg.ops {
-			o.done <- err
+			if jb == nil || !(o.err == nil && o.sync && o.journal != nil) {
+				o.done <- err
+			}
 		}
 		return err
 	}
@@ -319,43 +430,74 @@ func (w *writer) finish(seg *segment) error {
 	var durable []*op
 	for _, o := range seg.ops {
 		if o.err == nil && o.sync {
-			durable = append(durable, o)
+			if jb == nil || o.journal == nil {
+				durable = append(durable, o)
+			}
 			continue
 		}
 		o.done <- o.err
 	}
+	if jb != nil {
+		jb.done()
+	}
 	if len(durable) > 0 {
-		w.syncs <- durable
+		w.syncs <- &syncItem{ops: durable, badgerSync: true}
 	}
 	return nil
 }
 
-// syncer makes durable every op committed since its last sync, with one
-// journal append (or one Badger sync) for all of them, however many
-// batches they came in. This is the group commit that makes durable
-// intake fast. It also runs the journal's checkpoints.
+// abort appends, after jb's records, a record that tells a replay to
+// skip them, and waits for it to be durable.
+func (w *writer) abort(jb *syncItem) {
+	var keys []journalEntry
+	for _, o := range jb.ops {
+		if recs, ok := decodeEntries(o.journal[8:]); ok && len(recs) > 0 {
+			keys = append(keys, journalEntry{key: recs[0].key})
+		}
+	}
+	it := &syncItem{buf: encodeJournal(append([]journalEntry{{key: []byte(abortKey)}}, keys...)), aborted: make(chan error, 1)}
+	w.syncs <- it
+	if err := <-it.aborted; err != nil {
+		w.log.Error("cannot journal that a failed commit's records are void; a restart before the next checkpoint may restore them", zap.Error(err))
+	}
+}
+
+// syncer makes durable what the writer hands it, with one journal write
+// and one fdatasync for everything queued since the last one, however
+// many transactions it came in: the group commit that makes durable
+// intake fast. A new sync starts as soon as fewer than syncsInFlight
+// run; under load, requests queue while they run and share the next
+// one. Groups are answered in the order they were written. It also
+// starts the journal's checkpoints.
 func (w *writer) syncer() {
 	defer close(w.syncerDone)
 	tick := time.NewTicker(checkpointEvery)
 	defer tick.Stop()
-	var last time.Time
+	// flights are answered in order by their own goroutine, so that a
+	// slow sync does not hold up writing and syncing the next group.
+	flights := make(chan *flight, syncsInFlight+1)
+	answered := make(chan struct{})
+	go func() {
+		defer close(answered)
+		for f := range flights {
+			<-f.done
+			f.answer()
+		}
+	}()
 	for {
-		var waiting []*op
+		var group []*syncItem
 		select {
-		case group, ok := <-w.syncs:
+		case it, ok := <-w.syncs:
 			if !ok {
+				close(flights)
+				<-answered
 				w.finalSync()
 				return
 			}
-			waiting = group
+			group = append(group, it)
 		case <-tick.C:
 			w.maybeCheckpoint()
 			continue
-		}
-		// A sync costs the kernel about as much CPU for two records as
-		// for two hundred: right after one, wait a moment for company.
-		if wait := syncSpacing - time.Since(last); wait > 0 {
-			time.Sleep(wait)
 		}
 	drain:
 		for {
@@ -364,37 +506,83 @@ func (w *writer) syncer() {
 				if !ok {
 					break drain
 				}
-				waiting = append(waiting, more...)
+				group = append(group, more)
 			default:
 				break drain
 			}
 		}
-		err := w.makeDurable(waiting)
-		last = time.Now()
-		for _, o := range waiting {
-			o.done <- err
-		}
+		flights <- w.startDurable(group)
 		w.maybeCheckpoint()
 	}
 }
 
-// makeDurable journals the ops' records, or syncs Badger if an op has
-// none (rare writes such as registrations).
-func (w *writer) makeDurable(ops []*op) error {
-	records := make([][]byte, 0, len(ops))
-	for _, o := range ops {
-		if o.journal == nil || w.journal == nil {
-			if err := w.syncBadger(); err != nil {
-				return fmt.Errorf("syncing badger: %w", err)
-			}
-			return nil
+// flight is a group of sync items on its way to the disk.
+type flight struct {
+	group      []*syncItem
+	jerr, berr error
+	done       chan struct{} // closed once jerr and berr are set
+}
+
+// startDurable writes the group's journal records with one write and
+// starts their fdatasync, and a Badger sync if an item waits for that
+// (rare writes such as registrations), in a goroutine. It waits while
+// syncsInFlight syncs run.
+func (w *writer) startDurable(group []*syncItem) *flight {
+	f := &flight{group: group, done: make(chan struct{})}
+	var bufs [][]byte
+	badgerSync := false
+	for _, it := range group {
+		if it.buf != nil {
+			bufs = append(bufs, it.buf)
+			w.segSeq = max(w.segSeq, it.seq)
 		}
-		records = append(records, o.journal)
+		badgerSync = badgerSync || it.badgerSync
 	}
-	if err := w.journal.append(records); err != nil {
-		return fmt.Errorf("writing the intake journal: %w", err)
+	var fd *os.File
+	fds := w.journal.syncFDsOrNil()
+	if len(bufs) > 0 {
+		if err := w.journal.write(bufs); err != nil {
+			f.jerr = fmt.Errorf("writing the intake journal: %w", err)
+		} else if fd = w.journal.acquire(); fd == nil {
+			f.jerr = fmt.Errorf("writing the intake journal: %w", os.ErrClosed)
+		}
 	}
-	return nil
+	if fd == nil && !badgerSync {
+		close(f.done)
+		return f
+	}
+	go func() {
+		defer close(f.done)
+		if fd != nil {
+			if err := fdatasync(fd); err != nil {
+				f.jerr = fmt.Errorf("syncing the intake journal: %w", err)
+			}
+			fds <- fd
+		}
+		if badgerSync {
+			if err := w.syncBadger(); err != nil {
+				f.berr = fmt.Errorf("syncing badger: %w", err)
+			}
+		}
+	}()
+	return f
+}
+
+// answer answers the group's items once its syncs are done.
+func (f *flight) answer() {
+	for _, it := range f.group {
+		switch {
+		case it.aborted != nil:
+			it.aborted <- f.jerr
+		case it.badgerSync:
+			for _, o := range it.ops {
+				o.done <- f.berr
+			}
+		default:
+			it.syncErr = f.jerr
+			it.done()
+		}
+	}
 }
 
 // maybeCheckpoint starts a checkpoint when one is due and none is
@@ -408,7 +596,7 @@ func (w *writer) maybeCheckpoint() {
 	name, err := j.rotate(w.now())
 	if name != "" {
 		w.checkpointing.Store(true)
-		w.checkpoints <- []string{name} // never blocks: the checkpointer is idle
+		w.checkpoints <- checkpointReq{names: []string{name}, seq: w.segSeq} // never blocks: the checkpointer is idle
 	}
 	if err != nil {
 		w.log.Error("cannot rotate the intake journal", zap.Error(err))
@@ -427,11 +615,11 @@ func (w *writer) checkpointer() {
 	var wroteBack uint64
 	for {
 		select {
-		case names, ok := <-w.checkpoints:
+		case req, ok := <-w.checkpoints:
 			if !ok {
 				return
 			}
-			w.checkpoint(names)
+			w.checkpoint(req)
 		case <-tick.C:
 			n := w.commits.Load()
 			if w.journal == nil || n == wroteBack {
@@ -445,9 +633,13 @@ func (w *writer) checkpointer() {
 	}
 }
 
-func (w *writer) checkpoint(names []string) {
+func (w *writer) checkpoint(req checkpointReq) {
 	defer w.checkpointing.Store(false)
-	w.unreleased = append(w.unreleased, names...)
+	// Records are appended while their transaction commits: the segment
+	// may hold records of a commit still under way, which the sync must
+	// cover.
+	w.waitCommitted(req.seq)
+	w.unreleased = append(w.unreleased, req.names...)
 	if err := w.syncBadger(); err != nil {
 		w.log.Error("checkpoint: cannot sync badger; the journal keeps its segments", zap.Error(err))
 	} else if err := removeSegments(w.unreleased); err != nil {
@@ -457,7 +649,8 @@ func (w *writer) checkpoint(names []string) {
 	}
 }
 
-// finalSync leaves a closed store with nothing in the journal.
+// finalSync leaves a closed store with nothing in the journal. The writer
+// has committed everything by then.
 func (w *writer) finalSync() {
 	close(w.checkpoints)
 	<-w.checkpointDone

@@ -1,4 +1,4 @@
-// Command bench runs agenthook's benchmarks (P1–P5 of issue 7) on
+// Command bench runs agenthook's benchmarks (P1–P5, see BENCHMARKS.md) on
 // loopback and writes BENCHMARKS.md and its chart. bench/run.sh is the
 // one command that builds everything and calls it; see there.
 //
