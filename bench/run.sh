@@ -14,7 +14,8 @@
 #   BENCH_REPEATS=n      repeats per figure (default 5, quick 3)
 #   BENCH_DURATION=10s   one load run (default 10s, quick 2s)
 #   BENCH_ONLY=P1,P3     only these scenarios (P0 = load generator check,
-#                        P1B = Basic auth with a bcrypt-14 hash, and under a flood)
+#                        P1B = Basic auth with a bcrypt-14 hash, and under a flood,
+#                        P6 = sync with `adapter openai` vs plain reverse_proxy)
 #   BENCH_MERGE=1        with BENCH_ONLY: keep the other scenarios' figures from
 #                        the last run (re-measure some after a change; noted)
 #   BENCH_SKIP_MEASURE=1 skip the benchmarks  } a skipped step's results from an

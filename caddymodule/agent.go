@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/agenthook/agenthook/handler"
+	"github.com/agenthook/agenthook/handler/adapter"
 	"github.com/agenthook/agenthook/handler/delivery"
 	"github.com/agenthook/agenthook/handler/exchange"
 	"github.com/agenthook/agenthook/handler/history"
@@ -50,6 +51,10 @@ type AgentConfig struct {
 	// answer) for stateless backends; the request expression reads them
 	// as $history.
 	History *HistoryConfig `json:"history,omitempty"`
+	// Adapter fronts a backend of a known shape with a preset of request
+	// and answer expressions (the README shows them); request and answer
+	// given beside it replace the preset's.
+	Adapter *AdapterConfig `json:"adapter,omitempty"`
 
 	tokens    []string             // hashed, after placeholders
 	callbacks []*delivery.Callback // provisioned
@@ -101,6 +106,35 @@ func (c *AgentConfig) provision(ctx caddy.Context, name string, eg *egress, maxT
 	return ag, nil
 }
 
+// AdapterConfig is an adapter preset and its settings.
+type AdapterConfig struct {
+	// Name is "openai" (chat completions) or "langserve".
+	Name string `json:"name"`
+	// Model is the model to ask (openai; required).
+	Model string `json:"model,omitempty"`
+	// System is the system message sent first (openai).
+	System string `json:"system,omitempty"`
+	// History is how many turns of each chat are kept and sent (openai).
+	History int `json:"history,omitempty"`
+	// Path is the backend path: default /v1/chat/completions (openai);
+	// the runnable's path, whose /invoke is called (langserve).
+	Path string `json:"path,omitempty"`
+}
+
+// preset builds the adapter's preset.
+func (c *AdapterConfig) preset() (adapter.Preset, error) {
+	switch c.Name {
+	case "openai":
+		return adapter.OpenAI(adapter.OpenAIOptions{Model: c.Model, System: c.System, History: c.History, Path: c.Path})
+	case "langserve":
+		if c.Model != "" || c.System != "" || c.History != 0 {
+			return adapter.Preset{}, errors.New("adapter langserve takes only path")
+		}
+		return adapter.LangServe(adapter.LangServeOptions{Path: c.Path})
+	}
+	return adapter.Preset{}, fmt.Errorf("adapter %q: use openai or langserve", c.Name)
+}
+
 // HistoryConfig bounds the turns kept per chat.
 type HistoryConfig struct {
 	// Turns is how many turns are kept (a question and its answer are
@@ -133,15 +167,38 @@ func (h *HistoryConfig) limits() (history.Limits, error) {
 // provisionShaping compiles the agent's expressions.
 func (c *AgentConfig) provisionShaping() (*exchange.Shaping, error) {
 	sh := new(exchange.Shaping)
+	if c.Adapter != nil {
+		p, err := c.Adapter.preset()
+		if err != nil {
+			return nil, err
+		}
+		a, err := p.Compile(exchange.Limits)
+		if err != nil {
+			return nil, err
+		}
+		sh.Adapter, sh.Request, sh.Answer, sh.Message, sh.Reply, sh.Path = a, a.Request, a.Answer, a.Message, a.Reply, p.Path
+		if p.History > 0 {
+			sh.History = history.Limits{MaxTurns: p.History, MaxBytes: DefaultHistoryBytes}
+		}
+	}
 	var err error
-	if sh.Request, err = compileExpr(shape.Request, "request", c.Request); err != nil {
+	own := exchange.Override{}
+	if own.Request, err = compileExpr(shape.Request, "request", c.Request); err != nil {
 		return nil, err
 	}
-	if sh.Answer, err = compileExpr(shape.Answer, "answer", c.Answer); err != nil {
+	if own.Answer, err = compileExpr(shape.Answer, "answer", c.Answer); err != nil {
 		return nil, err
 	}
-	if sh.History, err = c.History.limits(); err != nil {
-		return nil, err
+	if own.Request != nil {
+		sh.Request = own.Request
+	}
+	if own.Answer != nil {
+		sh.Answer = own.Answer
+	}
+	if c.History != nil {
+		if sh.History, err = c.History.limits(); err != nil {
+			return nil, err
+		}
 	}
 	return sh, nil
 }

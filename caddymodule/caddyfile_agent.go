@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"regexp"
 	"strconv"
@@ -55,6 +56,8 @@ func (ag *AgentConfig) unmarshal(d *caddyfile.Dispenser) error {
 				ag.Answer, e = jqArg(d, opt, shape.Answer, exchange.Limits)
 				return
 			})
+		case "adapter":
+			err = setOnce(d, opt, ag.Adapter != nil, func() error { return ag.unmarshalAdapter(d) })
 		case "history":
 			err = setOnce(d, opt, ag.History != nil, func() error {
 				h := new(HistoryConfig)
@@ -94,6 +97,45 @@ func (ag *AgentConfig) unmarshal(d *caddyfile.Dispenser) error {
 	if ag.ReverseProxyRaw == nil {
 		return d.Err("an agent needs a reverse_proxy to its backend")
 	}
+	return nil
+}
+
+// unmarshalAdapter reads `adapter openai { model; system; history; path }`
+// or `adapter langserve { path }`, and builds the preset, so that a
+// missing model or a bad path is refused with its line.
+func (ag *AgentConfig) unmarshalAdapter(d *caddyfile.Dispenser) error {
+	a := new(AdapterConfig)
+	if !d.AllArgs(&a.Name) {
+		return d.Err("adapter needs a name: openai or langserve")
+	}
+	if a.Name != "openai" && a.Name != "langserve" {
+		return d.Errf("unknown adapter '%s': use openai or langserve", a.Name)
+	}
+	file, line := d.File(), d.Line()
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		var err error
+		switch {
+		case opt == "path":
+			err = setOnce(d, opt, a.Path != "", func() error { return oneValue(d, &a.Path) })
+		case opt == "model" && a.Name == "openai":
+			err = setOnce(d, opt, a.Model != "", func() error { return oneValue(d, &a.Model) })
+		case opt == "system" && a.Name == "openai":
+			err = setOnce(d, opt, a.System != "", func() error { return oneValue(d, &a.System) })
+		case opt == "history" && a.Name == "openai":
+			err = setOnce(d, opt, a.History != 0, func() (e error) { a.History, e = positiveInt(d); return })
+		default:
+			return d.Errf("unrecognized option '%s' of adapter %s", opt, a.Name)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if _, err := a.preset(); err != nil {
+		// Name the adapter's line, not the end of its block.
+		return fmt.Errorf("%s:%d - Error during parsing: %v", file, line, err)
+	}
+	ag.Adapter = a
 	return nil
 }
 

@@ -65,6 +65,15 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //			request <jq>
 //			answer <jq>
 //			history <turns> [<max size>]
+//			adapter openai {
+//				model <name>
+//				system <text>
+//				history <turns>
+//				path <path>
+//			}
+//			adapter langserve {
+//				path <path>
+//			}
 //			callback <url> {
 //				sign standard_webhooks <whsec_...|whsk_...>...
 //				sign hmac <secret> [{ header <name>; algorithm <alg>; encoding <enc>; prefix <p> }]

@@ -29,6 +29,7 @@ type metrics struct {
 	events           *prometheus.CounterVec
 	queue            *prometheus.GaugeVec
 	outbox           *prometheus.GaugeVec
+	tokens           *prometheus.CounterVec
 
 	// stats is the last hour the dashboard charts, per process like the
 	// collectors (see package stats).
@@ -84,6 +85,10 @@ func newMetrics() *metrics {
 			Namespace: ns, Subsystem: sub, Name: "events_total",
 			Help: "Events that happened, by agent and type (task.started, task.succeeded, task.failed, delivery.exhausted, callback.disabled, callback.recovered), whether or not a callback receives them.",
 		}, []string{"agent", "type"}),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "backend_tokens_total",
+			Help: "Tokens the agent backends reported using, by agent and kind (prompt, completion, total), read from their answers' usage by the adapters.",
+		}, []string{"agent", "kind"}),
 		queue: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: ns, Subsystem: sub, Name: "tasks_queued",
 			Help: "Tasks waiting (pending) and running (started).",
@@ -107,7 +112,7 @@ func registerMetrics(reg *prometheus.Registry) (*metrics, error) {
 	}
 	for _, c := range []prometheus.Collector{
 		m.requests, m.authFailures, m.backendLatency, m.taskLatency, m.tasks, m.taskRetries,
-		m.deliveries, m.deliveryLatency, m.callbackDisabled, m.events, gaugeRefresher{m},
+		m.deliveries, m.deliveryLatency, m.callbackDisabled, m.events, m.tokens, gaugeRefresher{m},
 	} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
@@ -212,6 +217,12 @@ func (m *metrics) CallbackDelivered(agent, taskID string) { m.stats.CallbackDeli
 func (m *metrics) CallbackDisabled(agent string) { m.callbackDisabled.WithLabelValues(agent).Inc() }
 
 func (m *metrics) Event(agent, typ string) { m.events.WithLabelValues(agent, typ).Inc() }
+
+func (m *metrics) BackendTokens(agent, kind string, n int64) {
+	if n > 0 {
+		m.tokens.WithLabelValues(agent, kind).Add(float64(n))
+	}
+}
 
 // Interface guards
 var (

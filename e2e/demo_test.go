@@ -18,10 +18,10 @@ import (
 // demo is Caddyfile.example running in a test Caddy, on free ports in
 // place of 8080, 9001, 9002 and 9003, with its own admin port.
 type demo struct {
-	t                                 *testing.T
-	caddy                             *testkit.Caddy
-	config                            string // the Caddyfile it runs
-	sidecar, agent, receiver, example int
+	t                                         *testing.T
+	caddy                                     *testkit.Caddy
+	config                                    string // the Caddyfile it runs
+	sidecar, agent, receiver, example, openai int
 }
 
 // startDemo runs Caddyfile.example as the README's first command does,
@@ -34,9 +34,9 @@ func startDemo(t *testing.T) *demo {
 		t.Fatal(err)
 	}
 	c := testkit.New(t)
-	d := &demo{t: t, caddy: c, sidecar: testkit.FreePort(t), agent: testkit.FreePort(t), receiver: testkit.FreePort(t), example: testkit.FreePort(t)}
+	d := &demo{t: t, caddy: c, sidecar: testkit.FreePort(t), agent: testkit.FreePort(t), receiver: testkit.FreePort(t), example: testkit.FreePort(t), openai: testkit.FreePort(t)}
 	cf := string(b)
-	for from, to := range map[string]int{":8080": d.sidecar, ":9001": d.agent, ":9002": d.receiver, ":9003": d.example} {
+	for from, to := range map[string]int{":8080": d.sidecar, ":9001": d.agent, ":9002": d.receiver, ":9003": d.example, ":9004": d.openai} {
 		if !strings.Contains(cf, from) {
 			t.Fatalf("Caddyfile.example no longer has %s", from)
 		}
@@ -48,7 +48,7 @@ func startDemo(t *testing.T) *demo {
 	}
 	cf = global.ReplaceAllLiteralString(cf, "{\n\tadmin "+c.Admin+"\n")
 	d.config = cf
-	c.Start(cf, d.sidecar, d.agent, d.receiver)
+	c.Start(cf, d.sidecar, d.agent, d.receiver, d.openai)
 	return d
 }
 
@@ -208,5 +208,36 @@ func TestDemoExample(t *testing.T) {
 	// message id, which every attempt of delivery `failed` carried.
 	if got := d.waitReceived("/hooks/repaired", task, 10*time.Second); message == "" || got["webhook_id"] != message {
 		t.Fatalf("the replayed delivery %s: %v, want webhook-id %q", failed, got, message)
+	}
+}
+
+// TestDemoOpenAI follows the README's OpenAI example on the demo: a chat
+// with the OpenAI-shaped demo server through `adapter openai`, its
+// history kept, and a streamed answer.
+func TestDemoOpenAI(t *testing.T) {
+	d := startDemo(t)
+	auth := map[string]string{"Authorization": "Bearer assistant-demo-token"}
+	resp, b := do(t, http.MethodPost, d.url(d.sidecar, "/prompts/assistant"), []byte(`{"prompt": "Where is my order?"}`), auth)
+	wantStatus(t, resp, b, 200, "")
+	auth["X-Continue-Chat-Id"] = resp.Header.Get("X-Chat-Id")
+	resp, b = do(t, http.MethodPost, d.url(d.sidecar, "/prompts/assistant"), []byte(`{"question": "And when will it ship?"}`), auth)
+	wantStatus(t, resp, b, 200, "")
+	var a struct {
+		Answer, Model, FinishReason string
+		Usage                       map[string]int
+	}
+	if err := json.Unmarshal(b, &a); err != nil || a.Answer != `You said: "And when will it ship?" (message 2 of this chat; I was told: Be brief.)` ||
+		a.Model != "demo-model" || a.Usage["total_tokens"] == 0 || !strings.Contains(string(b), `"finish_reason":"stop"`) {
+		t.Fatalf("answer %s", b)
+	}
+	// The README shows this answer as it comes.
+	if readme, err := os.ReadFile("../README.md"); err != nil || !strings.Contains(string(readme), "```json\n"+string(b)+"\n```") {
+		t.Errorf("README.md does not show the answer as it comes:\n%s", b)
+	}
+	auth["Accept"] = "text/event-stream"
+	resp, b = do(t, http.MethodPost, d.url(d.sidecar, "/prompts/assistant"), []byte(`{"text": "Stream it"}`), auth)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") ||
+		!strings.Contains(string(b), `"object":"chat.completion.chunk"`) || !strings.HasSuffix(string(b), "data: [DONE]\n\n") {
+		t.Fatalf("stream %d %s", resp.StatusCode, b)
 	}
 }

@@ -22,6 +22,9 @@ type Metrics interface {
 	// receives it: a task event of the agent, or an operational event
 	// about one of its callbacks.
 	Event(agent, eventType string)
+	// BackendTokens counts tokens a backend reported using; kind is
+	// "prompt", "completion" or "total".
+	BackendTokens(agent, kind string, n int64)
 }
 
 // CallbackTimer is implemented by Metrics that time a task from its 202
@@ -46,6 +49,7 @@ func (NopMetrics) TaskRetried(string)                            {}
 func (NopMetrics) DeliveryAttempt(string, string, time.Duration) {}
 func (NopMetrics) CallbackDisabled(string)                       {}
 func (NopMetrics) Event(string, string)                          {}
+func (NopMetrics) BackendTokens(string, string, int64)           {}
 
 // Interface guard
 var _ Metrics = NopMetrics{}

@@ -51,11 +51,17 @@ func (e *Endpoint) serveSync(w http.ResponseWriter, r *http.Request, c *call) (s
 // forward sends the prepared request to the backend and streams its
 // answer back, adding the chat id.
 func (e *Endpoint) forward(w http.ResponseWriter, r *http.Request, c *call) (string, error) {
-	ctx := r.Context()
 	cw := &chatWriter{ResponseWriter: w}
 	cw.beforeHeader = func(status int) { e.attachChat(r, cw.Header(), status, c) }
+	return e.forwardTo(cw, cw, r, c)
+}
+
+// forwardTo sends the request to the backend, which writes its answer to
+// w: cw or a writer in front of it.
+func (e *Endpoint) forwardTo(w http.ResponseWriter, cw *chatWriter, r *http.Request, c *call) (string, error) {
+	ctx := r.Context()
 	start := time.Now()
-	err := c.agent.Backend.Forward(cw, r)
+	err := c.agent.Backend.Forward(w, r)
 	e.Metrics.BackendLatency(c.agent.Name, string(ModeSync), time.Since(start))
 	if err == nil {
 		if cw.status >= 500 {

@@ -9,9 +9,11 @@ package exchange
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
+	"github.com/agenthook/agenthook/handler/adapter"
 	"github.com/agenthook/agenthook/handler/history"
 	"github.com/agenthook/agenthook/handler/shape"
 )
@@ -39,6 +41,44 @@ type Shaping struct {
 	// and Reply (answer stage, on the shaped answer) the assistant turn;
 	// nil takes DefaultMessage and DefaultReply.
 	Message, Reply *shape.Program
+	// Adapter is set for an `adapter` preset: its backend's error bodies
+	// and token usage are read, and OpenAI's answers can be streamed.
+	Adapter *adapter.Adapter
+}
+
+// BackendError reads an adapter backend's answer that is not 2xx, which
+// the answer expression does not shape: nil without an adapter, or for a
+// 2xx answer.
+func (s *Shaping) BackendError(status int, body []byte) *adapter.APIError {
+	if s == nil || s.Adapter == nil || status/100 == 2 {
+		return nil
+	}
+	return adapter.ParseError(status, body)
+}
+
+// Usage reads the token usage of a shaped answer, when the adapter's
+// backend reports it.
+func (s *Shaping) Usage(answer []byte) (adapter.Usage, bool) {
+	if s == nil || s.Adapter == nil || s.Adapter.Preset.Usage == "" {
+		return adapter.Usage{}, false
+	}
+	return adapter.UsageOf(answer)
+}
+
+// Streams reports whether the backend can stream its answer as
+// server-sent events (OpenAI's "stream": true).
+func (s *Shaping) Streams() bool { return s.Adapter != nil && s.Adapter.Preset.Usage == "openai" }
+
+// StreamBody asks for a streamed answer in a shaped request: "stream":
+// true, with the usage in the last chunk.
+func StreamBody(body []byte) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil || m == nil {
+		return nil, errors.New("the request is not a JSON object, so it cannot ask for a stream")
+	}
+	m["stream"] = json.RawMessage("true")
+	m["stream_options"] = json.RawMessage(`{"include_usage":true}`)
+	return json.Marshal(m)
 }
 
 // DefaultMessage is the user turn kept of a caller's body: the first
@@ -107,7 +147,7 @@ func (s *Shaping) ShapeRequest(ctx context.Context, body []byte, contentType str
 // ShapeAnswer runs the answer expression on a backend's answer. Without
 // one, the body is returned as it came.
 func (s *Shaping) ShapeAnswer(ctx context.Context, status int, header http.Header, body []byte, env shape.AnswerEnv) (json.RawMessage, error) {
-	if s.Answer == nil {
+	if s.Answer == nil || (s.Adapter != nil && status/100 != 2) {
 		return body, nil
 	}
 	env.Status, env.Headers = status, header

@@ -113,6 +113,10 @@ func (r *Runner) run(t *store.Task, owner string) {
 			msg = fmt.Sprintf("the agent backend answered %d %s", rec.status, http.StatusText(rec.status))
 		}
 		retryable = rec.status >= 500 || rec.status == http.StatusTooManyRequests || rec.status == http.StatusRequestTimeout
+		if apiErr := sh.BackendError(rec.status, res.Body); apiErr != nil {
+			// The adapter's backend said why: say it, not just the status.
+			msg = apiErr.Error()
+		}
 	}
 	if retryable && t.Attempts < cfg.Attempts {
 		r.Metrics.TaskRetried(agent.Name)
@@ -129,6 +133,9 @@ func (r *Runner) run(t *store.Task, owner string) {
 			msg, res.Body = joinMsg(msg, serr.Error()), nil
 		} else {
 			res.Body, res.ContentType = out, "application/json"
+			if u, ok := sh.Usage(out); ok && rec.status/100 == 2 {
+				u.Each(func(kind string, n int64) { r.Metrics.BackendTokens(agent.Name, kind, n) })
+			}
 		}
 	}
 	if msg == "" && sh.Keeps() && res != nil {

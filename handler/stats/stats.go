@@ -189,6 +189,7 @@ func (c *Collector) BackendLatency(string, string, time.Duration) {}
 func (c *Collector) TaskRetried(string)                           {}
 func (c *Collector) CallbackDisabled(string)                      {}
 func (c *Collector) Event(string, string)                         {}
+func (c *Collector) BackendTokens(string, string, int64)          {}
 
 // Point is one minute of the series. Rates are per second over the
 // minute (the current minute: over the part of it gone by). A value is

@@ -176,6 +176,7 @@ func (e *env) measure() int {
 		{"P3", e.p3Fanout},
 		{"P4", e.p4Memory},
 		{"P5", e.p5Growth},
+		{"P6", e.p6Adapter},
 	}
 	failed := 0
 	for _, s := range scenarios {

@@ -195,6 +195,67 @@ func (e *env) p1Sync() error {
 	return nil
 }
 
+// ---------------------------------------------------------------- P6
+
+// p6Adapter: the sync endpoint with `adapter openai` (the caller's body
+// shaped into a chat-completions request, the completion into
+// {"answer", ...}, tokens counted), vs plain reverse_proxy to the same
+// OpenAI-shaped backend, side by side. No history: it measures the
+// shaping, not the store.
+func (e *env) p6Adapter() error {
+	agent, err := e.startProc("p6-agent", true, e.agentBin, "-openai")
+	if err != nil {
+		return err
+	}
+	defer agent.kill()
+	ah, err := e.startCaddy("p6-agenthook", agenthookCaddyfile("", fmt.Sprintf(`		agent bench {
+			reverse_proxy %s
+			adapter openai {
+				model bench-model
+				system "You are a benchmark."
+			}
+		}
+`, agent.addr), `	agenthook /sync bench {
+		auth hmac `+hmacSecret+`
+	}
+`))
+	if err != nil {
+		return err
+	}
+	defer ah.kill()
+	plain, err := e.startCaddy("p6-plain", plainCaddyfile("\treverse_proxy "+agent.addr+"\n"))
+	if err != nil {
+		return err
+	}
+	defer plain.kill()
+	// Chats continue, as in P1: what is measured is the adapter, not
+	// the creation of a chat per request.
+	chats := []string{"-chats", strconv.Itoa(e.conns)}
+	type side struct{ name, url string }
+	sides := []side{{"agenthook", ah.base + "/sync"}, {"plain", plain.base + "/v1/chat/completions"}}
+	for r := 0; r < e.repeats; r++ {
+		order := slices.Clone(sides)
+		if r%2 == 1 {
+			slices.Reverse(order)
+		}
+		maxes := map[string]float64{}
+		for _, s := range order {
+			lg, err := e.load("p6-max-"+s.name, e.wall(), e.maxArgs(s.url, append(signArgs(), chats...)...)...)
+			if err != nil {
+				return err
+			}
+			if lg.OK < lg.Count {
+				e.note("P6 repeat %d %s: %d of %d answers were errors: %v", r+1, s.name, lg.Count-lg.OK, lg.Count, lg.Errors)
+			}
+			maxes[s.name] = lg.OKRate
+			e.add("P6.max."+s.name, "sync max throughput with an OpenAI backend, "+s.name, "req/s", lg.OKRate)
+			e.add("P6.maxp99."+s.name, "p99 at max throughput, "+s.name, "ms", lg.LatencyMS.P99)
+		}
+		e.add("P6.ratio", "adapter openai / plain reverse_proxy throughput", "×", maxes["agenthook"]/maxes["plain"])
+	}
+	return nil
+}
+
 // ---------------------------------------------------------------- P2
 
 // p2Config is the async intake config: tasks are accepted and stored, but
