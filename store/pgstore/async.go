@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -43,4 +44,28 @@ func (s *Store) execAsync(ctx context.Context, sql string, args ...any) (pgconn.
 		err = cerr
 	}
 	return tag, err
+}
+
+// pipelinedTx runs a transaction whose first statements go in one round
+// trip with its BEGIN, and whose last ones with its COMMIT: two round
+// trips instead of the four of BEGIN, a read, the writes and COMMIT each
+// on their own. fn queues BEGIN as the first statement of its first batch
+// and COMMIT as the last of its last (it checks what the first batch
+// read before it sends the second). On any error, or if fn returns
+// without committing, the transaction is rolled back; a connection that
+// cannot roll back is left for the pool to close.
+func (s *Store) pipelinedTx(ctx context.Context, fn func(c *pgx.Conn) error) error {
+	pc, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer pc.Release()
+	c := pc.Conn()
+	err = fn(c)
+	if c.PgConn().TxStatus() != 'I' && !c.IsClosed() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_, _ = c.Exec(rctx, "ROLLBACK")
+		cancel()
+	}
+	return err
 }

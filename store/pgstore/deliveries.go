@@ -68,17 +68,29 @@ func (s *Store) RecordAttempt(ctx context.Context, o store.DeliveryOutcome) erro
 	if !validID(o.ID) || !validID(o.Owner) {
 		return store.ErrLeaseLost
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	// Two round trips (see pipelinedTx): BEGIN with the read, the write
+	// with COMMIT.
+	err := s.pipelinedTx(ctx, func(c *pgx.Conn) error {
 		now := s.clock()
 		var raw []byte
 		var fixed int // what the delivery's other counted fields weigh
+		b := &pgx.Batch{}
+		b.Queue(`BEGIN`)
 		// A lease that ran out still counts until someone else claims the
 		// delivery, as in the Badger engine.
-		err := tx.QueryRow(ctx, `SELECT attempts, octet_length(id) + octet_length(task_id) + octet_length(agent)
+		b.Queue(`SELECT attempts, octet_length(id) + octet_length(task_id) + octet_length(agent)
 				+ octet_length(chat_id) + octet_length(callback_id) + octet_length(order_key)
 				+ octet_length(event_type) + octet_length(message_id) + coalesce(octet_length(payload), 0)
 			FROM agenthook_deliveries
-			WHERE id = $1 AND status = 'pending' AND lease_owner = $2 FOR UPDATE`, o.ID, o.Owner).Scan(&raw, &fixed)
+			WHERE id = $1 AND status = 'pending' AND lease_owner = $2 FOR UPDATE`, o.ID, o.Owner)
+		br := c.SendBatch(ctx, b)
+		_, err := br.Exec()
+		if err == nil {
+			err = br.QueryRow().Scan(&raw, &fixed)
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
 		if errors.Is(err, pgx.ErrNoRows) {
 			return store.ErrLeaseLost
 		}
@@ -101,7 +113,7 @@ func (s *Store) RecordAttempt(ctx context.Context, o store.DeliveryOutcome) erro
 		if err != nil {
 			return fmt.Errorf("encoding attempts: %w", err)
 		}
-		b := &pgx.Batch{}
+		b = &pgx.Batch{}
 		b.Queue(asyncCommitSQL)
 		if o.Status == store.DeliveryPending {
 			next := o.NextAttemptAt
@@ -118,7 +130,8 @@ func (s *Store) RecordAttempt(ctx context.Context, o store.DeliveryOutcome) erro
 					next_attempt_at = NULL, due_at = NULL, lease_owner = '', lease_until = NULL
 				WHERE id = $1`, o.ID, string(enc), cleanText(o.Attempt.Error), now, string(o.Status), ts(o.ExpiresAt))
 		}
-		return tx.SendBatch(ctx, b).Close()
+		b.Queue(`COMMIT`)
+		return c.SendBatch(ctx, b).Close()
 	})
 	if err != nil {
 		return wrapErr("recording delivery attempt", err)

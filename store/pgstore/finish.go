@@ -58,24 +58,65 @@ func (s *Store) FinishTask(ctx context.Context, f store.TaskFinish) error {
 	if r := f.Result; r != nil {
 		code, ctype, body = pgtype.Int4{Int32: int32(r.StatusCode), Valid: true}, cleanText(r.ContentType), r.Body
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	chat := f.ConversationID != "" || !f.ChatExpiresAt.IsZero()
+	// Two round trips (see pipelinedTx): BEGIN with the task's and the
+	// chat's updates, whose answers are checked before the deliveries go
+	// with COMMIT.
+	err := s.pipelinedTx(ctx, func(c *pgx.Conn) error {
 		now := s.clock()
+		b := &pgx.Batch{}
+		b.Queue(`BEGIN`)
 		// The request body is not needed once the task is final. The
 		// fields the final record is weighed by come back, so that the
 		// size limit is checked before the commit, without a round trip
 		// of its own.
-		var t store.Task
-		var principal, request, meta []byte
-		err := tx.QueryRow(ctx, `
+		b.Queue(`
 			UPDATE agenthook_tasks SET status = $3, error = $4, lease_owner = '', lease_until = NULL,
 				due_at = NULL, updated_at = $5, finished_at = $5, expires_at = $6,
 				result_code = $7, result_type = $8, result_body = $9, body = NULL
 			WHERE id = $1 AND status = 'STARTED' AND lease_owner = $2
 			RETURNING id, agent, chat_id, principal, endpoint, request, meta`,
-			f.ID, f.Owner, string(f.Status), cleanText(f.Error), now, ts(f.ExpiresAt), code, ctype, body).
-			Scan(&t.ID, &t.Agent, &t.ChatID, &principal, &t.Endpoint, &request, &meta)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return store.ErrLeaseLost
+			f.ID, f.Owner, string(f.Status), cleanText(f.Error), now, ts(f.ExpiresAt), code, ctype, body)
+		if chat {
+			// The chat is the task's (this transaction sees the update
+			// above; if it matched nothing, the transaction rolls back).
+			// An expired chat stays expired rather than come back.
+			b.Queue(`UPDATE agenthook_chats SET
+					conversation_id = CASE WHEN length($2::bytea) > 0 THEN $2::bytea ELSE conversation_id END,
+					expires_at = coalesce($3, expires_at), updated_at = $4
+				WHERE id = (SELECT chat_id FROM agenthook_tasks WHERE id = $1) AND expires_at > $4
+				RETURNING octet_length(id) + octet_length(agent) + octet_length(principal) + octet_length(conversation_id)`,
+				f.ID, []byte(f.ConversationID), ts(f.ChatExpiresAt), now)
+		}
+		var t store.Task
+		var principal, request, meta []byte
+		br := c.SendBatch(ctx, b)
+		err := func() error {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+			err := br.QueryRow().Scan(&t.ID, &t.Agent, &t.ChatID, &principal, &t.Endpoint, &request, &meta)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return store.ErrLeaseLost
+			}
+			if err != nil {
+				return err
+			}
+			if !chat {
+				return nil
+			}
+			var weight int
+			err = br.QueryRow().Scan(&weight)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil // no live chat
+			}
+			if err != nil {
+				return err
+			}
+			return store.CheckSize("the chat", weight)
+		}()
+		if cerr := br.Close(); err == nil {
+			err = cerr
 		}
 		if err != nil {
 			return err
@@ -92,37 +133,10 @@ func (s *Store) FinishTask(ctx context.Context, f store.TaskFinish) error {
 		if err := store.CheckSize("the finished task", f.RecordBytes(&t)); err != nil {
 			return err // the transaction rolls back: nothing is written
 		}
-		b := &pgx.Batch{}
-		chat := f.ConversationID != "" || !f.ChatExpiresAt.IsZero()
-		if chat {
-			// An expired chat stays expired rather than come back.
-			b.Queue(`UPDATE agenthook_chats SET
-					conversation_id = CASE WHEN length($2::bytea) > 0 THEN $2::bytea ELSE conversation_id END,
-					expires_at = coalesce($3, expires_at), updated_at = $4
-				WHERE id = $1 AND expires_at > $4
-				RETURNING octet_length(id) + octet_length(agent) + octet_length(principal) + octet_length(conversation_id)`,
-				t.ChatID, []byte(f.ConversationID), ts(f.ChatExpiresAt), now)
-		}
+		b = &pgx.Batch{}
 		queueInsertDeliveries(b, f.Deliveries, now, false)
-		br := tx.SendBatch(ctx, b)
-		err = func() error {
-			if !chat {
-				return nil
-			}
-			var weight int
-			err := br.QueryRow().Scan(&weight)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil // no live chat
-			}
-			if err != nil {
-				return err
-			}
-			return store.CheckSize("the chat", weight)
-		}()
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-		return err
+		b.Queue(`COMMIT`)
+		return c.SendBatch(ctx, b).Close()
 	})
 	if err != nil {
 		if isUniqueViolation(err) {
