@@ -169,6 +169,8 @@ func renderMarkdown(r *Results, chart string, faults []faultResult, fuzz []fuzzR
 	w("| P1b-b | bearer endpoint max throughput during a flood of wrong Basic passwords on the same Caddy (%d connections, a new password per request; the flood was answered at %s: 401 %s, 503 %s) | %s; during the flood %s (p99 %s) | the same endpoint without the flood, same run: %s | ≥ 0.50× | %s |\n",
 		floodConns, fig("P1B.b.flood").cell(0), fig("P1B.b.flood401").cell(0), fig("P1B.b.flood503").cell(0),
 		fig("P1B.b.ratio").cell(2), fig("P1B.b.flooded").cell(0), fig("P1B.b.floodp99").cell(1), fig("P1B.b.alone").cell(0), atLeast(fig("P1B.b.ratio"), 0.5))
+	w("| P6 | sync endpoint with `adapter openai` (the body shaped into a chat-completions request, the completion into an answer) max throughput | %s; agenthook %s | plain `reverse_proxy` to the same OpenAI-shaped agent: %s | ≥ 0.85× | %s |\n",
+		fig("P6.ratio").cell(2), fig("P6.max.agenthook").cell(0), fig("P6.max.plain").cell(0), atLeast(fig("P6.ratio"), 0.85))
 	w("| P2 | async intake, durable 202, Badger | %s; %s | Caddy `respond 202`: %s | ≥ 0.50× | %s |\n",
 		fig("P2.ratio.badger").cell(2), fig("P2.badger").cell(0), fig("P2.respond").cell(0), atLeast(fig("P2.ratio.badger"), 0.5))
 	pg := fig("P2.ratio.postgres")
