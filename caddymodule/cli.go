@@ -285,8 +285,19 @@ they have gone out (or --timeout passes).`,
 	for _, c := range cmds {
 		addAdminFlags(c)
 		c.SilenceUsage = true
+		c.SetFlagErrorFunc(flagError)
 	}
 	return cmds
+}
+
+// flagError adds a hint to cobra's flag errors: ids are base64url, and one
+// made before ids avoided a leading '-' (or a chat id, which is derived)
+// reads as a flag unless it follows "--".
+func flagError(_ *cobra.Command, err error) error {
+	if strings.Contains(err.Error(), "unknown shorthand flag") {
+		return fmt.Errorf("%w (an id that begins with '-' goes after --, as in: caddy agenthook tasks -- -AbC…)", err)
+	}
+	return err
 }
 
 func runDeliveries(cmd *cobra.Command, args []string) error {

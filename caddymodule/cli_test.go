@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,7 +50,13 @@ func (f *cliFixture) run(args ...string) (stdout, stderr string, err error) {
 	var out, errw bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errw)
-	root.SetArgs(append(args, "--address", f.addr))
+	// The address goes before a "--", after which everything is an id.
+	if i := slices.Index(args, "--"); i >= 0 {
+		args = slices.Concat(args[:i], []string{"--address", f.addr}, args[i:])
+	} else {
+		args = append(args, "--address", f.addr)
+	}
+	root.SetArgs(args)
 	err = root.ExecuteContext(context.Background())
 	return out.String(), errw.String(), err
 }
@@ -142,6 +149,14 @@ func TestCLITables(t *testing.T) {
 	}
 	if _, _, err = f.run("callbacks", "enable", "cfg-support-0"); err != nil {
 		t.Fatal(err)
+	}
+	// An id that begins with '-' (older ids could) goes after "--"; without
+	// it, the error says so.
+	if _, _, err = f.run("tasks", "-OKSlxlDR_z4hp7iz-XBFg"); err == nil || !strings.Contains(err.Error(), "goes after --") {
+		t.Fatalf("an id read as a flag: %v", err)
+	}
+	if _, _, err = f.run("tasks", "--", "-OKSlxlDR_z4hp7iz-XBFg"); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("an id after --: %v", err)
 	}
 	_, _, err = f.run("retry", "msg_nope")
 	if err == nil || err.Error() != "no such delivery (HTTP 404)" {
