@@ -127,19 +127,9 @@ func (rt *runtime) sampleQueue(ctx context.Context, done chan<- struct{}) {
 }
 
 func (rt *runtime) sampleQueueOnce(ctx context.Context) {
-	if rt.metrics == nil || rt.metrics.stats == nil {
-		return
+	if rt.metrics != nil && rt.metrics.stats != nil {
+		rt.metrics.stats.ReadQueue(ctx, rt.store.TaskCounts, rt.logger)
 	}
-	ctx, cancel := handler.WithStoreTimeout(ctx)
-	defer cancel()
-	pending, started, err := rt.store.TaskCounts(ctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			rt.logger.Debug("stats: reading queue depth", handler.StoreErrField(err))
-		}
-		return
-	}
-	rt.metrics.stats.SampleQueue(pending, started)
 }
 
 // detach drops a stopped config. If it was current, the config started

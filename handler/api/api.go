@@ -128,7 +128,7 @@ type API struct {
 	// stats routes answer 503. QueueDepth reads the tasks waiting and
 	// running from the store.
 	Stats      *stats.Collector
-	QueueDepth func(ctx context.Context) (pending, started int, err error)
+	QueueDepth stats.QueueCounter
 	// MaxStreams bounds the stats streams open at once (default
 	// DefaultMaxStreams); StreamInterval, Heartbeat and MaxStreamAge pace
 	// them (defaults DefaultStreamInterval, DefaultHeartbeat,

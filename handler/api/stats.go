@@ -40,17 +40,9 @@ func (a *API) snapshot(ctx context.Context, c *caller) stats.Snapshot {
 
 // sampleQueue reads the queue depth into the current minute.
 func (a *API) sampleQueue(ctx context.Context) {
-	if a.QueueDepth == nil {
-		return
+	if a.QueueDepth != nil {
+		a.Stats.ReadQueue(ctx, a.QueueDepth, a.Logger)
 	}
-	ctx, cancel := handler.WithStoreTimeout(ctx)
-	defer cancel()
-	pending, started, err := a.QueueDepth(ctx)
-	if err != nil {
-		a.Logger.Debug("stats: reading queue depth", handler.StoreErrField(err))
-		return
-	}
-	a.Stats.SampleQueue(pending, started)
 }
 
 func (a *API) getStats(w http.ResponseWriter, r *http.Request) error {

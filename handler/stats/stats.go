@@ -10,10 +10,13 @@
 package stats
 
 import (
+	"context"
 	"math"
 	"slices"
 	"sync"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/agenthook/agenthook/handler"
 )
@@ -181,6 +184,27 @@ func (c *Collector) SampleQueue(pending, started int) {
 	b := c.current()
 	b.queueSampled, b.pending, b.started = true, pending, started
 	c.mu.Unlock()
+}
+
+// QueueCounter reads the queue depth: the tasks waiting and running (a
+// store's TaskCounts).
+type QueueCounter func(ctx context.Context) (pending, started int, err error)
+
+// ReadQueue reads the queue depth with read, waiting on the store no
+// longer than handler.StoreTimeout, into the current minute. A failed read
+// leaves the minute as it was; it is logged at debug level (its category
+// only), unless ctx ended.
+func (c *Collector) ReadQueue(ctx context.Context, read QueueCounter, logger *zap.Logger) {
+	ctx, cancel := handler.WithStoreTimeout(ctx)
+	defer cancel()
+	pending, started, err := read(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			logger.Debug("stats: reading queue depth", handler.StoreErrField(err))
+		}
+		return
+	}
+	c.SampleQueue(pending, started)
 }
 
 // The rest of handler.Metrics is not charted.
