@@ -73,27 +73,14 @@ func (e *env) p1bBasic() error {
 	common := []string{"-body", body, "-H", "Content-Type: application/json", "-chats", strconv.Itoa(e.conns)}
 	basicArgs := append(slices.Clone(common), "-basic", basicUser+":"+basicPassword)
 	bearerArgs := append(slices.Clone(common), "-H", "Authorization: Bearer "+bearerToken)
-	type side struct{ name, url string }
 	sides := []side{{"agenthook", ah.base + "/basic"}, {"plain", plain.base + "/basic"}}
+	p1bMax := maxRun{label: "P1b-a", load: "p1b-a-", max: "P1B.a.max.", maxDesc: "Basic auth (bcrypt 14, right password) sync max throughput, ", p99: "P1B.a.p99.", p99Desc: "p99 at max throughput, Basic auth, "}
 	for r := 0; r < e.repeats; r++ {
 		// P1b-a: the right password again and again, against plain
 		// reverse_proxy with the same Authorization header.
-		order := slices.Clone(sides)
-		if r%2 == 1 {
-			slices.Reverse(order)
-		}
-		maxes := map[string]float64{}
-		for _, s := range order {
-			lg, err := e.load("p1b-a-"+s.name, e.wall(), e.maxArgs(s.url, basicArgs...)...)
-			if err != nil {
-				return err
-			}
-			if lg.OK < lg.Count {
-				e.note("P1b-a repeat %d %s: %d of %d answers were errors: %v", r+1, s.name, lg.Count-lg.OK, lg.Count, lg.Errors)
-			}
-			maxes[s.name] = lg.OKRate
-			e.add("P1B.a.max."+s.name, "Basic auth (bcrypt 14, right password) sync max throughput, "+s.name, "req/s", lg.OKRate)
-			e.add("P1B.a.p99."+s.name, "p99 at max throughput, Basic auth, "+s.name, "ms", lg.LatencyMS.P99)
+		maxes, _, err := e.measureMax(p1bMax, r, sides, basicArgs)
+		if err != nil {
+			return err
 		}
 		e.add("P1B.a.ratio", "Basic-auth endpoint / plain reverse_proxy throughput", "×", maxes["agenthook"]/maxes["plain"])
 

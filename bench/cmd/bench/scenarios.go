@@ -150,28 +150,12 @@ func (e *env) p1Sync() error {
 	}
 	defer plain.kill()
 	chats := []string{"-chats", strconv.Itoa(e.conns)}
-	type side struct {
-		name string
-		url  string
-	}
 	sides := []side{{"agenthook", ah.base + "/sync"}, {"plain", plain.base + "/sync"}}
+	p1Max := maxRun{label: "P1", load: "p1-max-", max: "P1.max.", maxDesc: "sync max throughput, ", p99: "P1.maxp99.", p99Desc: "p99 at max throughput, "}
 	for r := 0; r < e.repeats; r++ {
-		order := slices.Clone(sides)
-		if r%2 == 1 {
-			slices.Reverse(order)
-		}
-		maxes := map[string]float64{}
-		for _, s := range order {
-			lg, err := e.load("p1-max-"+s.name, e.wall(), e.maxArgs(s.url, append(signArgs(), chats...)...)...)
-			if err != nil {
-				return err
-			}
-			if lg.OK < lg.Count {
-				e.note("P1 repeat %d %s: %d of %d answers were errors: %v", r+1, s.name, lg.Count-lg.OK, lg.Count, lg.Errors)
-			}
-			maxes[s.name] = lg.OKRate
-			e.add("P1.max."+s.name, "sync max throughput, "+s.name, "req/s", lg.OKRate)
-			e.add("P1.maxp99."+s.name, "p99 at max throughput, "+s.name, "ms", lg.LatencyMS.P99)
+		maxes, order, err := e.measureMax(p1Max, r, sides, append(signArgs(), chats...))
+		if err != nil {
+			return err
 		}
 		e.add("P1.ratio", "agenthook / plain throughput", "×", maxes["agenthook"]/maxes["plain"])
 		rate := 0.5 * maxes["agenthook"]
@@ -231,25 +215,12 @@ func (e *env) p6Adapter() error {
 	// Chats continue, as in P1: what is measured is the adapter, not
 	// the creation of a chat per request.
 	chats := []string{"-chats", strconv.Itoa(e.conns)}
-	type side struct{ name, url string }
 	sides := []side{{"agenthook", ah.base + "/sync"}, {"plain", plain.base + "/v1/chat/completions"}}
+	p6Max := maxRun{label: "P6", load: "p6-max-", max: "P6.max.", maxDesc: "sync max throughput with an OpenAI backend, ", p99: "P6.maxp99.", p99Desc: "p99 at max throughput, "}
 	for r := 0; r < e.repeats; r++ {
-		order := slices.Clone(sides)
-		if r%2 == 1 {
-			slices.Reverse(order)
-		}
-		maxes := map[string]float64{}
-		for _, s := range order {
-			lg, err := e.load("p6-max-"+s.name, e.wall(), e.maxArgs(s.url, append(signArgs(), chats...)...)...)
-			if err != nil {
-				return err
-			}
-			if lg.OK < lg.Count {
-				e.note("P6 repeat %d %s: %d of %d answers were errors: %v", r+1, s.name, lg.Count-lg.OK, lg.Count, lg.Errors)
-			}
-			maxes[s.name] = lg.OKRate
-			e.add("P6.max."+s.name, "sync max throughput with an OpenAI backend, "+s.name, "req/s", lg.OKRate)
-			e.add("P6.maxp99."+s.name, "p99 at max throughput, "+s.name, "ms", lg.LatencyMS.P99)
+		maxes, _, err := e.measureMax(p6Max, r, sides, append(signArgs(), chats...))
+		if err != nil {
+			return err
 		}
 		e.add("P6.ratio", "adapter openai / plain reverse_proxy throughput", "×", maxes["agenthook"]/maxes["plain"])
 	}
@@ -877,4 +848,43 @@ func (e *env) storageLine(engine, name string) (string, error) {
 		return "storage postgres " + strconv.Quote(dsn), nil
 	}
 	return "", fmt.Errorf("unknown engine %s", engine)
+}
+
+// side is one of the two servers a scenario measures against each other.
+type side struct{ name, url string }
+
+// maxRun names a side-by-side maximum-throughput measurement and its
+// figures; each key and description gets the side's name appended.
+type maxRun struct {
+	label   string // in notes, e.g. "P1"
+	load    string // prefix of the load runs' names, e.g. "p1-max-"
+	max     string // key prefix of the rate figures, e.g. "P1.max."
+	maxDesc string
+	p99     string // key prefix of the p99 figures, e.g. "P1.maxp99."
+	p99Desc string
+}
+
+// measureMax measures each side's maximum throughput (closed loop, args
+// for loadgen) once for repeat r, alternating which side goes first, and
+// records its rate and p99. It returns the rates by side's name and the
+// order the sides ran in.
+func (e *env) measureMax(m maxRun, r int, sides []side, args []string) (map[string]float64, []side, error) {
+	order := slices.Clone(sides)
+	if r%2 == 1 {
+		slices.Reverse(order)
+	}
+	maxes := map[string]float64{}
+	for _, s := range order {
+		lg, err := e.load(m.load+s.name, e.wall(), e.maxArgs(s.url, args...)...)
+		if err != nil {
+			return nil, nil, err
+		}
+		if lg.OK < lg.Count {
+			e.note("%s repeat %d %s: %d of %d answers were errors: %v", m.label, r+1, s.name, lg.Count-lg.OK, lg.Count, lg.Errors)
+		}
+		maxes[s.name] = lg.OKRate
+		e.add(m.max+s.name, m.maxDesc+s.name, "req/s", lg.OKRate)
+		e.add(m.p99+s.name, m.p99Desc+s.name, "ms", lg.LatencyMS.P99)
+	}
+	return maxes, order, nil
 }
