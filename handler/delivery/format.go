@@ -1,9 +1,9 @@
 package delivery
 
 import (
-	"slices"
 	"time"
 
+	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/store"
 )
 
@@ -44,29 +44,14 @@ const FormatRaw = "raw"
 
 // formats are the payload formats by name: the config, the management
 // API and the fan-out all look names up here.
-var formats = map[string]PayloadFormat{
+var formats = handler.NewRegistry(FormatRaw, map[string]PayloadFormat{
 	FormatRaw: rawFormat{},
 	"cognigy": cognigyFormat{},
-}
+})
 
 // Format returns the payload format of a name; "" is raw.
-func Format(name string) (PayloadFormat, bool) {
-	if name == "" {
-		name = FormatRaw
-	}
-	f, ok := formats[name]
-	return f, ok
-}
+func Format(name string) (PayloadFormat, bool) { return formats.Get(name) }
 
 // FormatNames lists the payload formats, the default first, for messages
 // such as "use raw or cognigy".
-func FormatNames() []string {
-	names := make([]string, 0, len(formats))
-	for name := range formats {
-		if name != FormatRaw {
-			names = append(names, name)
-		}
-	}
-	slices.Sort(names)
-	return append([]string{FormatRaw}, names...)
-}
+func FormatNames() []string { return formats.Names() }

@@ -48,7 +48,7 @@ func taskDeliveries(ctx context.Context, cbs Callbacks, ev Event, msg string, id
 	report, _ := cbs.(filterReporter)
 	list = recipients(ctx, list, occurrence{typ: ev.Type, endpoint: t.Endpoint, task: t, body: func() ([]byte, error) {
 		// Filters read the raw body; raw callbacks reuse it.
-		b, err := formats[FormatRaw].Render(ev)
+		b, err := formats.Default().Render(ev)
 		if err == nil {
 			rendered[FormatRaw] = b
 		}
@@ -90,7 +90,7 @@ func taskDeliveries(ctx context.Context, cbs Callbacks, ev Event, msg string, id
 			if !known {
 				// Config and API refuse unknown names; a stored one from
 				// elsewhere still gets a payload rather than no delivery.
-				f = formats[FormatRaw]
+				f = formats.Default()
 			}
 			if payload, err = f.Render(ev); err != nil {
 				return nil, err
@@ -113,7 +113,7 @@ func rawPayload(ev Event, rendered map[string][]byte) ([]byte, error) {
 	if b, ok := rendered[FormatRaw]; ok {
 		return b, nil
 	}
-	b, err := formats[FormatRaw].Render(ev)
+	b, err := formats.Default().Render(ev)
 	if err == nil {
 		rendered[FormatRaw] = b
 	}

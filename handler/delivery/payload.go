@@ -52,7 +52,7 @@ func exprTask(t *store.Task) *shape.Task {
 // expression reads the event as the raw payload format renders it, with
 // $task and $chat. Its errors are *shape.Error, which never quote a body.
 func RenderPayload(ctx context.Context, p *shape.Program, ev Event) ([]byte, error) {
-	raw, err := formats[FormatRaw].Render(ev)
+	raw, err := formats.Default().Render(ev)
 	if err != nil {
 		return nil, err
 	}

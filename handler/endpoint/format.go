@@ -1,10 +1,6 @@
 package endpoint
 
-import (
-	"slices"
-
-	"github.com/agenthook/agenthook/handler"
-)
+import "github.com/agenthook/agenthook/handler"
 
 // RequestFormat reads the bodies callers send to an endpoint. It is the
 // inbound side; how results are shaped for callbacks is a payload format
@@ -48,29 +44,14 @@ const FormatRaw = "raw"
 
 // formats are the request formats by name: the config looks names up
 // here.
-var formats = map[string]RequestFormat{
+var formats = handler.NewRegistry(FormatRaw, map[string]RequestFormat{
 	FormatRaw:     rawRequest{},
 	formatCognigy: cognigyRequest{},
-}
+})
 
 // Format returns the request format of a name; "" is raw.
-func Format(name string) (RequestFormat, bool) {
-	if name == "" {
-		name = FormatRaw
-	}
-	f, ok := formats[name]
-	return f, ok
-}
+func Format(name string) (RequestFormat, bool) { return formats.Get(name) }
 
 // FormatNames lists the request formats, the default first, for messages
 // such as "use raw or cognigy".
-func FormatNames() []string {
-	names := make([]string, 0, len(formats))
-	for name := range formats {
-		if name != FormatRaw {
-			names = append(names, name)
-		}
-	}
-	slices.Sort(names)
-	return append([]string{FormatRaw}, names...)
-}
+func FormatNames() []string { return formats.Names() }
