@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -50,6 +51,11 @@ func TestHostMatches(t *testing.T) {
 	}
 }
 
+// provisionMu serializes caddy.ProvisionContext, which sets a
+// process-wide value (certmagic.Default.Storage): parallel tests calling
+// it at once are a data race.
+var provisionMu sync.Mutex
+
 // provisionedContext provisions a config from JSON (apps and admin), as
 // Caddy does before starting it.
 func provisionedContext(t *testing.T, cfgJSON string) caddy.Context {
@@ -59,7 +65,9 @@ func provisionedContext(t *testing.T, cfgJSON string) caddy.Context {
 		t.Fatal(err)
 	}
 	// Provisioning starts nothing: no listener, no admin endpoint.
+	provisionMu.Lock()
 	ctx, err := caddy.ProvisionContext(&cfg)
+	provisionMu.Unlock()
 	if err != nil {
 		t.Fatal(err)
 	}
