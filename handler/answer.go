@@ -60,7 +60,7 @@ func AnswerOf(r *store.Result) Answer {
 	if r == nil || len(r.Body) == 0 {
 		return Answer{}
 	}
-	if isJSONType(r.ContentType) || r.ContentType == "" {
+	if IsJSONType(r.ContentType) || r.ContentType == "" {
 		if body := bytes.TrimSpace(r.Body); json.Valid(body) && utf8.Valid(body) {
 			return Answer{Kind: AnswerJSON, Body: body}
 		}
@@ -116,7 +116,12 @@ func (a Answer) Base64() string {
 	return base64.StdEncoding.EncodeToString(a.Body)
 }
 
-func isJSONType(ct string) bool {
+// IsJSONType reports whether a Content-Type is JSON's: application/json
+// or a +json type, with any parameters.
+func IsJSONType(ct string) bool {
+	if ct == "application/json" {
+		return true // nearly every body: no parsing
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {
 		return false

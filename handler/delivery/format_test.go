@@ -230,3 +230,11 @@ func TestFormatNames(t *testing.T) {
 		t.Error("Format(xml) known")
 	}
 }
+
+// The built-in Cognigy payload runs on the delivering goroutine (see
+// shape.Program.Inline): it calls nothing that can outrun its deadline.
+func TestCognigyPayloadRunsInline(t *testing.T) {
+	if !cognigyProgram.Inline() {
+		t.Errorf("the Cognigy payload runs on a goroutine of its own: %s", cognigyProgram)
+	}
+}

@@ -3,6 +3,7 @@ package exchange
 import (
 	"testing"
 
+	"github.com/agenthook/agenthook/handler/adapter"
 	"github.com/agenthook/agenthook/handler/shape"
 )
 
@@ -29,5 +30,38 @@ func TestSetFor(t *testing.T) {
 	}
 	if s.For("shaped", "ep") == s.agents["shaped"] {
 		t.Error("the override changed the agent's shaping")
+	}
+}
+
+// TestBuiltInsRunInline: every built-in expression (both presets, with
+// and without history and streaming, and the default turns) runs on the
+// caller's goroutine, which is most of what a shaped sync call saves
+// (see shape.cheapFuncs).
+func TestBuiltInsRunInline(t *testing.T) {
+	var progs []*shape.Program
+	openai, err := adapter.OpenAI(adapter.OpenAIOptions{Model: "m", System: "s", History: 10, Stream: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := adapter.OpenAI(adapter.OpenAIOptions{Model: "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	langserve, err := adapter.LangServe(adapter.LangServeOptions{Path: "/chain"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []adapter.Preset{openai, plain, langserve} {
+		a, err := p.Compile(Limits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		progs = append(progs, a.Request, a.Answer, a.Message, a.Reply)
+	}
+	progs = append(progs, defaultMessage, defaultReply)
+	for _, p := range progs {
+		if !p.Inline() {
+			t.Errorf("runs on a goroutine of its own: %s", p)
+		}
 	}
 }

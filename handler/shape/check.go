@@ -28,21 +28,27 @@ var outside = map[string]string{
 	"$__prog_args":      "reads the process's arguments",
 }
 
-// check walks a parsed expression, refuses what reaches outside, and
-// collects the string literals passed to error/1. It walks by reflection
-// so that new node types of gojq are walked too.
-func check(q *gojq.Query) (map[string]bool, error) {
-	c := checker{texts: map[string]bool{}}
+// check walks a parsed expression, refuses what reaches outside,
+// collects the string literals passed to error/1, and tells whether the
+// program may run inline (see inlineSafe). It walks by reflection so that
+// new node types of gojq are walked too.
+func check(q *gojq.Query) (texts map[string]bool, inline bool, err error) {
+	c := checker{texts: map[string]bool{}, called: map[string]bool{}, defined: map[string]bool{}}
 	c.walk(reflect.ValueOf(q))
 	if c.err != nil {
-		return nil, c.err
+		return nil, false, c.err
 	}
-	return c.texts, nil
+	return c.texts, c.inlineSafe(), nil
 }
 
 type checker struct {
 	texts map[string]bool
 	err   error
+	// called and defined are the functions the program calls and
+	// defines (with their parameters), as name/arity; costlyOp is set by
+	// an operator of costly.
+	called, defined map[string]bool
+	costlyOp        bool
 }
 
 func (c *checker) walk(v reflect.Value) {
@@ -61,6 +67,15 @@ func (c *checker) walk(v reflect.Value) {
 			// {$ENV} is shorthand for {"ENV": $ENV}.
 			if strings.HasPrefix(n.Key, "$") {
 				c.name(n.Key)
+			}
+		case *gojq.FuncDef:
+			c.defined[callSig(n.Name, len(n.Args))] = true
+			for _, a := range n.Args {
+				c.defined[callSig(a, 0)] = true
+			}
+		case *gojq.Query:
+			if costly[n.Op] {
+				c.costlyOp = true
 			}
 		case *gojq.Import:
 			c.err = fmt.Errorf("jq: import and include are not available")
@@ -82,6 +97,11 @@ func (c *checker) walk(v reflect.Value) {
 
 func (c *checker) fn(f *gojq.Func) {
 	c.name(f.Name)
+	if strings.HasPrefix(f.Name, "$") {
+		c.called[f.Name] = true
+	} else {
+		c.called[callSig(f.Name, len(f.Args))] = true
+	}
 	if f.Name == "error" && len(f.Args) == 1 {
 		if t := f.Args[0].Term; t != nil && f.Args[0].Op == 0 && t.Type == gojq.TermTypeString &&
 			t.Format == "" && t.Str != nil && t.Str.Queries == nil && len(t.SuffixList) == 0 {

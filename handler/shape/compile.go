@@ -47,6 +47,9 @@ type Program struct {
 	// errorTexts are the string literals of the expression's own
 	// error("…") calls: safe to show, since they are config.
 	errorTexts map[string]bool
+	// inline: Run evaluates it on the caller's goroutine (see
+	// cheapFuncs).
+	inline bool
 }
 
 // Compile parses and compiles a jq expression for a stage. Its errors are
@@ -63,7 +66,7 @@ func Compile(stage Stage, src string, lim Limits) (*Program, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jq: %v%s", err, where(src, err))
 	}
-	texts, err := check(q)
+	texts, inline, err := check(q)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +77,7 @@ func Compile(stage Stage, src string, lim Limits) (*Program, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jq: %v (%s expressions have %s)", err, stage.name, stage.varList())
 	}
-	return &Program{stage: stage, src: src, code: code, lim: lim.withDefaults(), errorTexts: texts}, nil
+	return &Program{stage: stage, src: src, code: code, lim: lim.withDefaults(), errorTexts: texts, inline: inline}, nil
 }
 
 // where says where a syntax error is, as a 1-based character position:
@@ -112,3 +115,7 @@ func (p *Program) String() string { return p.src }
 
 // Limits are the program's bounds, defaults filled in.
 func (p *Program) Limits() Limits { return p.lim }
+
+// Inline reports whether Run evaluates the program on the caller's
+// goroutine (see cheapFuncs).
+func (p *Program) Inline() bool { return p.inline }

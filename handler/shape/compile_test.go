@@ -92,3 +92,33 @@ func TestErrorTextsCollected(t *testing.T) {
 		t.Errorf("error texts %v: only plain literal arguments of error/1 count", p.errorTexts)
 	}
 }
+
+// TestInline: which programs run on the caller's goroutine. The
+// built-in presets and the usual shapes do; anything that can spend far
+// longer in one operation than its input took to arrive does not.
+func TestInline(t *testing.T) {
+	for src, want := range map[string]bool{
+		`{model: "m", messages: [{role: "user", content: .prompt}]}`:                         true,
+		`def message: first(.prompt, .text | strings) // tojson; {input: message}`:             true,
+		`def f(g): [g]; f(.a[] | select(. > 1)) | length`:                                      true,
+		`def f($x): $x + 1; f(.n)`:                                                             true,
+		`{answer: .choices[0].message.content, usage} | if .answer == null then error("no answer") else . end`: true,
+		`.a | tostring | ascii_downcase | split(",") | join(" ")`:                              true,
+		`sort`:                      false,
+		`.items | sort_by(.n)`:      false,
+		`def f: sort; f`:            false, // a definition's body counts
+		`.text | test("a+")`:        false,
+		`.text | split(", *"; "g")`: false, // split/2 is a regular expression
+		`.text | indices("ab")`:     false,
+		`.a | contains(["x"])`:      false,
+		`.[1000000] = 1`:            false,
+		`.a |= . + 1`:               false,
+		`del(.a)`:                   false,
+		`keys`:                      false,
+	} {
+		p := MustCompile(Request, src, Limits{})
+		if p.inline != want {
+			t.Errorf("%s: inline = %v, want %v", src, p.inline, want)
+		}
+	}
+}

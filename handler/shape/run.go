@@ -14,9 +14,10 @@ import (
 // JSON. Errors are *Error; their messages never quote input.
 //
 // Run returns by its deadline. gojq checks the context between
-// operations, but a single operation (sorting a few million values) runs
-// to its end: such a run is left to finish on its own, its result thrown
-// away. Neither input nor the returned bytes are touched by it after Run
+// operations, but a single operation (searching a long text for a long
+// substring) runs to its end: a program that can do such an operation
+// runs on a goroutine of its own and is left to finish, its result thrown
+// away; the others run on the caller's goroutine (see cheapFuncs). Neither input nor the returned bytes are touched by it after Run
 // returns, as long as the caller does not modify input, which gojq never
 // does (it copies on write), so one decoded body can go through several
 // programs.
@@ -28,20 +29,16 @@ func (p *Program) Run(ctx context.Context, input any, env Env) (json.RawMessage,
 	ctx, cancel := context.WithTimeout(ctx, p.lim.Timeout)
 	defer cancel()
 	vars := env.values()
+	if p.inline {
+		return p.evalSafe(ctx, input, vars)
+	}
 	type result struct {
 		out json.RawMessage
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		defer func() {
-			// gojq should not panic; if it does on some body, that body
-			// must not take the process down.
-			if r := recover(); r != nil {
-				done <- result{err: &Error{Code: CodeFailed, Message: p.stage.name + " expression: the jq engine failed", panicked: true}}
-			}
-		}()
-		out, err := p.eval(ctx, input, vars)
+		out, err := p.evalSafe(ctx, input, vars)
 		done <- result{out, err}
 	}()
 	select {
@@ -55,6 +52,17 @@ func (p *Program) Run(ctx context.Context, input any, env Env) (json.RawMessage,
 			return nil, p.stopped(ctx)
 		}
 	}
+}
+
+// evalSafe is eval that survives a panic of gojq: should some body make
+// it panic, that body must not take the process down.
+func (p *Program) evalSafe(ctx context.Context, input any, vars []any) (out json.RawMessage, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, &Error{Code: CodeFailed, Message: p.stage.name + " expression: the jq engine failed", panicked: true}
+		}
+	}()
+	return p.eval(ctx, input, vars)
 }
 
 func (p *Program) eval(ctx context.Context, input any, vars []any) (json.RawMessage, error) {

@@ -15,6 +15,16 @@ import (
 // Decode reads one JSON value into the values gojq takes. Numbers keep
 // their precision: integers beyond 2^53 (ids) come out as they went in.
 func Decode(b []byte) (any, error) {
+	if v, ok := parse(b); ok {
+		return v, nil
+	}
+	// Not JSON, or JSON that parse leaves to encoding/json (invalid UTF-8,
+	// which it replaces; extreme nesting): its error, or its value.
+	return decodeSlow(b)
+}
+
+// decodeSlow is Decode through encoding/json.
+func decodeSlow(b []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var v any
@@ -32,6 +42,16 @@ func Decode(b []byte) (any, error) {
 // else; text as one string; null when empty; anything else (bytes that
 // are not UTF-8 text) as {"result_base64", "content_type"}.
 func Body(body []byte, contentType string) any {
+	if len(body) == 0 {
+		return nil
+	}
+	// The common case first, in one pass: a JSON body is parsed straight
+	// away instead of being checked by AnswerOf and then decoded.
+	if contentType == "" || handler.IsJSONType(contentType) {
+		if v, ok := parse(bytes.TrimSpace(body)); ok {
+			return v
+		}
+	}
 	a := handler.AnswerOf(&store.Result{Body: body, ContentType: contentType})
 	switch a.Kind {
 	case handler.AnswerNone:
@@ -41,7 +61,7 @@ func Body(body []byte, contentType string) any {
 	case handler.AnswerBinary:
 		return map[string]any{"result_base64": a.Base64(), "content_type": a.ContentType}
 	}
-	v, err := Decode(a.JSON())
+	v, err := decodeSlow(a.JSON())
 	if err != nil {
 		return string(body) // unreachable: AnswerOf checked the JSON
 	}
