@@ -224,6 +224,11 @@ func (e *env) p6Adapter() error {
 		}
 		e.add("P6.ratio", "adapter openai / plain reverse_proxy throughput", "×", maxes["agenthook"]/maxes["plain"])
 	}
+	// Where the shaped call's CPU goes, beside P1's.
+	e.profiled("P6-agenthook-max", ah, func() error {
+		_, err := e.load("p6-profile", e.wall(), e.maxArgs(ah.base+"/sync", append(signArgs(), chats...)...)...)
+		return err
+	})
 	return nil
 }
 
