@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/agenthook/agenthook/internal/testkit"
 	"github.com/agenthook/agenthook/internal/testkit/fakelangserve"
 	"github.com/agenthook/agenthook/internal/testkit/fakeopenai"
+	"github.com/agenthook/agenthook/signing"
 )
 
 // openAIAnswer is the openai adapter's answer.
@@ -47,6 +49,12 @@ func TestAdapterOpenAIFiveCallers(t *testing.T) {
 	t.Parallel()
 	srv := fakeopenai.New(t)
 	cognigySink, tessSink := testkit.NewSink(t), testkit.NewSink(t)
+	// Treasure Data's prompt URLs carry Basic auth (a bcrypt hash, as
+	// `caddy hash-password` makes; cost 4 keeps the test quick).
+	tdHash, err := signing.HashPassword("td-pw", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := startSite(t, fmt.Sprintf(`		delivery {
 			allow_networks 127.0.0.1/32
 			retry_schedule 50ms 50ms
@@ -69,7 +77,9 @@ func TestAdapterOpenAIFiveCallers(t *testing.T) {
 		}
 `, strings.TrimPrefix(srv.URL, "http://"), cognigySink.URL), `
 	agenthook /td support {
-		auth bearer td-token
+		auth basic {
+			td-user `+tdHash+`
+		}
 	}
 	agenthook /api/webhooks/agents/* {
 		agent_from_token
@@ -97,8 +107,10 @@ func TestAdapterOpenAIFiveCallers(t *testing.T) {
 		bearer `+apiKey+`
 	}
 `)
-	// Treasure Data: sync, {"prompt"}, the chat continued by header.
-	td := map[string]string{"Authorization": "Bearer td-token"}
+	// Treasure Data: sync, Basic auth, {"prompt"}, the chat continued by
+	// header.
+	tdAuth := "Basic " + base64.StdEncoding.EncodeToString([]byte("td-user:td-pw"))
+	td := map[string]string{"Authorization": tdAuth}
 	resp, body := s.post("/td", []byte(`{"prompt":"Hello"}`), td)
 	wantStatus(t, resp, body, 200, "")
 	var a openAIAnswer
@@ -117,7 +129,7 @@ func TestAdapterOpenAIFiveCallers(t *testing.T) {
 
 	// Streaming: the chunks pass through, and the assembled answer is the
 	// next turn's history.
-	stream := map[string]string{"Authorization": "Bearer td-token", "X-Continue-Chat-Id": td["X-Continue-Chat-Id"], "Accept": "text/event-stream"}
+	stream := map[string]string{"Authorization": tdAuth, "X-Continue-Chat-Id": td["X-Continue-Chat-Id"], "Accept": "text/event-stream"}
 	resp, body = s.post("/td", []byte(`{"prompt":"Stream it"}`), stream)
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") || resp.Header.Get("X-Chat-Id") == "" {
 		t.Fatalf("stream: %d %v", resp.StatusCode, resp.Header)
