@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/handler/tracing"
@@ -19,6 +20,19 @@ var hopHeaders = []string{
 	"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection",
 	"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Cookie", "Authorization",
 	"Idempotency-Key",
+}
+
+// defaultChatTTL is DefaultChatTTL as Duration.String writes it, which
+// every task of an endpoint with the default stores.
+var defaultChatTTL = DefaultChatTTL.String()
+
+// durationString is d.String(), without its allocation for the default
+// chat TTL.
+func durationString(d time.Duration) string {
+	if d == DefaultChatTTL {
+		return defaultChatTTL
+	}
+	return d.String()
 }
 
 // accepted is the 202 answer of an async endpoint.
@@ -75,7 +89,7 @@ func (e *Endpoint) serveAsync(w http.ResponseWriter, r *http.Request, c *call) (
 	tracing.Store(ctx, task.Meta)
 	// The runner pushes the chat's expiry out when the task finishes, as a
 	// sync turn does: a chat used only through async stays alive.
-	task.Meta[handler.MetaChatTTL] = e.ChatTTL.String()
+	task.Meta[handler.MetaChatTTL] = durationString(e.ChatTTL)
 	if c.hops > 0 {
 		// Its deliveries carry one more (see handler.HeaderHops).
 		task.Meta[handler.MetaHops] = strconv.Itoa(c.hops)
