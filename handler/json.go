@@ -18,12 +18,41 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 		buf.Reset()
 		buf.WriteString(`{"error":"internal error","code":"internal_error"}` + "\n")
 	}
+	WriteRawJSON(w, status, buf.Bytes())
+}
+
+// WriteRawJSON writes b, one JSON value and a newline as WriteJSON makes
+// them, as the whole answer.
+func WriteRawJSON(w http.ResponseWriter, status int, b []byte) {
+	// The three header values share one backing array (capped, so that
+	// appending to one cannot reach another): one allocation where
+	// Header.Set makes one per value, on every answer.
+	v := make([]string, 3)
+	v[0], v[1], v[2] = "application/json", strconv.Itoa(len(b)), "nosniff"
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	h.Set("X-Content-Type-Options", "nosniff")
+	h["Content-Type"] = v[0:1:1]
+	h["Content-Length"] = v[1:2:2]
+	h["X-Content-Type-Options"] = v[2:3:3]
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(b)
+}
+
+// AppendJSONString appends s as a JSON string, as WriteJSON writes it
+// (HTML characters kept). Plain printable ASCII is appended as it is;
+// anything else goes through encoding/json.
+func AppendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			_ = enc.Encode(s) // a string always encodes
+			return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // JSONString reads a JSON string; null and other types are not strings.

@@ -9,8 +9,12 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -191,4 +195,36 @@ func BenchmarkHMACVerify(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestHMACPooledMACs checks that the pooled HMACs give the same answers
+// used again and again, from many goroutines, with several keys: a
+// reused HMAC must start from its key every time.
+func TestHMACPooledMACs(t *testing.T) {
+	v, err := NewHMAC(HMACConfig{Secrets: []string{"first-secret", "second-secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				body := []byte(fmt.Sprintf("body %d %d", g, i))
+				secret := []string{"first-secret", "second-secret", "wrong-secret"}[i%3]
+				m := hmac.New(sha256.New, []byte(secret))
+				m.Write(body)
+				r := httptest.NewRequest(http.MethodPost, "/", nil)
+				r.Header.Set("X-Signature", hex.EncodeToString(m.Sum(nil)))
+				res, err := v.Verify(r, body, time.Now())
+				if wantOK := i%3 != 2; (err == nil) != wantOK {
+					t.Errorf("secret %s, body %q: %v", secret, body, err)
+					return
+				}
+				if err == nil && res.KeyID != v.KeyIDs()[i%3] {
+					t.Errorf("secret %s: key id %s", secret, res.KeyID)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

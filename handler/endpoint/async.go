@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/agenthook/agenthook/handler"
 	"github.com/agenthook/agenthook/handler/tracing"
@@ -19,6 +20,19 @@ var hopHeaders = []string{
 	"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection",
 	"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Cookie", "Authorization",
 	"Idempotency-Key",
+}
+
+// defaultChatTTL is DefaultChatTTL as Duration.String writes it, which
+// every task of an endpoint with the default stores.
+var defaultChatTTL = DefaultChatTTL.String()
+
+// durationString is d.String(), without its allocation for the default
+// chat TTL.
+func durationString(d time.Duration) string {
+	if d == DefaultChatTTL {
+		return defaultChatTTL
+	}
+	return d.String()
 }
 
 // accepted is the 202 answer of an async endpoint.
@@ -75,7 +89,7 @@ func (e *Endpoint) serveAsync(w http.ResponseWriter, r *http.Request, c *call) (
 	tracing.Store(ctx, task.Meta)
 	// The runner pushes the chat's expiry out when the task finishes, as a
 	// sync turn does: a chat used only through async stays alive.
-	task.Meta[handler.MetaChatTTL] = e.ChatTTL.String()
+	task.Meta[handler.MetaChatTTL] = durationString(e.ChatTTL)
 	if c.hops > 0 {
 		// Its deliveries carry one more (see handler.HeaderHops).
 		task.Meta[handler.MetaHops] = strconv.Itoa(c.hops)
@@ -90,14 +104,16 @@ func (e *Endpoint) serveAsync(w http.ResponseWriter, r *http.Request, c *call) (
 		// two requests the same.
 		chatID = ""
 	}
-	fingerprint := hashParts(r.URL.Path, r.URL.RawQuery, chatID, string(c.body))
+	// The fingerprint hashes the whole body: only a request that names
+	// a key needs it.
+	fingerprint := func() string { return hashParts(r.URL.Path, r.URL.RawQuery, chatID, string(c.body)) }
 	if key := c.identity.ReplayKey; key != "" {
 		// A signed message id is the sender's own idempotency key: a
 		// retry of an accepted message gets the first 202, in the same
 		// transaction as the task, so nothing is ever run twice. (It takes
 		// the place of an Idempotency-Key header, which senders of signed
 		// messages do not send.)
-		n.Idempotency = &store.Idempotency{Key: key, Fingerprint: fingerprint, ExpiresAt: e.Now().Add(e.replayTTL(c))}
+		n.Idempotency = &store.Idempotency{Key: key, Fingerprint: fingerprint(), ExpiresAt: e.Now().Add(e.replayTTL(c))}
 	} else if key := r.Header.Get("Idempotency-Key"); key != "" {
 		if len(key) > maxIdempotencyKey {
 			return "", handler.Errorf(http.StatusBadRequest, handler.CodeBadRequest, "the Idempotency-Key header is longer than %d characters", maxIdempotencyKey)
@@ -106,7 +122,7 @@ func (e *Endpoint) serveAsync(w http.ResponseWriter, r *http.Request, c *call) (
 			// The principal holds the endpoint's name: keys of one caller
 			// never meet another's.
 			Key:         hashParts("idem", c.principal, c.agent.Name, key),
-			Fingerprint: fingerprint,
+			Fingerprint: fingerprint(),
 			ExpiresAt:   e.Now().Add(e.IdempotencyTTL),
 		}
 	}
@@ -128,8 +144,20 @@ func (e *Endpoint) serveAsync(w http.ResponseWriter, r *http.Request, c *call) (
 	if created.Replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
-	handler.WriteJSON(w, http.StatusAccepted, accepted{TaskID: t.ID, ChatID: t.ChatID})
+	handler.WriteRawJSON(w, http.StatusAccepted, acceptedJSON(t.ID, t.ChatID))
 	return "accepted", nil
+}
+
+// acceptedJSON is the JSON of accepted{taskID, chatID} and a newline, as
+// handler.WriteJSON writes it, without its reflection and buffers: every
+// 202 of an async endpoint writes one.
+func acceptedJSON(taskID, chatID string) []byte {
+	b := make([]byte, 0, len(`{"task_id":"","chat_id":""}`)+len(taskID)+len(chatID)+1)
+	b = append(b, `{"task_id":`...)
+	b = handler.AppendJSONString(b, taskID)
+	b = append(b, `,"chat_id":`...)
+	b = handler.AppendJSONString(b, chatID)
+	return append(b, "}\n"...)
 }
 
 // queuedHeader keeps the request headers the backend should see later,
@@ -160,12 +188,23 @@ func (e *Endpoint) queuedHeader(r *http.Request, c *call) (http.Header, error) {
 	return h, nil
 }
 
-// hashParts hashes a tuple without ambiguity between its parts.
+// hashParts hashes a tuple without ambiguity between its parts. The
+// parts go into one buffer hashed at once: a hash.Hash would take each
+// part as a []byte converted (and copied) on the heap.
 func hashParts(parts ...string) string {
-	h := sha256.New()
+	n := 0
 	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
+		n += len(p) + 1
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	var small [512]byte
+	b := small[:0]
+	if n > len(small) {
+		b = make([]byte, 0, n)
+	}
+	for _, p := range parts {
+		b = append(b, p...)
+		b = append(b, 0)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

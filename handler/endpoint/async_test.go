@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -65,5 +66,36 @@ func TestEndpointAsyncMaxQueue(t *testing.T) {
 	wantError(t, rec, http.StatusServiceUnavailable, handler.CodeOverloaded)
 	if rec.Header().Get("Retry-After") == "" {
 		t.Fatal("no Retry-After on 503")
+	}
+}
+
+// TestAcceptedJSON checks the 202's hand-made JSON against what
+// handler.WriteJSON made of the accepted struct before it.
+func TestAcceptedJSON(t *testing.T) {
+	t.Parallel()
+	for _, ids := range [][2]string{
+		{handler.NewID(), handler.NewID()},
+		{"t", ""},
+		{"a\"b\\c", "<chat>&\u2028\x01é"},
+		{"AAAAAAAAAAAAAAAAAAAAAA", "caller-chosen chat id 42"},
+	} {
+		want := httptest.NewRecorder()
+		handler.WriteJSON(want, http.StatusAccepted, accepted{TaskID: ids[0], ChatID: ids[1]})
+		if got := string(acceptedJSON(ids[0], ids[1])); got != want.Body.String() {
+			t.Errorf("acceptedJSON(%q, %q) = %q, want %q", ids[0], ids[1], got, want.Body.String())
+		}
+	}
+}
+
+func TestHashPartsUnambiguous(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 2000)
+	if hashParts("ab", "c") == hashParts("a", "bc") || hashParts(long, "a") == hashParts(long+"a") {
+		t.Fatal("hashParts confuses where its parts end")
+	}
+	// The value is stored in idempotency records: it must not change.
+	// (sha256 of "a\x00b\x00", as printf 'a\0b\0' | sha256sum says.)
+	if got, want := hashParts("a", "b"), "8fb20ef63ced4145fc2e983ffe597d1dcff39154c3bf21f0fa9dde6a0c50fdc9"; got != want {
+		t.Fatalf("hashParts(a, b) = %s, want %s", got, want)
 	}
 }

@@ -10,9 +10,8 @@ import (
 // readBody reads at most limit bytes; more is a 413. The exact bytes are
 // kept: signatures are checked on them and the backend receives them.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
-	tooLarge := handler.Errorf(http.StatusRequestEntityTooLarge, handler.CodeTooLarge, "the request body is larger than %d bytes", limit)
 	if r.ContentLength > limit {
-		return nil, tooLarge
+		return nil, tooLarge(limit)
 	}
 	if r.Body == nil {
 		return nil, nil
@@ -26,7 +25,7 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 		n, err := r.Body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if int64(len(buf)) > limit {
-			return nil, tooLarge
+			return nil, tooLarge(limit)
 		}
 		if err == io.EOF {
 			return buf, nil
@@ -38,4 +37,9 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 			buf = append(buf, 0)[:len(buf)]
 		}
 	}
+}
+
+// tooLarge is the 413 of readBody, made only when it is the answer.
+func tooLarge(limit int64) error {
+	return handler.Errorf(http.StatusRequestEntityTooLarge, handler.CodeTooLarge, "the request body is larger than %d bytes", limit)
 }

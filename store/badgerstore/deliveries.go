@@ -76,7 +76,21 @@ func getDelivery(r reader, id string, withPayload bool) (*store.Delivery, error)
 }
 
 // stamp is a sortable key part for a time.
-func stamp(t time.Time) string { return fmt.Sprintf("%016x", t.UnixNano()) }
+func stamp(t time.Time) string {
+	n := t.UnixNano()
+	if n < 0 {
+		return fmt.Sprintf("%016x", n) // a time before 1970: never in practice
+	}
+	// What %016x writes, without fmt's allocations: keys of intake and
+	// of every delivery hold one.
+	const digits = "0123456789abcdef"
+	var b [16]byte
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = digits[n&0xf]
+		n >>= 4
+	}
+	return string(b[:])
+}
 
 func listKey(d *store.Delivery) []byte { return key(pDelivAgent, d.Agent, stamp(d.CreatedAt), d.ID) }
 func deadKey(d *store.Delivery) []byte { return key(pDelivDead, d.Agent, stamp(d.UpdatedAt), d.ID) }

@@ -66,20 +66,34 @@ type journalEntry struct {
 func encodeJournal(entries []journalEntry) []byte {
 	n := 8
 	for _, e := range entries {
-		n += 2 + len(e.key) + 4 + len(e.value) + 8
+		n += journalEntrySize(e.key, e.value)
 	}
 	b := make([]byte, 8, n)
 	for _, e := range entries {
-		b = binary.BigEndian.AppendUint16(b, uint16(len(e.key)))
-		b = append(b, e.key...)
-		b = binary.BigEndian.AppendUint32(b, uint32(len(e.value)))
-		b = append(b, e.value...)
-		var exp int64
-		if !e.expiresAt.IsZero() {
-			exp = e.expiresAt.UnixNano()
-		}
-		b = binary.BigEndian.AppendUint64(b, uint64(exp))
+		b = appendJournalEntry(b, e.key, e.value, e.expiresAt)
 	}
+	return frameJournal(b)
+}
+
+// journalEntrySize is what appendJournalEntry adds for key and value.
+func journalEntrySize(key, value []byte) int { return 2 + len(key) + 4 + len(value) + 8 }
+
+// appendJournalEntry appends one entry of a record (see encodeJournal).
+func appendJournalEntry(b, key, value []byte, expiresAt time.Time) []byte {
+	b = binary.BigEndian.AppendUint16(b, uint16(len(key)))
+	b = append(b, key...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(value)))
+	b = append(b, value...)
+	var exp int64
+	if !expiresAt.IsZero() {
+		exp = expiresAt.UnixNano()
+	}
+	return binary.BigEndian.AppendUint64(b, uint64(exp))
+}
+
+// frameJournal fills in the length and CRC of a record whose entries
+// follow its first 8 bytes.
+func frameJournal(b []byte) []byte {
 	binary.BigEndian.PutUint32(b, uint32(len(b)-8))
 	binary.BigEndian.PutUint32(b[4:], crc32.ChecksumIEEE(b[8:]))
 	return b

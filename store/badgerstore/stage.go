@@ -38,22 +38,58 @@ type write struct {
 type wtxn struct {
 	txn    *badger.Txn
 	writes []write
-	at     map[string]int // key -> index of its last write in writes
-	after  []func()
+	// at maps a key to the index of its write in writes, once writes
+	// outgrow a linear scan (linearWrites); most operations write a few
+	// keys, and a map costs them allocations for nothing.
+	at    map[string]int
+	after []func()
+	// Room for the writes and index changes of a typical operation (a
+	// task's intake writes three keys), so that they need no allocation
+	// of their own.
+	writesBuf [4]write
+	afterBuf  [2]func()
 }
 
-func newWtxn(txn *badger.Txn) *wtxn { return &wtxn{txn: txn} }
+// linearWrites is how many writes are looked up by scanning writes.
+const linearWrites = 16
 
-func (t *wtxn) stage(w write) {
-	if t.at == nil {
-		t.at = make(map[string]int)
+func newWtxn(txn *badger.Txn) *wtxn {
+	t := &wtxn{txn: txn}
+	t.writes, t.after = t.writesBuf[:0], t.afterBuf[:0]
+	return t
+}
+
+// find returns the index of k's staged write, if any.
+func (t *wtxn) find(k []byte) (int, bool) {
+	if t.at != nil {
+		i, ok := t.at[string(k)]
+		return i, ok
 	}
-	if i, ok := t.at[string(w.key)]; ok {
+	for i := range t.writes {
+		if bytes.Equal(t.writes[i].key, k) {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// stage records w, replacing an earlier write of the same key: the
+// last write of a key is the one that counts.
+func (t *wtxn) stage(w write) {
+	if i, ok := t.find(w.key); ok {
 		t.writes[i] = w
 		return
 	}
-	t.at[string(w.key)] = len(t.writes)
 	t.writes = append(t.writes, w)
+	switch {
+	case t.at != nil:
+		t.at[string(w.key)] = len(t.writes) - 1
+	case len(t.writes) > linearWrites:
+		t.at = make(map[string]int, 2*len(t.writes))
+		for i := range t.writes {
+			t.at[string(t.writes[i].key)] = i
+		}
+	}
 }
 
 // set stages k=v, expiring at exp (zero: never).
@@ -79,7 +115,7 @@ func (t *wtxn) onApply(fn func()) { t.after = append(t.after, fn) }
 
 // value implements reader.
 func (t *wtxn) value(k []byte, fn func(v []byte) error) error {
-	if i, ok := t.at[string(k)]; ok {
+	if i, ok := t.find(k); ok {
 		if t.writes[i].del {
 			return badger.ErrKeyNotFound
 		}
@@ -167,15 +203,25 @@ func (t *wtxn) apply(txn *badger.Txn, now time.Time) error {
 // errJournalDelete is internal: the journal replays sets only.
 var errJournalDelete = errors.New("a journaled operation deletes a key")
 
-// journal lists the staged writes for the intake journal, which holds
-// only sets.
-func (t *wtxn) journal() ([]journalEntry, error) {
-	rec := make([]journalEntry, 0, len(t.writes))
-	for _, w := range t.writes {
+// journal encodes the staged writes as one record of the intake
+// journal (see encodeJournal), which holds only sets; nil if the
+// operation wrote nothing.
+func (t *wtxn) journal() ([]byte, error) {
+	if len(t.writes) == 0 {
+		return nil, nil
+	}
+	n := 8
+	for i := range t.writes {
+		w := &t.writes[i]
 		if w.del {
 			return nil, &store.Error{Kind: store.ErrInternal, Err: errJournalDelete}
 		}
-		rec = append(rec, journalEntry{key: w.key, value: w.value, expiresAt: w.expiresAt})
+		n += journalEntrySize(w.key, w.value)
 	}
-	return rec, nil
+	b := make([]byte, 8, n)
+	for i := range t.writes {
+		w := &t.writes[i]
+		b = appendJournalEntry(b, w.key, w.value, w.expiresAt)
+	}
+	return frameJournal(b), nil
 }

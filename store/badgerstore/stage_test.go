@@ -221,3 +221,39 @@ func TestStaleIndexNeverHandsOutAFinalTask(t *testing.T) {
 		t.Fatalf("the stale index entry was kept")
 	}
 }
+
+// TestStageLastWriteWins checks that a key staged again replaces its
+// write, whether staged writes are found by a scan or, past
+// linearWrites, by the map, and that reads see the last one.
+func TestStageLastWriteWins(t *testing.T) {
+	for _, n := range []int{3, linearWrites, linearWrites + 1, 3 * linearWrites} {
+		tx := newWtxn(nil)
+		for i := range n {
+			tx.set(fmt.Appendf(nil, "k/%d", i), []byte("first"), time.Time{})
+		}
+		for i := 0; i < n; i += 2 {
+			tx.set(fmt.Appendf(nil, "k/%d", i), []byte("second"), time.Time{})
+		}
+		tx.delete([]byte("k/1"))
+		if len(tx.writes) != n {
+			t.Fatalf("n=%d: %d writes staged", n, len(tx.writes))
+		}
+		for i := range n {
+			var got string
+			err := tx.value(fmt.Appendf(nil, "k/%d", i), func(v []byte) error { got = string(v); return nil })
+			want := "first"
+			if i%2 == 0 {
+				want = "second"
+			}
+			if i == 1 {
+				if !errors.Is(err, badger.ErrKeyNotFound) {
+					t.Errorf("n=%d: deleted k/1 reads %q, %v", n, got, err)
+				}
+				continue
+			}
+			if err != nil || got != want {
+				t.Errorf("n=%d: k/%d = %q, %v; want %q", n, i, got, err, want)
+			}
+		}
+	}
+}

@@ -26,7 +26,44 @@ func taskTimeKey(t *store.Task) []byte { return key(pTaskTime, stamp(t.CreatedAt
 
 // putTaskTime stages t's index entry, expiring at exp (zero: never).
 func putTaskTime(tx *wtxn, t *store.Task, exp time.Time) error {
-	return tx.setJSON(taskTimeKey(t), taskTime{Agent: t.Agent, Chat: t.ChatID}, exp)
+	v, err := encodeTaskTime(t.Agent, t.ChatID)
+	if err != nil {
+		return err
+	}
+	tx.set(taskTimeKey(t), v, exp)
+	return nil
+}
+
+// encodeTaskTime is json.Marshal(taskTime{agent, chat}), byte for byte,
+// without its reflection: intake and every finish write one.
+func encodeTaskTime(agent, chat string) ([]byte, error) {
+	b := make([]byte, 0, len(`{"a":"","c":""}`)+len(agent)+len(chat))
+	b = append(b, `{"a":`...)
+	b, err := appendJSONString(b, agent)
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, `,"c":`...)
+	if b, err = appendJSONString(b, chat); err != nil {
+		return nil, err
+	}
+	return append(b, '}'), nil
+}
+
+// appendJSONString appends s as json.Marshal writes it: printable ASCII
+// that needs no escaping (json.Marshal escapes < > & too) as it is, the
+// rest through json.Marshal.
+func appendJSONString(b []byte, s string) ([]byte, error) {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			q, err := json.Marshal(s)
+			return append(b, q...), err
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"'), nil
 }
 
 // taskIndexKey marks a database whose tasks are all in the tc/ index:

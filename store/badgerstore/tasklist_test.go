@@ -2,6 +2,8 @@ package badgerstore
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -66,5 +68,30 @@ func TestTaskIndexBackfill(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEncodeTaskTimeIsMarshal checks the hand-made tc/ value against
+// json.Marshal, which wrote it before.
+func TestEncodeTaskTimeIsMarshal(t *testing.T) {
+	for _, c := range [][2]string{{"agent-a", "chat-1"}, {"", ""}, {"a\"b\\c", "<x>&y\u2028\x01é\xff"}} {
+		want, err := json.Marshal(taskTime{Agent: c[0], Chat: c[1]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := encodeTaskTime(c[0], c[1])
+		if err != nil || string(got) != string(want) {
+			t.Errorf("encodeTaskTime(%q, %q) = %s, %v; want %s", c[0], c[1], got, err, want)
+		}
+	}
+}
+
+// TestStampIsSprintf checks stamp against the fmt.Sprintf it replaces:
+// stamps are in keys, and sort as they did.
+func TestStampIsSprintf(t *testing.T) {
+	for _, at := range []time.Time{time.Unix(0, 0), time.Unix(0, 1), time.Now(), time.Unix(1<<33, 999), time.Unix(-5, 0), {}} {
+		if got, want := stamp(at), fmt.Sprintf("%016x", at.UnixNano()); got != want {
+			t.Errorf("stamp(%v) = %s, want %s", at, got, want)
+		}
 	}
 }

@@ -253,7 +253,7 @@ func (w *writer) commit(batch []*op) {
 		if err == nil {
 			c, err = tx.check(w.valueLimit, w.threshold)
 		}
-		var rec []journalEntry
+		var rec []byte
 		if err == nil && o.journaled {
 			rec, err = tx.journal()
 		}
@@ -297,10 +297,8 @@ func (w *writer) commit(batch []*op) {
 			if o.journaled {
 				// An op that wrote nothing (an idempotent replay) has
 				// nothing to make durable.
-				o.sync = len(rec) > 0
-				if o.sync {
-					o.journal = encodeJournal(rec)
-				}
+				o.sync = rec != nil
+				o.journal = rec
 			}
 		}
 		o.err = err
