@@ -185,6 +185,10 @@ func (e *env) p7Run(r, n int, agent, sink *proc) (completed float64, err error) 
 	cs = nil
 	time.Sleep(700 * time.Millisecond)
 	pgAfter := pg.counters()
+	// How the tables were read (sequential or index scans, and whether
+	// autovacuum analyzed them during the run): for reading a slow drain.
+	scans, taskIdx := pg.tableScans()
+	e.logf("  %-28s tables: %s", label, scans)
 
 	accepted := len(recs)
 	if lg.OK < lg.Count {
@@ -208,9 +212,9 @@ func (e *env) p7Run(r, n int, agent, sink *proc) (completed float64, err error) 
 		completed = float64(st.tasks) / (float64(st.last-t0.UnixNano()) / 1e9)
 		e.add("P7.completed."+name, "tasks delivered per second, load start → last delivery, "+what, "tasks/s", completed)
 	}
-	e.add("P7.twice."+name, "tasks delivered under ≥ 2 webhook ids (run twice), "+what, "count", float64(st.twice))
-	e.add("P7.redelivered."+name, "deliveries received again (same webhook id), "+what, "count", float64(st.redelivered))
-	e.add("P7.missing."+name, "accepted tasks never delivered, "+what, "count", float64(st.missing))
+	e.add("P7.twice."+name, "tasks delivered under ≥ 2 webhook ids (run twice), "+what, "tasks", float64(st.twice))
+	e.add("P7.redelivered."+name, "deliveries received again (same webhook id), "+what, "deliveries", float64(st.redelivered))
+	e.add("P7.missing."+name, "accepted tasks never delivered, "+what, "tasks", float64(st.missing))
 	if accepted > 0 {
 		e.add("P7.backend."+name, "backend calls per accepted task, "+what, "×", float64(agentAfter-agentBefore)/float64(accepted))
 	}
@@ -248,6 +252,9 @@ func (e *env) p7Run(r, n int, agent, sink *proc) (completed float64, err error) 
 			e.add("P7.wal."+name, "WAL per task, "+what, "bytes", per(float64(pgAfter.wal-pgBefore.wal)))
 			e.add("P7.commits."+name, "commits per task, "+what, "×", per(float64(pgAfter.commits-pgBefore.commits)))
 			e.add("P7.rows."+name, "rows inserted + updated per task, "+what, "×", per(float64(pgAfter.inserted+pgAfter.updated-pgBefore.inserted-pgBefore.updated)))
+			if taskIdx >= 0 {
+				e.add("P7.taskidx."+name, "index scans of the tasks table per task (a fresh database: no vacuum, no analyze yet), "+what, "×", per(float64(taskIdx)))
+			}
 			e.add("P7.rollbacks."+name, "rollbacks per task, "+what, "×", per(float64(pgAfter.rollbacks-pgBefore.rollbacks)))
 		}
 	}
@@ -506,6 +513,35 @@ func (c pgConn) counters() pgCounters {
 		FROM pg_stat_database WHERE datname = current_database()`).Scan(&k.wal, &k.commits, &k.rollbacks, &k.inserted, &k.updated)
 	k.ok = err == nil
 	return k
+}
+
+// tableScans summarizes pg_stat_user_tables for the tables with rows:
+// name, sequential scans and rows they read, index scans, live and dead
+// rows, and how often autovacuum analyzed it; and the index scans of the
+// tasks table (-1 if unknown).
+func (c pgConn) tableScans() (summary string, taskIdx int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rows, err := c.Query(ctx, `SELECT relname, seq_scan, seq_tup_read, coalesce(idx_scan, 0), n_live_tup, n_dead_tup, autoanalyze_count
+		FROM pg_stat_user_tables WHERE n_live_tup + n_dead_tup > 0 ORDER BY relname`)
+	if err != nil {
+		return err.Error(), -1
+	}
+	defer rows.Close()
+	taskIdx = -1
+	var out []string
+	for rows.Next() {
+		var name string
+		var seq, seqRead, idx, live, dead, analyzed int64
+		if err := rows.Scan(&name, &seq, &seqRead, &idx, &live, &dead, &analyzed); err != nil {
+			return err.Error(), -1
+		}
+		if name == "agenthook_tasks" {
+			taskIdx = idx
+		}
+		out = append(out, fmt.Sprintf("%s seq %d (%d rows) idx %d live %d dead %d analyzed %d", strings.TrimPrefix(name, "agenthook_"), seq, seqRead, idx, live, dead, analyzed))
+	}
+	return strings.Join(out, "; "), taskIdx
 }
 
 // ---------------------------------------------------------------- metrics

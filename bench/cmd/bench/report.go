@@ -347,9 +347,9 @@ func p7Rows(w func(string, ...any), fig func(string) *Figure, r *Results) {
 		allZero(fig("P7.twice.two"), fig("P7.missing.two"), fig("P7.twice.one"), fig("P7.missing.one")))
 	w("| P7 | split between the two instances: instance A's share of the 202s, of the tasks run, of the deliveries made | %s, %s, %s | — | — | — |\n",
 		fig("P7.split.accepted").cell(1), fig("P7.split.finished").cell(1), fig("P7.split.delivered").cell(1))
-	w("| P7 | PostgreSQL per task: CPU, tasks per PostgreSQL CPU-second, share of the run's CPU; WAL, commits, rows written | two: %s, %s, %s; %s, %s, %s | one: %s, %s, %s; %s, %s, %s | — | — |\n",
-		fig("P7.pgus.two").cell(0), fig("P7.perpgcore.two").cell(0), fig("P7.pgshare.two").cell(0), fig("P7.wal.two").cell(0), fig("P7.commits.two").cell(2), fig("P7.rows.two").cell(2),
-		fig("P7.pgus.one").cell(0), fig("P7.perpgcore.one").cell(0), fig("P7.pgshare.one").cell(0), fig("P7.wal.one").cell(0), fig("P7.commits.one").cell(2), fig("P7.rows.one").cell(2))
+	w("| P7 | PostgreSQL per task: CPU, tasks per PostgreSQL CPU-second, share of the run's CPU; WAL, commits, rows written, index scans of the tasks table | two: %s, %s, %s; %s, %s, %s, %s | one: %s, %s, %s; %s, %s, %s, %s | — | — |\n",
+		fig("P7.pgus.two").cell(0), fig("P7.perpgcore.two").cell(0), fig("P7.pgshare.two").cell(0), fig("P7.wal.two").cell(0), fig("P7.commits.two").cell(2), fig("P7.rows.two").cell(2), fig("P7.taskidx.two").cell(0),
+		fig("P7.pgus.one").cell(0), fig("P7.perpgcore.one").cell(0), fig("P7.pgshare.one").cell(0), fig("P7.wal.one").cell(0), fig("P7.commits.one").cell(2), fig("P7.rows.one").cell(2), fig("P7.taskidx.one").cell(0))
 }
 
 // allZero is met when every value of every figure is 0.
