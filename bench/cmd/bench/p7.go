@@ -482,17 +482,24 @@ func pgOpen(dsn string) (pgConn, error) {
 }
 
 // postmaster is the server's main process: the parent of this session's
-// backend. 0 if it cannot be read (a server on another machine).
+// backend. 0 if it cannot be read, or is not a local postgres process (a
+// server on another machine, whose pid means nothing here).
 func (c pgConn) postmaster() int {
 	var pid int
 	if err := c.QueryRow(context.Background(), `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
 		return 0
 	}
 	_, _, ppid, err := procTimes(pid)
-	if err != nil {
+	if err != nil || !isPostgres(pid) || !isPostgres(ppid) {
 		return 0
 	}
 	return ppid
+}
+
+// isPostgres says whether pid is a postgres process, by its command name.
+func isPostgres(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return err == nil && strings.HasPrefix(strings.TrimSpace(string(b)), "postgres")
 }
 
 type pgCounters struct {
