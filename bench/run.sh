@@ -15,7 +15,8 @@
 #   BENCH_DURATION=10s   one load run (default 10s, quick 2s)
 #   BENCH_ONLY=P1,P3     only these scenarios (P0 = load generator check,
 #                        P1B = Basic auth with a bcrypt-14 hash, and under a flood,
-#                        P6 = sync with `adapter openai` vs plain reverse_proxy)
+#                        P6 = sync with `adapter openai` vs plain reverse_proxy,
+#                        P7 = whole tasks on one PostgreSQL, two instances vs one)
 #   BENCH_MERGE=1        with BENCH_ONLY: keep the other scenarios' figures from
 #                        the last run (re-measure some after a change; noted)
 #   BENCH_SKIP_MEASURE=1 skip the benchmarks  } a skipped step's results from an
@@ -26,7 +27,7 @@
 #   FUZZ_TIME=5m         per fuzz target (default 5m, quick 10s)
 #   FUZZ_JOBS=n          fuzz targets run at once, one worker each (default: CPUs)
 #   GOTOOLCHAIN          Go to build with (default go1.27.3)
-#   AGENTHOOK_PG_DSN     PostgreSQL for P2 (else a throwaway server is started
+#   AGENTHOOK_PG_DSN     PostgreSQL for P2 and P7 (else a throwaway server is started
 #                        from the PostgreSQL binaries, if any)
 set -euo pipefail
 cd "$(dirname "$0")/.."

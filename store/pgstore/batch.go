@@ -41,7 +41,19 @@ const (
 const (
 	lockClassChat     int32 = 0x61676863 // "aghc"
 	lockClassOrderKey int32 = 0x6167686f // "agho"
+	// lockClassHead serializes a chat's inserts with the finish of its
+	// head, keyed by hashtext(chat_id) so that FinishTask, which knows
+	// only the task's id, can take it in SQL (see headLockSQL).
+	lockClassHead int32 = 0x61676868 // "aghh"
 )
+
+// headLockSQL takes the head lock of the chat of task $1 (see
+// lockClassHead). Without it, a task inserted while its chat's head
+// finishes could be missed by both: the insert sees the head unfinished
+// and the finish does not see the insert, and the new task would never
+// become a head.
+// $2 is lockClassHead.
+const headLockSQL = `SELECT pg_advisory_xact_lock($2::int4, hashtext(chat_id)) FROM agenthook_tasks WHERE id = $1`
 
 // createReq is one CreateTask waiting for its batch.
 type createReq struct {
@@ -182,6 +194,10 @@ func (s *Store) insertTasks(ctx context.Context, q batchSender, reqs []*createRe
 	metas := make([]pgtype.Text, n)
 	runAfter := make([]pgtype.Timestamptz, n)
 	sensitive := make([]bool, n)
+	// first marks a chat's first task in this batch: only it can be its
+	// chat's head (see 0006_task_heads.sql).
+	first := make([]bool, n)
+	seenChat := make(map[string]bool, n)
 	var chats []*store.Chat
 	chatAt := map[string]int{}
 	var locks []int32
@@ -206,6 +222,7 @@ func (s *Store) insertTasks(ctx context.Context, q batchSender, reqs []*createRe
 			metas[i] = pgtype.Text{String: string(meta), Valid: true}
 		}
 		runAfter[i], sensitive[i] = ts(t.RunAfter), t.Sensitive
+		first[i], seenChat[t.ChatID] = !seenChat[t.ChatID], true
 		locks = append(locks, lockKey(t.ChatID))
 		if c := r.chat; c != nil {
 			// Two requests of one batch may carry the same chat: the later
@@ -220,17 +237,25 @@ func (s *Store) insertTasks(ctx context.Context, q batchSender, reqs []*createRe
 	}
 	b := &pgx.Batch{}
 	queueLocks(b, lockClassChat, locks)
+	// The head locks, in one order (hashtext's) for every inserter; the
+	// INSERT after them sees any finish that committed before.
+	b.Queue(`SELECT count(pg_advisory_xact_lock($1::int4, k)) FROM
+		(SELECT DISTINCT hashtext(c) AS k FROM unnest($2::text[]) AS c ORDER BY 1) AS ks`, lockClassHead, chatIDs)
+	// A task is its chat's head if no task of its chat is unfinished
+	// (and it is the first of its chat in this batch).
 	b.Queue(`
 		INSERT INTO agenthook_tasks (id, agent, chat_id, principal, endpoint, seq, status, request, body,
-			error, attempts, run_after, due_at, created_at, updated_at, sensitive, meta)
+			error, attempts, run_after, due_at, created_at, updated_at, sensitive, meta, head)
 		SELECT u.id, u.agent, u.chat_id, u.principal, u.endpoint, nextval('agenthook_seq'), 'PENDING',
-			u.request::json, u.body, u.error, 0, u.run_after, u.run_after, $1, $1, u.sensitive, u.meta::json
+			u.request::json, u.body, u.error, 0, u.run_after, u.run_after, $1, $1, u.sensitive, u.meta::json,
+			u.first AND NOT EXISTS (SELECT 1 FROM agenthook_tasks p
+				WHERE p.chat_id = u.chat_id AND p.status IN ('PENDING', 'STARTED'))
 		FROM unnest($2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[], $8::bytea[],
-			$9::text[], $10::timestamptz[], $11::bool[], $12::text[])
-			WITH ORDINALITY AS u(id, agent, chat_id, principal, endpoint, request, body, error, run_after, sensitive, meta, ord)
+			$9::text[], $10::timestamptz[], $11::bool[], $12::text[], $13::bool[])
+			WITH ORDINALITY AS u(id, agent, chat_id, principal, endpoint, request, body, error, run_after, sensitive, meta, first, ord)
 		ORDER BY u.ord
 		RETURNING id, seq`,
-		now, ids, agents, chatIDs, principals, endpoints, requests, bodies, errs, runAfter, sensitive, metas)
+		now, ids, agents, chatIDs, principals, endpoints, requests, bodies, errs, runAfter, sensitive, metas, first)
 	if len(chats) > 0 {
 		b.Queue(upsertChatSQL, chatArgs(chats)...)
 	}
@@ -241,6 +266,9 @@ func (s *Store) insertTasks(ctx context.Context, q batchSender, reqs []*createRe
 			if _, err := br.Exec(); err != nil {
 				return err
 			}
+		}
+		if _, err := br.Exec(); err != nil { // the head locks
+			return err
 		}
 		rows, err := br.Query()
 		if err != nil {

@@ -18,13 +18,16 @@ import (
 // waiting, and a row changed by a claim that committed first is rechecked
 // against the conditions (due_at has moved to the new lease) and dropped.
 //
-// A task is a candidate when its chat has no unfinished task with a lower
-// seq (it is the chat's head) and it is due: PENDING with run_after
-// passed, or STARTED with lease_until passed, both kept in due_at. The head
-// rule also refuses a task while another task of its chat holds a valid
-// lease, which could only happen if tasks of one chat committed out of
-// seq order; CreateTask's per-chat lock prevents that, and this makes
-// "one at a time" hold even so.
+// A task is a candidate when it is its chat's head (its chat has no
+// unfinished task with a lower seq) and it is due: PENDING with run_after
+// passed, or STARTED with lease_until passed, both kept in due_at. The
+// head column marks heads (see 0006_task_heads.sql): an insert sets it
+// when its chat has nothing unfinished, a finish moves it to the chat's
+// next task, so a chat has at most one head, only a head is ever
+// claimed, and a chat's tasks run one at a time, in seq order.
+// CreateTask's per-chat lock makes a chat's tasks commit in seq order.
+// Testing each task for being a head instead walked every task queued
+// behind a running head, on every claim.
 //
 // The statement that answers next runs in the same pipeline, after the
 // claim, so that it sees the new leases: one round trip in all.
@@ -32,12 +35,8 @@ import (
 const claimTasksSQL = `
 	WITH cand AS (
 		SELECT t.id FROM agenthook_tasks t
-		WHERE t.status IN ('PENDING', 'STARTED') AND t.due_at <= $1
+		WHERE t.head AND t.status IN ('PENDING', 'STARTED') AND t.due_at <= $1
 			AND ($2::text[] IS NULL OR t.agent = ANY($2::text[]))
-			AND NOT EXISTS (
-				SELECT 1 FROM agenthook_tasks p
-				WHERE p.chat_id = t.chat_id AND p.status IN ('PENDING', 'STARTED') AND p.id <> t.id
-					AND (p.seq < t.seq OR (p.status = 'STARTED' AND p.lease_until > $1)))
 		ORDER BY t.due_at, t.seq
 		LIMIT $3
 		FOR UPDATE OF t SKIP LOCKED)
@@ -47,13 +46,12 @@ const claimTasksSQL = `
 	RETURNING ` + taskCols
 
 // nextTaskSQL finds the earliest due_at of a chat head the claimer serves.
+// Only heads are walked (the index agenthook_tasks_head): the tasks queued
+// behind a running head cost nothing here, nor in the claim.
 const nextTaskSQL = `
 	SELECT t.due_at FROM agenthook_tasks t
-	WHERE t.status IN ('PENDING', 'STARTED')
+	WHERE t.head AND t.status IN ('PENDING', 'STARTED')
 		AND ($1::text[] IS NULL OR t.agent = ANY($1::text[]))
-		AND NOT EXISTS (
-			SELECT 1 FROM agenthook_tasks p
-			WHERE p.chat_id = t.chat_id AND p.status IN ('PENDING', 'STARTED') AND p.seq < t.seq)
 	ORDER BY t.due_at
 	LIMIT 1`
 

@@ -66,17 +66,26 @@ func (s *Store) FinishTask(ctx context.Context, f store.TaskFinish) error {
 		now := s.clock()
 		b := &pgx.Batch{}
 		b.Queue(`BEGIN`)
+		// Before any row lock, as inserts take it (see headLockSQL).
+		b.Queue(headLockSQL, f.ID, lockClassHead)
 		// The request body is not needed once the task is final. The
 		// fields the final record is weighed by come back, so that the
 		// size limit is checked before the commit, without a round trip
 		// of its own.
 		b.Queue(`
 			UPDATE agenthook_tasks SET status = $3, error = $4, lease_owner = '', lease_until = NULL,
-				due_at = NULL, updated_at = $5, finished_at = $5, expires_at = $6,
+				due_at = NULL, head = false, updated_at = $5, finished_at = $5, expires_at = $6,
 				result_code = $7, result_type = $8, result_body = $9, body = NULL
 			WHERE id = $1 AND status = 'STARTED' AND lease_owner = $2
 			RETURNING id, agent, chat_id, principal, endpoint, request, meta`,
 			f.ID, f.Owner, string(f.Status), cleanText(f.Error), now, ts(f.ExpiresAt), code, ctype, body)
+		// The chat's next task, if any, becomes its head.
+		b.Queue(`
+			UPDATE agenthook_tasks SET head = true
+			WHERE id = (SELECT n.id FROM agenthook_tasks n
+				WHERE n.chat_id = (SELECT chat_id FROM agenthook_tasks WHERE id = $1)
+					AND n.status IN ('PENDING', 'STARTED')
+				ORDER BY n.seq LIMIT 1) AND NOT head`, f.ID)
 		if chat {
 			// The chat is the task's (this transaction sees the update
 			// above; if it matched nothing, the transaction rolls back).
@@ -92,7 +101,10 @@ func (s *Store) FinishTask(ctx context.Context, f store.TaskFinish) error {
 		var principal, request, meta []byte
 		br := c.SendBatch(ctx, b)
 		err := func() error {
-			if _, err := br.Exec(); err != nil {
+			if _, err := br.Exec(); err != nil { // BEGIN
+				return err
+			}
+			if _, err := br.Exec(); err != nil { // headLockSQL
 				return err
 			}
 			err := br.QueryRow().Scan(&t.ID, &t.Agent, &t.ChatID, &principal, &t.Endpoint, &request, &meta)
@@ -100,6 +112,9 @@ func (s *Store) FinishTask(ctx context.Context, f store.TaskFinish) error {
 				return store.ErrLeaseLost
 			}
 			if err != nil {
+				return err
+			}
+			if _, err := br.Exec(); err != nil { // the next head
 				return err
 			}
 			if !chat {

@@ -32,6 +32,12 @@ type LG struct {
 	ServiceMS Pct            `json:"service_ms"`
 	Recorded  int            `json:"recorded"`
 	Warnings  []string       `json:"warnings"`
+	Targets   []struct {
+		URL string `json:"url"`
+		OK  int64  `json:"ok"`
+	} `json:"targets"`
+	// CPUS is loadgen's own CPU time (user + system), in seconds.
+	CPUS float64 `json:"-"`
 }
 
 // Pct are latency percentiles in ms.
@@ -64,6 +70,9 @@ func (e *env) load(label string, wall time.Duration, args ...string) (*LG, error
 	var r LG
 	if err := json.Unmarshal(out, &r); err != nil {
 		return nil, fmt.Errorf("loadgen %s: %v", label, err)
+	}
+	if ps := cmd.ProcessState; ps != nil {
+		r.CPUS = (ps.UserTime() + ps.SystemTime()).Seconds()
 	}
 	errs := 0
 	for _, n := range r.Errors {

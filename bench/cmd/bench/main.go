@@ -71,7 +71,7 @@ func main() {
 		fs.DurationVar(&e.dur, "d", 0, "duration of one load run (default 10s, quick 2s)")
 		fs.IntVar(&e.conns, "c", 64, "connections for maximum-throughput runs")
 		fs.BoolVar(&e.profile, "profile", true, "after each scenario, take a CPU profile of one more run")
-		only := fs.String("only", "", "comma list of scenarios to run (P0, P1, P1B, P2..P5), default all")
+		only := fs.String("only", "", "comma list of scenarios to run (P0, P1, P1B, P2..P7), default all")
 		fs.BoolVar(&e.merge, "merge", false, "keep the other scenarios' figures from the existing results.json (re-measure some after a change; noted in the report)")
 		fs.StringVar(&p3Extra, "p3-extra", "", "extra lines for the agenthook option in P3 configs, e.g. 'workers 64' (for tuning experiments; noted in the report)")
 		fs.StringVar(&p3Delivery, "p3-delivery", "", "extra lines for the delivery block in P3 configs, e.g. 'concurrency 64'")
@@ -177,6 +177,7 @@ func (e *env) measure() int {
 		{"P4", e.p4Memory},
 		{"P5", e.p5Growth},
 		{"P6", e.p6Adapter},
+		{"P7", e.p7Multi},
 	}
 	failed := 0
 	for _, s := range scenarios {

@@ -9,7 +9,7 @@ import (
 	"github.com/agenthook/agenthook/internal/testkit"
 )
 
-// PostgreSQL for the P2 figures. AGENTHOOK_PG_DSN names an existing
+// PostgreSQL for the P2 and P7 figures. AGENTHOOK_PG_DSN names an existing
 // server (its user must be allowed to CREATE DATABASE); otherwise the
 // bench starts its own from the server binaries on the machine, as the
 // tests do (internal/testkit: as the unprivileged user "postgres" when run
@@ -21,7 +21,7 @@ var (
 )
 
 func (e *env) setupPostgres() {
-	if e.only != nil && !e.only["P2"] {
+	if e.only != nil && !e.only["P2"] && !e.only["P7"] {
 		return
 	}
 	if dsn := os.Getenv("AGENTHOOK_PG_DSN"); dsn != "" {

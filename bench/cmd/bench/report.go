@@ -179,6 +179,7 @@ func renderMarkdown(r *Results, chart string, faults []faultResult, fuzz []fuzzR
 		pgCell = "not measured: " + pgSkipNote(r)
 	}
 	w("| P2 | async intake, durable 202, PostgreSQL | %s | Caddy `respond 202` (same run) | ≥ 0.25× | %s |\n", pgCell, atLeast(pg, 0.25))
+	p7Rows(w, fig, r)
 	w("| P3 | signed deliveries/s to a local sink, %d CPUs | %s | the sink's own max intake: %s | ≥ 5,000/s | %s |\n",
 		m.CPUs, fig("P3.max").cell(0), fig("P3.sink").cell(0), atLeast(fig("P3.max"), 5000))
 	if f := fig("P3.steady.p99"); f != nil {
@@ -324,6 +325,46 @@ func renderMarkdown(r *Results, chart string, faults []faultResult, fuzz []fuzzR
 	return b.String()
 }
 
+// p7Rows are the two-instance run's rows: one PostgreSQL, whole tasks,
+// two Caddy instances against one. It has no target of the issue's: on
+// the machine's shared cores it shows the cost of coordinating through
+// the database, not scaling (bench/ANALYSIS.md).
+func p7Rows(w func(string, ...any), fig func(string) *Figure, r *Results) {
+	if fig("P7.completed.one") == nil && fig("P7.completed.two") == nil {
+		if why, ok := r.Failed["P7.completed.one"]; ok {
+			w("| P7 | two instances on one PostgreSQL | not measured: %s | — | — | — |\n", shorten(why, 160))
+		}
+		return
+	}
+	w("| P7 | whole async tasks on one PostgreSQL (202, backend call, signed delivery), tasks delivered/s from load start to the last delivery: **two** Caddy instances, loadgen's connections split over both | %s; two instances %s | **one** instance, same database server, same run: %s | none (shared cores: see the analysis) | — |\n",
+		fig("P7.ratio").cell(2), fig("P7.completed.two").cell(0), fig("P7.completed.one").cell(0))
+	w("| P7 | the same: tasks accepted (202)/s, intake p99, and delivered/s while the load ran | two: %s, p99 %s, %s | one: %s, p99 %s, %s | — | — |\n",
+		fig("P7.accepted.two").cell(0), fig("P7.p99.two").cell(0), fig("P7.during.two").cell(0),
+		fig("P7.accepted.one").cell(0), fig("P7.p99.one").cell(0), fig("P7.during.one").cell(0))
+	w("| P7 | every accepted task delivered exactly once (counted at the sink by task id): tasks run twice (two webhook ids), deliveries received again (same id), tasks never delivered | two: %s, %s, %s | one: %s, %s, %s | 0 tasks run twice or lost | %s |\n",
+		fig("P7.twice.two").cell(0), fig("P7.redelivered.two").cell(0), fig("P7.missing.two").cell(0),
+		fig("P7.twice.one").cell(0), fig("P7.redelivered.one").cell(0), fig("P7.missing.one").cell(0),
+		allZero(fig("P7.twice.two"), fig("P7.missing.two"), fig("P7.twice.one"), fig("P7.missing.one")))
+	w("| P7 | split between the two instances: instance A's share of the 202s, of the tasks run, of the deliveries made | %s, %s, %s | — | — | — |\n",
+		fig("P7.split.accepted").cell(1), fig("P7.split.finished").cell(1), fig("P7.split.delivered").cell(1))
+	w("| P7 | PostgreSQL per task: CPU, tasks per PostgreSQL CPU-second, share of the run's CPU; WAL, commits, rows written, index scans of the tasks table | two: %s, %s, %s; %s, %s, %s, %s | one: %s, %s, %s; %s, %s, %s, %s | — | — |\n",
+		fig("P7.pgus.two").cell(0), fig("P7.perpgcore.two").cell(0), fig("P7.pgshare.two").cell(0), fig("P7.wal.two").cell(0), fig("P7.commits.two").cell(2), fig("P7.rows.two").cell(2), fig("P7.taskidx.two").cell(0),
+		fig("P7.pgus.one").cell(0), fig("P7.perpgcore.one").cell(0), fig("P7.pgshare.one").cell(0), fig("P7.wal.one").cell(0), fig("P7.commits.one").cell(2), fig("P7.rows.one").cell(2), fig("P7.taskidx.one").cell(0))
+}
+
+// allZero is met when every value of every figure is 0.
+func allZero(figs ...*Figure) verdict {
+	for _, f := range figs {
+		if f == nil || len(f.Values) == 0 {
+			return unknown
+		}
+		if _, hi := f.minmax(); hi != 0 {
+			return missed
+		}
+	}
+	return met
+}
+
 func shorten(s string, n int) string {
 	s = strings.ReplaceAll(s, "|", "\\|")
 	if len(s) > n {
@@ -449,6 +490,7 @@ const methods = `- **P1 sync.** Caddy with an ` + "`agenthook`" + ` sync endpoin
 - **P2 intake.** ` + "`mode async`" + `, ` + "`auth hmac`" + `, ` + "`queue { max_depth 100000000 }`" + `. ` + "`workers 1`" + ` and the agent *held* (it never answers), so task execution takes no CPU and the figure is intake alone: authenticate, store the task and its chat, fsync (group commit), answer 202. A fresh store per repeat, so each run starts with an empty queue (a 10 s run then queues tens of thousands of tasks; P5 shows what a deeper queue costs). Baseline: Caddy ` + "`respond`" + ` with a 202 and a body of the same shape. Closed loop, 64 connections.
 - **P3 fan-out.** One agent, a fast fake backend, one static callback to ` + "`bench/cmd/sink`" + ` signed with Standard Webhooks (the sink verifies every 50th signature). Throughput: the agent is held while N = 5,000 × run-seconds tasks are queued; then it is released and the sink's arrival times give the rate over the middle 80% of deliveries (the whole path: claim, backend call, finish, delivery, signing, POST, mark delivered). Latency: tasks sent open loop at half of min(5,000, measured max) per second; for each task, the time from its 202 reaching the client to its callback reaching the sink (same clock). Baseline: loadgen straight at the sink with delivery-sized signed bodies, 16 connections.
 - **P4 memory and disk.** VmRSS from ` + "`/proc/<pid>/status`" + ` 3 s after start (idle), and after queueing 100k tasks with the agent held (VmHWM is the peak). Disk: ` + "`du -sk`" + ` of the Badger directory. 50k tasks with deliveries are run with ` + "`retention 3m`" + ` and ` + "`chat_ttl 3m`" + `; after they expire, 5k live tasks are run; the directory is measured 5.5 min after start, after the store's first value-log GC (every 5 minutes); the live data is a fresh store after the same 5k tasks.
+- **P7 two instances on one PostgreSQL.** Whole async tasks as in P3 (the fast agent, one static callback to the sink signed with Standard Webhooks, default ` + "`workers`" + `), on ` + "`storage postgres`" + ` with a fresh database per run on one server. Side by side in each repeat, alternating which goes first: one Caddy, and two Caddy instances with the same Caddyfile on the same database. loadgen sends closed loop, 64 connections, for the run's duration with no warmup (so that every 202 is recorded by its task id); with two instances the connections are split over both (connection *i* to instance *i* mod 2). Then the bench waits (at most 3 minutes) until the sink has every accepted task. Figures: tasks accepted per second; tasks delivered per second from the start of the load to the last delivery (the end-to-end rate) and while the load ran; at the sink, by task id, tasks delivered under two or more webhook ids (run twice), deliveries received again, accepted tasks never delivered; backend calls per accepted task; per instance, the 202s (loadgen's per-target tally), the tasks run and the deliveries made (each instance's ` + "`caddy_agenthook_tasks_total`" + ` and ` + "`delivery_attempts_total`" + ` metrics); PostgreSQL's CPU from ` + "`/proc/<pid>/stat`" + ` of the postmaster (its own time and its ended children's) and of its running children, from the start of the load to the last delivery, per task and as a share of the CPU of the run's processes (PostgreSQL, Caddy, agent, sink, loadgen); WAL bytes (` + "`pg_current_wal_insert_lsn`" + `), commits and rows inserted + updated (` + "`pg_stat_database`" + `, read after the instances stopped, so their sessions have reported) per delivered task.
 - **P5 growth.** Intake (as P2) with 1, 100 and 10k callback registrations made through the management API before the run, and with 0, 10k and 100k tasks already queued (queued with the agent held). Deliveries/s (as P3) with 1, 100 and 10k registrations (each task fans out to every registration, so a run has N/R tasks), and with 0, 10k and 100k tasks queued behind one held chat of a second agent (tasks of one chat run one at a time, so they stay queued while the measured agent drains; ` + "`workers 17`" + ` so that 16 are free).
 
 `

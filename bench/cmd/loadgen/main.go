@@ -27,6 +27,11 @@
 // every measured 2xx answer that carries a task_id, so that the bench can
 // join them with a sink's arrival times.
 //
+// -url may be given more than once: the connections are then split over
+// the targets round robin (connection i goes to target i mod n), as a load
+// balancer in front of several instances would split them, and the result
+// holds a per-target tally (targets).
+//
 // The run is bounded: by -d (and -n if set) plus at most -timeout for the
 // last answers.
 package main
@@ -64,7 +69,7 @@ func (h *headerFlags) String() string     { return strings.Join(*h, ", ") }
 func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
 
 type config struct {
-	target      *url.URL
+	targets     []*url.URL // connection i sends to targets[i%len(targets)]
 	method      string
 	headers     []string
 	body        template
@@ -87,7 +92,7 @@ type config struct {
 
 func main() {
 	var (
-		rawURL   = flag.String("url", "", "target URL (http only)")
+		rawURLs  headerFlags
 		method   = flag.String("method", "POST", "request method")
 		body     = flag.String("body", "", "body template ({{seq}}, {{rand}})")
 		bodyFile = flag.String("body-file", "", "read the body template from a file")
@@ -100,6 +105,7 @@ func main() {
 		basic    = flag.String("basic", "", "Basic auth 'user:password' template ({{seq}}, {{rand}}), rendered for every request")
 	)
 	flag.Var(&hdrs, "H", "request header 'Name: value' (repeatable)")
+	flag.Var(&rawURLs, "url", "target URL (http only); repeat it to split the connections over several targets")
 	flag.StringVar(&cfg.hmacSecret, "hmac", "", "sign each body: hex HMAC-SHA256 with this secret")
 	flag.StringVar(&cfg.hmacHeader, "hmac-header", "X-Signature", "header for -hmac")
 	flag.IntVar(&cfg.conns, "c", 32, "connections")
@@ -114,14 +120,11 @@ func main() {
 	flag.StringVar(&cfg.record, "record", "", "write 'task_id scheduled_ns done_ns' lines for measured 2xx answers")
 	flag.Parse()
 
-	u, err := url.Parse(*rawURL)
-	if err != nil || u.Scheme != "http" || u.Host == "" {
-		fatalf("-url must be an http:// URL, got %q", *rawURL)
+	targets, err := parseTargets(rawURLs)
+	if err != nil {
+		fatalf("%v", err)
 	}
-	if u.Port() == "" {
-		u.Host += ":80"
-	}
-	cfg.target = u
+	cfg.targets = targets
 	cfg.method = strings.ToUpper(*method)
 	cfg.headers = hdrs
 	tpl := *body
@@ -168,6 +171,26 @@ func main() {
 			fatalf("%v", err)
 		}
 	}
+}
+
+// parseTargets parses the -url values: at least one, each http:// with a
+// host.
+func parseTargets(raw []string) ([]*url.URL, error) {
+	if len(raw) == 0 {
+		return nil, errors.New("-url is required")
+	}
+	var out []*url.URL
+	for _, r := range raw {
+		u, err := url.Parse(r)
+		if err != nil || u.Scheme != "http" || u.Host == "" {
+			return nil, fmt.Errorf("-url must be an http:// URL, got %q", r)
+		}
+		if u.Port() == "" {
+			u.Host += ":80"
+		}
+		out = append(out, u)
+	}
+	return out, nil
 }
 
 func fatalf(f string, a ...any) {
@@ -264,6 +287,17 @@ type Result struct {
 	Recorded  int         `json:"recorded,omitempty"`
 	Chats     int         `json:"chats,omitempty"`
 	Warnings  []string    `json:"warnings,omitempty"`
+	// Targets is the tally per target, with more than one -url.
+	Targets []TargetResult `json:"targets,omitempty"`
+}
+
+// TargetResult is one target's share of a run over several.
+type TargetResult struct {
+	URL         string  `json:"url"`
+	Connections int     `json:"connections"`
+	Count       int64   `json:"count"`
+	OK          int64   `json:"ok"`
+	OKRate      float64 `json:"ok_rate"`
 }
 
 // Percentiles of a latency sample, in milliseconds.
@@ -302,6 +336,7 @@ type job struct {
 // worker owns one connection and its tallies.
 type worker struct {
 	cfg      *config
+	target   int // index in cfg.targets
 	conn     *conn
 	reqBuf   []byte
 	bodyBuf  []byte
@@ -332,25 +367,27 @@ var (
 	chatIDs []string
 )
 
-func newWorker(cfg *config) *worker {
-	w := &worker{cfg: cfg, statuses: map[int]int{}, errs: map[string]int{}}
+// newWorker returns a worker with a connection to cfg.targets[target].
+func newWorker(cfg *config, target int) *worker {
+	w := &worker{cfg: cfg, target: target, statuses: map[int]int{}, errs: map[string]int{}}
 	if cfg.hmacSecret != "" {
 		w.mac = hmac.New(sha256.New, []byte(cfg.hmacSecret))
 	}
-	w.conn = &conn{addr: cfg.target.Host}
+	w.conn = &conn{addr: cfg.targets[target].Host}
 	return w
 }
 
 // build renders the next request into w.reqBuf.
 func (w *worker) build(n int64, chat string) []byte {
 	cfg := w.cfg
+	target := cfg.targets[w.target]
 	w.bodyBuf = cfg.body.render(w.bodyBuf[:0], n)
 	b := w.reqBuf[:0]
 	b = append(b, cfg.method...)
 	b = append(b, ' ')
-	b = append(b, cfg.target.RequestURI()...)
+	b = append(b, target.RequestURI()...)
 	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, cfg.target.Host...)
+	b = append(b, target.Host...)
 	b = append(b, "\r\nUser-Agent: agenthook-loadgen\r\n"...)
 	for _, h := range cfg.headers {
 		b = append(b, h...)
@@ -448,9 +485,10 @@ func (w *worker) drop(j job, now int64) {
 	w.errs["dropped"]++
 }
 
-// openChats opens cfg.chats chats one after another.
+// openChats opens cfg.chats chats one after another, on the first target
+// (instances that share a store share its chats).
 func openChats(cfg *config) error {
-	w := newWorker(cfg)
+	w := newWorker(cfg, 0)
 	defer w.conn.close()
 	for i := 0; i < cfg.chats; i++ {
 		req := w.build(seq.Add(1), "")
@@ -481,7 +519,7 @@ func run(cfg *config) (*Result, error) {
 	}
 	workers := make([]*worker, cfg.conns)
 	for i := range workers {
-		workers[i] = newWorker(cfg)
+		workers[i] = newWorker(cfg, i%len(cfg.targets))
 	}
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -547,7 +585,7 @@ func run(cfg *config) (*Result, error) {
 
 	res := &Result{
 		Mode:        "closed",
-		URL:         cfg.target.String(),
+		URL:         cfg.targets[0].String(),
 		Connections: cfg.conns,
 		Statuses:    map[string]int{},
 		Errors:      map[string]int{},
@@ -593,6 +631,21 @@ func run(cfg *config) (*Result, error) {
 		warnings = append(warnings, fmt.Sprintf("achieved %.0f/s of the %.0f/s asked", res.Rate, cfg.rate))
 	}
 	res.Warnings = warnings
+	if len(cfg.targets) > 1 {
+		res.Targets = make([]TargetResult, len(cfg.targets))
+		for i, u := range cfg.targets {
+			res.Targets[i].URL = u.String()
+		}
+		for _, w := range workers {
+			t := &res.Targets[w.target]
+			t.Connections++
+			t.Count += w.count
+			t.OK += w.ok
+		}
+		for i := range res.Targets {
+			res.Targets[i].OKRate = float64(res.Targets[i].OK) / window.Seconds()
+		}
+	}
 	if cfg.record != "" {
 		var b bytes.Buffer
 		for _, r := range records {
