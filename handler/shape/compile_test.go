@@ -98,12 +98,12 @@ func TestErrorTextsCollected(t *testing.T) {
 // longer in one operation than its input took to arrive does not.
 func TestInline(t *testing.T) {
 	for src, want := range map[string]bool{
-		`{model: "m", messages: [{role: "user", content: .prompt}]}`:                         true,
-		`def message: first(.prompt, .text | strings) // tojson; {input: message}`:             true,
-		`def f(g): [g]; f(.a[] | select(. > 1)) | length`:                                      true,
-		`def f($x): $x + 1; f(.n)`:                                                             true,
+		`{model: "m", messages: [{role: "user", content: .prompt}]}`:                                           true,
+		`def message: first(.prompt, .text | strings) // tojson; {input: message}`:                             true,
+		`def f(g): [g]; f(.a[] | select(. > 1)) | length`:                                                      true,
+		`def f($x): $x + 1; f(.n)`:                                                                             true,
 		`{answer: .choices[0].message.content, usage} | if .answer == null then error("no answer") else . end`: true,
-		`.a | tostring | ascii_downcase | split(",") | join(" ")`:                              true,
+		`.a | tostring | ascii_downcase | split(",") | join(" ")`:                                              true,
 		`sort`:                      false,
 		`.items | sort_by(.n)`:      false,
 		`def f: sort; f`:            false, // a definition's body counts
