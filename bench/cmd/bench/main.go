@@ -30,6 +30,8 @@ import (
 )
 
 type env struct {
+	// drainCPU is the CPU the last drain took, set by drainProfiled.
+	drainCPU   drainCPU
 	out        string
 	merge      bool // -merge: keep the figures of scenarios not run
 	caddyBin   string

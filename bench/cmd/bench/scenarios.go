@@ -365,6 +365,7 @@ func (e *env) drainProfiled(label string, c *caddy, agent *proc, sink *proc, n, 
 	if err = sinkReset(sink.addr); err != nil {
 		return
 	}
+	cpu0 := readDrainCPU(c, agent, sink)
 	t0 := time.Now().UnixNano()
 	if _, _, err = httpDo("POST", "http://"+agent.addr+"/_control/release", "", nil); err != nil {
 		return
@@ -386,6 +387,7 @@ func (e *env) drainProfiled(label string, c *caddy, agent *proc, sink *proc, n, 
 		}
 		return
 	}
+	e.drainCPU = readDrainCPU(c, agent, sink).minus(cpu0)
 	arr, err := sinkDump(sink.addr)
 	if err != nil {
 		return
@@ -490,7 +492,20 @@ func (e *env) p3Fanout() error {
 	// The sink's own maximum intake, with a delivery-sized signed body.
 	payload := `{"type":"task.succeeded","task_id":"t{{seq}}","agent":"bench","chat_id":"c{{seq}}","status":"SUCCESS","result":{"answer":"Thanks, your order ships tomorrow.","conversation_id":"conv-1","data":{"intent":"order_status"}},"backend_status":200,"timestamp":"2026-01-01T00:00:00Z"}`
 	n := int(5000 * e.dur.Seconds())
+	// Plain reverse_proxy to the same agent, the issue's yardstick for a
+	// whole task: one request in, one out, no store, no delivery.
+	plain, err := e.startCaddy("p3-plain", plainCaddyfile("\treverse_proxy "+agent.addr+"\n"))
+	if err != nil {
+		return err
+	}
+	defer plain.kill()
 	for r := 0; r < e.repeats; r++ {
+		pl, err := e.load("p3-plain-max", e.wall(), e.maxArgs(plain.base+"/", "-body", `{"prompt":"Where is my order?"}`, "-H", "Content-Type: application/json")...)
+		if err != nil {
+			return err
+		}
+		e.add("P3.plain", "plain reverse_proxy max throughput to the same agent", "req/s", pl.OKRate)
+
 		lg, err := e.load("p3-sink-max", e.wall(), "-url", "http://"+sink.addr+"/hook", "-c", "16", "-d", e.dur.String(), "-warmup", e.warmup.String(),
 			"-body", payload, "-sw-secret", whsec, "-H", "Content-Type: application/json")
 		if err != nil {
@@ -509,6 +524,15 @@ func (e *env) p3Fanout() error {
 		}
 		e.add("P3.max", "signed deliveries/s (queue of "+strconv.Itoa(n)+" drained, steady part)", "deliveries/s", mid)
 		e.add("P3.maxall", "signed deliveries/s (release to last arrival)", "deliveries/s", all)
+		if pl.OKRate > 0 {
+			e.add("P3.ratio", "whole tasks/s (steady drain) / plain reverse_proxy req/s", "×", mid/pl.OKRate)
+		}
+		// CPU per whole task while the queue drained (release to the
+		// last arrival), beside Outpost's ~1.6 ms per event here.
+		per := 1000 / float64(n)
+		e.add("P3.cpu.caddy", "Caddy CPU per task during the drain", "ms", e.drainCPU.caddy*per)
+		e.add("P3.cpu.agent", "fake agent CPU per task during the drain", "ms", e.drainCPU.agent*per)
+		e.add("P3.cpu.sink", "sink CPU per task during the drain", "ms", e.drainCPU.sink*per)
 		if st.BadSignatures > 0 {
 			e.note("P3: the sink found %d bad signatures among %d checked", st.BadSignatures, st.Checked)
 		}
@@ -892,4 +916,16 @@ func (e *env) measureMax(m maxRun, r int, sides []side, args []string) (map[stri
 		e.add(m.p99+s.name, m.p99Desc+s.name, "ms", lg.LatencyMS.P99)
 	}
 	return maxes, order, nil
+}
+
+// drainCPU is CPU seconds of the processes of a drain.
+type drainCPU struct{ caddy, agent, sink float64 }
+
+func readDrainCPU(c *caddy, agent, sink *proc) drainCPU {
+	cpu := func(pid int) float64 { s, _, _, _ := procTimes(pid); return s }
+	return drainCPU{cpu(c.pid()), cpu(agent.pid()), cpu(sink.pid())}
+}
+
+func (d drainCPU) minus(o drainCPU) drainCPU {
+	return drainCPU{d.caddy - o.caddy, d.agent - o.agent, d.sink - o.sink}
 }
