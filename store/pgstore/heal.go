@@ -77,7 +77,7 @@ const repairHeadsSQL = `
 const clearFinishedHeadsSQL = `
 	UPDATE agenthook_tasks SET head = false
 	WHERE id IN (SELECT id FROM agenthook_tasks WHERE head AND due_at IS NULL
-		LIMIT $1 FOR UPDATE SKIP LOCKED)`
+		AND status NOT IN ('PENDING', 'STARTED') LIMIT $1 FOR UPDATE SKIP LOCKED)`
 
 // repairHeads runs one repair over at most chats chats and returns how
 // many heads it marked. after is the walk's cursor: the last chat walked
