@@ -139,6 +139,32 @@ func TestRepairHeadsOldFinish(t *testing.T) {
 	}
 }
 
+// TestRepairHeadsPeriodically strands a chat's next task with an old-style
+// finish and waits for the store's own loop to repair it.
+func TestRepairHeadsPeriodically(t *testing.T) {
+	s := open(t, testkit.Postgres(t), nil)
+	ctx := context.Background()
+	mustCreate(t, s, "p0", "chat-p")
+	mustCreate(t, s, "p1", "chat-p")
+	if _, err := s.pool.Exec(ctx, `UPDATE agenthook_tasks SET status = 'SUCCESS', due_at = NULL,
+		finished_at = $1, expires_at = $2 WHERE id = 'p0'`, time.Now(), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2*headRepairInterval + 5*time.Second)
+	for {
+		if h := heads(t, s); len(h) == 1 && h["p1"] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("heads %v after %v, want p1", heads(t, s), 2*headRepairInterval)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := runAll(t, s, 1); fmt.Sprint(got) != "[p1]" {
+		t.Fatalf("ran %v, want p1", got)
+	}
+}
+
 // TestRepairHeadsWalksInSteps strands more chats than one repair walks:
 // the cursor carries the walk on, and every chat is repaired after enough
 // repairs, no chat twice.
