@@ -103,6 +103,10 @@ func TestClaimPlan(t *testing.T) {
 	now := time.Now()
 	explain("claim (limit 16)", claimTasksSQL, now, nil, 16, "x", now.Add(time.Minute))
 	explain("next", nextTaskSQL, nil)
+	// The head repair when nothing is stranded: its cost every
+	// headRepairInterval.
+	explain("repair scan (nothing stranded)", repairScanSQL, "", headRepairChats)
+	explain("repair: clear finished heads", clearFinishedHeadsSQL, headRepairChats)
 	explain("claim before 0006 (limit 16)", oldClaimTasksSQL, now, nil, 16, "x", now.Add(time.Minute))
 	explain("next before 0006", oldNextTaskSQL, nil)
 }

@@ -96,13 +96,16 @@ func TestHeadsUnderConcurrency(t *testing.T) {
 					return
 				}
 				for _, tk := range tasks {
+					// Recorded before the finish: once it commits, another
+					// worker may run the chat's next task and record it
+					// first.
+					mu.Lock()
+					finished[tk.ChatID] = append(finished[tk.ChatID], tk.Seq)
+					mu.Unlock()
 					if err := s.FinishTask(ctx, store.TaskFinish{ID: tk.ID, Owner: owner, Status: store.TaskSuccess}); err != nil {
 						t.Error(err)
 						return
 					}
-					mu.Lock()
-					finished[tk.ChatID] = append(finished[tk.ChatID], tk.Seq)
-					mu.Unlock()
 				}
 				if len(tasks) == 0 {
 					time.Sleep(time.Millisecond)
@@ -110,6 +113,28 @@ func TestHeadsUnderConcurrency(t *testing.T) {
 			}
 		})
 	}
+	// Repairs run alongside: with every instance maintaining heads, they
+	// never find a chat to mark, and no chat ever has two heads.
+	workers.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if n, _, err := s.repairHeads(ctx, "", headRepairChats); err != nil || n != 0 {
+				t.Errorf("repair marked %d, %v; want 0", n, err)
+				return
+			}
+			var two int
+			if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT chat_id FROM agenthook_tasks
+				WHERE head AND status IN ('PENDING', 'STARTED') GROUP BY chat_id HAVING count(*) > 1) c`).Scan(&two); err != nil || two != 0 {
+				t.Errorf("%d chats with two heads, %v", two, err)
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	})
 	var producers sync.WaitGroup
 	for c := range chats {
 		producers.Go(func() {

@@ -60,7 +60,8 @@ type Options struct {
 	Logger *zap.Logger
 
 	// SweepInterval is how often expired records are deleted; default one
-	// minute. Negative disables the sweeper.
+	// minute. Negative disables the sweeper (not the repair of task heads,
+	// which runs every few seconds).
 	SweepInterval time.Duration
 
 	// CountsTTL is how long TaskCounts may answer from its cache; default
@@ -187,10 +188,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	go s.notifyLoop()
 	s.batch = newBatcher(s)
 	go s.batch.run()
-	if o.SweepInterval > 0 {
-		s.bg.Add(1)
-		go s.sweepLoop(o.SweepInterval)
-	}
+	// Tasks an older instance left without a head (see heal.go) are
+	// marked now, then every headRepairInterval.
+	repairAfter, _ := s.repairHeadsLogged(ctx, "")
+	s.bg.Add(1)
+	go s.maintenanceLoop(o.SweepInterval, repairAfter)
 	return s, nil
 }
 

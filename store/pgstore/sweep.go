@@ -30,23 +30,35 @@ var sweepTables = []struct{ table, key string }{
 	{"agenthook_chat_history", "chat_id"},
 }
 
-// sweepLoop runs sweep every interval until Close.
-func (s *Store) sweepLoop(every time.Duration) {
+// maintenanceLoop sweeps every sweepEvery (never if it is not positive)
+// and repairs heads every headRepairInterval, until Close.
+func (s *Store) maintenanceLoop(sweepEvery time.Duration, repairAfter string) {
 	defer s.bg.Done()
-	t := time.NewTicker(every)
-	defer t.Stop()
+	var sweepC <-chan time.Time
+	if sweepEvery > 0 {
+		t := time.NewTicker(sweepEvery)
+		defer t.Stop()
+		sweepC = t.C
+	}
+	repair := time.NewTicker(headRepairInterval)
+	defer repair.Stop()
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
-		case <-t.C:
-		}
-		n, err := s.sweep(s.ctx)
-		switch {
-		case err != nil && s.ctx.Err() == nil:
-			s.log.Warn("cannot sweep expired records", errField(err))
-		case n > 0:
-			s.log.Debug("swept expired records", zap.Int("records", n))
+		case <-repair.C:
+			next, err := s.repairHeadsLogged(s.ctx, repairAfter)
+			if err == nil {
+				repairAfter = next
+			}
+		case <-sweepC:
+			n, err := s.sweep(s.ctx)
+			switch {
+			case err != nil && s.ctx.Err() == nil:
+				s.log.Warn("cannot sweep expired records", errField(err))
+			case n > 0:
+				s.log.Debug("swept expired records", zap.Int("records", n))
+			}
 		}
 	}
 }

@@ -10,8 +10,8 @@
 -- chat's next task. Both take the chat's head advisory lock (class
 -- "aghh", key hashtext(chat_id)) first, so that neither misses the other.
 --
--- Instances of an older version neither set nor move it: stop them before
--- starting this one.
+-- Instances of an older version neither set nor move it; newer instances
+-- repair that every few seconds (heal.go).
 ALTER TABLE agenthook_tasks ADD COLUMN head boolean NOT NULL DEFAULT false;
 UPDATE agenthook_tasks t SET head = true
 WHERE t.status IN ('PENDING', 'STARTED') AND NOT EXISTS (
