@@ -159,6 +159,11 @@ type journal struct {
 	checkpoint time.Time // when the current segment was started
 	buf        []byte    // write's buffer, reused
 
+	// alloc is where the durable zeros written ahead of the records end
+	// (see journal_prealloc.go); ext is the extension under way, if any.
+	alloc int64
+	ext   *extension
+
 	// syncFDs holds one read-only descriptor of the segment per sync that
 	// may run at once. Linux reports a writeback error once per open
 	// file: two syncs sharing one descriptor could see one the other's
@@ -288,11 +293,12 @@ func openJournal(dir string, now time.Time) (*journal, error) {
 	return j, j.next()
 }
 
-// next opens a new segment.
+// next opens a new segment. Records are written at j.size, not appended:
+// the file may already hold zeros past them.
 func (j *journal) next() error {
 	j.seq++
 	name := filepath.Join(j.dir, segmentName(j.seq))
-	f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
@@ -314,7 +320,12 @@ func (j *journal) next() error {
 		_ = d.Sync()
 		d.Close()
 	}
-	j.f, j.size, j.syncFDs = f, 0, fds
+	hot := j.size >= preallocAfter
+	j.f, j.size, j.alloc, j.syncFDs = f, 0, 0, fds
+	if hot {
+		// The segment before was under load: this one most likely is too.
+		j.extend(preallocFirst, preallocFirst+preallocAhead)
+	}
 	return nil
 }
 
@@ -334,10 +345,16 @@ func (j *journal) write(records [][]byte) error {
 			j.buf = nil // a burst: do not keep megabytes around
 		}
 	}
-	if _, err := j.f.Write(buf); err != nil {
+	j.beforeWrite(len(buf))
+	if _, err := j.f.WriteAt(buf, j.size); err != nil {
+		// Part of buf may be in the file. Its callers are told the write
+		// failed, and the next write goes over the same place: a replay
+		// reads what comes first, a whole record or a torn one that ends
+		// the segment.
 		return err
 	}
 	j.size += int64(len(buf))
+	j.afterWrite()
 	return nil
 }
 
@@ -358,9 +375,10 @@ func (j *journal) acquire() *os.File {
 	return <-j.syncFDs
 }
 
-// closeFiles waits for the syncs under way and closes the segment's
-// descriptors.
+// closeFiles waits for the syncs and the extension under way and closes
+// the segment's descriptors.
 func (j *journal) closeFiles() error {
+	j.waitExtension()
 	if j.syncFDs != nil {
 		for range syncsInFlight {
 			g := <-j.syncFDs
