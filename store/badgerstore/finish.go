@@ -84,7 +84,7 @@ func (s *Store) FinishTask(ctx context.Context, f store.TaskFinish) error {
 			}
 		}
 		t.Status, t.Error = f.Status, f.Error
-		t.Attempts = max(t.Attempts, it.attempts)
+		t.Attempts = max(t.Attempts, it.claimed().attempts)
 		t.LeaseOwner, t.LeaseUntil = "", time.Time{}
 		t.UpdatedAt, t.FinishedAt, t.ExpiresAt = now, now, f.ExpiresAt
 		var resultBody []byte

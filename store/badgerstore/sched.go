@@ -33,22 +33,48 @@ type sched struct {
 }
 
 type item struct {
-	id         string
-	group      *group
-	seq        int64
-	runAfter   time.Time
-	leaseUntil time.Time // zero when not leased
-	leaseIdx   int
-	owner      string // who claimed it last; kept after the lease ends
+	id       string
+	group    *group
+	seq      int64
+	runAfter time.Time
+	part     string // the item's own partition key
+	leaseIdx int    // index in sched.leased, -1 when not leased
+	// c is the item's claim state, nil until it is first claimed: most
+	// of a long queue is never claimed yet, and this keeps its items
+	// small (measured at 100k queued tasks: 176 bytes an item before,
+	// 96 after).
+	c *claimState
+}
 
-	// Claims of tasks are not written to the database (one process owns
-	// it, and a crash ends every lease anyway), so the claim's state lives
-	// here: the attempt count including the running one, when it started,
-	// and the task as the claim returned it.
-	attempts  int
-	startedAt time.Time
-	task      any
-	part      string // the item's own partition key
+// claimState is what an item's claims leave.
+//
+// Claims of tasks are not written to the database (one process owns it,
+// and a crash ends every lease anyway), so the claim's state lives here:
+// the attempt count including the running one, when it started, and the
+// task as the claim returned it.
+type claimState struct {
+	leaseUntil time.Time // zero when not leased
+	owner      string    // who claimed it last; kept after the lease ends
+	attempts   int
+	startedAt  time.Time
+	task       any
+}
+
+// claim returns the item's claim state, making it if need be.
+func (it *item) claim() *claimState {
+	if it.c == nil {
+		it.c = &claimState{}
+	}
+	return it.c
+}
+
+// claimed returns a copy of the item's claim state (zero if never
+// claimed).
+func (it *item) claimed() claimState {
+	if it.c == nil {
+		return claimState{}
+	}
+	return *it.c
 }
 
 type group struct {
@@ -188,8 +214,9 @@ func (s *sched) claimWithin(now time.Time, limit int, lease time.Duration, owner
 		}
 		heap.Pop(&p.groups)
 		s.fixPart(p)
-		head.leaseUntil = now.Add(lease)
-		head.owner = owner
+		hc := head.claim()
+		hc.leaseUntil = now.Add(lease)
+		hc.owner = owner
 		heap.Push(&s.leased, head)
 		s.nLeased++
 		ids = append(ids, head.id)
@@ -227,7 +254,7 @@ func (s *sched) claimWithin(now time.Time, limit int, lease time.Duration, owner
 		}
 	}
 	if len(s.leased) > 0 {
-		if t := s.leased[0].leaseUntil; next.IsZero() || t.Before(next) {
+		if t := s.leased[0].c.leaseUntil; next.IsZero() || t.Before(next) {
 			next = t
 		}
 	}
@@ -241,9 +268,9 @@ func (s *sched) claimWithin(now time.Time, limit int, lease time.Duration, owner
 
 // reap returns heads whose lease ran out to their partitions.
 func (s *sched) reap(now time.Time) {
-	for len(s.leased) > 0 && !s.leased[0].leaseUntil.After(now) {
+	for len(s.leased) > 0 && !s.leased[0].c.leaseUntil.After(now) {
 		it := heap.Pop(&s.leased).(*item)
-		it.leaseUntil = time.Time{}
+		it.c.leaseUntil = time.Time{}
 		s.nLeased--
 		s.pushGroup(it.group)
 	}
@@ -256,7 +283,9 @@ func (s *sched) release(id string, runAfter time.Time) {
 		return
 	}
 	s.unlease(it)
-	it.owner, it.task, it.startedAt = "", nil, time.Time{}
+	if it.c != nil {
+		it.c.owner, it.c.task, it.c.startedAt = "", nil, time.Time{}
+	}
 	it.runAfter = runAfter
 	g := it.group
 	if g.items[0] == it {
@@ -277,8 +306,13 @@ func (s *sched) adopt(old *sched) {
 		if it == nil {
 			continue
 		}
-		it.attempts, it.owner, it.task, it.startedAt = o.attempts, o.owner, o.task, o.startedAt
-		if o.leaseUntil.IsZero() || it.group.items[0] != it {
+		if o.c == nil {
+			continue
+		}
+		c := *o.c
+		c.leaseUntil = time.Time{}
+		it.c = &c
+		if o.c.leaseUntil.IsZero() || it.group.items[0] != it {
 			continue
 		}
 		g := it.group
@@ -286,7 +320,7 @@ func (s *sched) adopt(old *sched) {
 			heap.Remove(&g.part.groups, g.heapIdx)
 			s.fixPart(g.part)
 		}
-		it.leaseUntil = o.leaseUntil
+		it.c.leaseUntil = o.c.leaseUntil
 		heap.Push(&s.leased, it)
 		s.nLeased++
 	}
@@ -337,23 +371,23 @@ func (s *sched) remove(id string) {
 // leasedUntil reports whether id is leased, and until when.
 func (s *sched) leasedUntil(id string) (time.Time, bool) {
 	it := s.items[id]
-	if it == nil || it.leaseUntil.IsZero() {
+	if it == nil || it.c == nil || it.c.leaseUntil.IsZero() {
 		return time.Time{}, false
 	}
-	return it.leaseUntil, true
+	return it.c.leaseUntil, true
 }
 
 // heldBy reports whether owner made the last claim of id. A lease that ran
 // out still counts until someone else claims the item.
 func (s *sched) heldBy(id, owner string) bool {
 	it := s.items[id]
-	return it != nil && it.owner != "" && it.owner == owner
+	return it != nil && it.c != nil && it.c.owner != "" && it.c.owner == owner
 }
 
 func (s *sched) unlease(it *item) {
 	if it.leaseIdx >= 0 {
 		heap.Remove(&s.leased, it.leaseIdx)
-		it.leaseUntil = time.Time{}
+		it.c.leaseUntil = time.Time{}
 		s.nLeased--
 	}
 }
@@ -429,7 +463,7 @@ func (h *partHeap) Pop() any {
 type leaseHeap []*item
 
 func (h leaseHeap) Len() int           { return len(h) }
-func (h leaseHeap) Less(i, j int) bool { return h[i].leaseUntil.Before(h[j].leaseUntil) }
+func (h leaseHeap) Less(i, j int) bool { return h[i].c.leaseUntil.Before(h[j].c.leaseUntil) }
 func (h leaseHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].leaseIdx, h[j].leaseIdx = i, j

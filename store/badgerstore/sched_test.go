@@ -7,6 +7,7 @@ import (
 	"sort"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 var t0 = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -517,5 +518,14 @@ func TestSchedRandom(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestItemStaysSmall: a long queue is mostly items never claimed yet, so
+// an item keeps its claim state behind a pointer. 88 bytes is Go's
+// 96-byte size class; the claim state inline made it 176.
+func TestItemStaysSmall(t *testing.T) {
+	if n := unsafe.Sizeof(item{}); n > 88 {
+		t.Fatalf("item is %d bytes, want at most 88", n)
 	}
 }

@@ -255,11 +255,12 @@ func (s *Store) overlay(t *store.Task) {
 	if it == nil {
 		return
 	}
-	t.Attempts = max(t.Attempts, it.attempts)
-	if !it.leaseUntil.IsZero() {
+	c := it.claimed()
+	t.Attempts = max(t.Attempts, c.attempts)
+	if !c.leaseUntil.IsZero() {
 		t.Status = store.TaskStarted
-		t.LeaseOwner, t.LeaseUntil = it.owner, it.leaseUntil
-		t.UpdatedAt = it.startedAt
+		t.LeaseOwner, t.LeaseUntil = c.owner, c.leaseUntil
+		t.UpdatedAt = c.startedAt
 	}
 }
 
@@ -326,16 +327,17 @@ func (s *Store) ClaimTasks(ctx context.Context, c store.Claim) ([]*store.Task, t
 	}
 	for _, t := range claimed {
 		it := s.tasks.items[t.ID]
-		if it == nil || it.owner != c.Owner {
+		if it == nil || it.c == nil || it.c.owner != c.Owner {
 			continue
 		}
-		it.attempts = max(it.attempts, t.Attempts) + 1
-		it.startedAt = now
-		t.Status, t.Attempts = store.TaskStarted, it.attempts
+		ic := it.c
+		ic.attempts = max(ic.attempts, t.Attempts) + 1
+		ic.startedAt = now
+		t.Status, t.Attempts = store.TaskStarted, ic.attempts
 		t.LeaseOwner, t.LeaseUntil, t.UpdatedAt = c.Owner, now.Add(c.Lease), now
 		meta := *t
 		meta.Request.Body = nil
-		it.task = &meta
+		ic.task = &meta
 	}
 	return claimed, next, nil
 }
@@ -344,10 +346,10 @@ func (s *Store) ClaimTasks(ctx context.Context, c store.Claim) ([]*store.Task, t
 // hold s.mu.
 func (s *Store) heldTask(id, owner string) (*item, *store.Task, error) {
 	it := s.tasks.items[id]
-	if it == nil || it.owner == "" || it.owner != owner {
+	if it == nil || it.c == nil || it.c.owner == "" || it.c.owner != owner {
 		return nil, nil, store.ErrLeaseLost
 	}
-	t, ok := it.task.(*store.Task)
+	t, ok := it.c.task.(*store.Task)
 	if !ok {
 		return nil, nil, store.ErrLeaseLost
 	}
@@ -394,7 +396,7 @@ func (s *Store) RetryTask(ctx context.Context, id, owner string, runAfter time.T
 		tx.set(key(pTaskActive, id), v, time.Time{})
 		tx.onApply(func() {
 			s.mu.Lock()
-			it.attempts = t.Attempts
+			it.claim().attempts = t.Attempts
 			s.tasks.release(id, runAfter)
 			s.mu.Unlock()
 		})
@@ -418,7 +420,7 @@ func (s *Store) ReleaseTask(ctx context.Context, id, owner string) error {
 		}
 		tx.onApply(func() {
 			s.mu.Lock()
-			it.attempts--
+			it.claim().attempts--
 			s.tasks.release(id, s.now())
 			s.mu.Unlock()
 		})
