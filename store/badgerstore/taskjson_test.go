@@ -1,0 +1,121 @@
+package badgerstore
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/agenthook/agenthook/store"
+)
+
+// fillAll sets every field of v, recursively, to something not zero.
+func fillAll(t *testing.T, v reflect.Value) {
+	t.Helper()
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString("x<\u2028\"é")
+	case reflect.Int, reflect.Int64:
+		v.SetInt(7)
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			v.SetBytes([]byte("body")) // json:"-": must stay out
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), 1, 1)
+		fillAll(t, s.Index(0))
+		v.Set(s)
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		for _, k := range []string{"b", "a"} {
+			e := reflect.New(v.Type().Elem()).Elem()
+			fillAll(t, e)
+			m.SetMapIndex(reflect.ValueOf(k).Convert(v.Type().Key()), e)
+		}
+		v.Set(m)
+	case reflect.Pointer:
+		p := reflect.New(v.Type().Elem())
+		fillAll(t, p.Elem())
+		v.Set(p)
+	case reflect.Struct:
+		if v.Type() == reflect.TypeFor[time.Time]() {
+			v.Set(reflect.ValueOf(time.Date(2030, 1, 2, 3, 4, 5, 600, time.FixedZone("", 5*3600+30*60))))
+			return
+		}
+		for i := range v.NumField() {
+			fillAll(t, v.Field(i))
+		}
+	default:
+		t.Fatalf("fillAll: no value for a %s; teach it, and appendTaskJSON the new field", v.Type())
+	}
+}
+
+func checkTaskJSON(t *testing.T, task *store.Task) {
+	t.Helper()
+	want, werr := json.Marshal(task)
+	got, ok := appendTaskJSON(nil, task)
+	if !ok {
+		if werr == nil {
+			// A fallback is allowed, but only where json.Marshal is the
+			// one that must decide.
+			for _, at := range []time.Time{task.RunAfter, task.LeaseUntil, task.CreatedAt, task.UpdatedAt, task.FinishedAt, task.ExpiresAt} {
+				if !at.IsZero() && !plainTime(at) {
+					return
+				}
+			}
+			t.Fatalf("appendTaskJSON gave up on a task json.Marshal encodes: %s", want)
+		}
+		return
+	}
+	if werr != nil {
+		t.Fatalf("appendTaskJSON wrote %s where json.Marshal fails: %v", got, werr)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("appendTaskJSON differs from json.Marshal:\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestTaskJSONCoversEveryField: with every field of store.Task set,
+// appendTaskJSON writes what json.Marshal writes. A field added to
+// store.Task and not to appendTaskJSON fails here.
+func TestTaskJSONCoversEveryField(t *testing.T) {
+	var task store.Task
+	fillAll(t, reflect.ValueOf(&task).Elem())
+	task.Request.Header["Nil"] = nil
+	checkTaskJSON(t, &task)
+	checkTaskJSON(t, &store.Task{})
+	checkTaskJSON(t, &store.Task{ID: "a", Status: store.TaskPending, Request: store.Request{Header: http.Header{}}, Meta: map[string]string{}})
+	// What json.Marshal refuses, appendTaskJSON leaves to it.
+	checkTaskJSON(t, &store.Task{ID: "a", CreatedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)})
+	checkTaskJSON(t, &store.Task{ID: "a", CreatedAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.FixedZone("", 30))})
+}
+
+// FuzzTaskJSON: appendTaskJSON writes json.Marshal's bytes for any
+// strings, numbers and times.
+func FuzzTaskJSON(f *testing.F) {
+	f.Add("id", "agent", "p/q\u2028<&>\x00\xff", "POST", "k", "v", int64(3), 2, int64(1893456000123456789), 0, true)
+	f.Add("", "", "", "", "", "", int64(0), 0, int64(0), 0, false)
+	f.Fuzz(func(t *testing.T, id, agent, text, method, hk, hv string, seq int64, attempts int, at int64, zone int, sensitive bool) {
+		var when time.Time
+		if at != 0 {
+			when = time.Unix(0, at).In(time.FixedZone("", zone%(26*3600)))
+		}
+		task := &store.Task{
+			ID: id, Agent: agent, ChatID: text, Principal: text + id, Endpoint: text,
+			Seq: seq, Status: store.TaskStatus(text), Error: text, Attempts: attempts,
+			Request:    store.Request{Method: method, Host: text, Path: text, RawQuery: text, RemoteAddr: text, Header: http.Header{hk: {hv, text}, text: nil}},
+			RunAfter:   when,
+			LeaseOwner: text, LeaseUntil: when.Add(time.Second), CreatedAt: when, UpdatedAt: when, FinishedAt: when, ExpiresAt: when,
+			Sensitive: sensitive,
+			Meta:      map[string]string{hk: hv, text: id},
+		}
+		if attempts%2 == 0 {
+			task.Result = &store.Result{StatusCode: attempts, ContentType: text}
+		}
+		checkTaskJSON(t, task)
+	})
+}
