@@ -42,9 +42,13 @@ type Arrival struct {
 
 // SinkStats are the sink's counters; /_stats answers them as JSON.
 type SinkStats struct {
-	Requests      int64 `json:"requests"`   // every request, accepted or not
-	UniqueIDs     int64 `json:"unique_ids"` // distinct webhook-ids accepted
-	FirstNS       int64 `json:"first_ns"`   // first and last arrival, Unix ns
+	Requests int64 `json:"requests"` // every request, accepted or not
+	// UniqueIDs counts the distinct deliveries accepted: webhook-id and
+	// path. One event keeps its webhook-id at every callback it goes to
+	// (as Standard Webhooks has it), so fanned-out copies at other paths
+	// count apart, and only a redelivery to the same path counts once.
+	UniqueIDs     int64 `json:"unique_ids"`
+	FirstNS       int64 `json:"first_ns"` // first and last arrival, Unix ns
 	LastNS        int64 `json:"last_ns"`
 	BadSignatures int64 `json:"bad_signatures"`
 	Checked       int64 `json:"checked"` // signatures checked
@@ -127,7 +131,7 @@ func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a := Arrival{TaskID: scan.TaskID(buf.Bytes()), WebhookID: id, Path: r.URL.Path, At: now}
 		s.mu.Lock()
 		s.arrivals = append(s.arrivals, a)
-		s.ids[id] = struct{}{}
+		s.ids[id+" "+r.URL.Path] = struct{}{}
 		s.mu.Unlock()
 	}
 	w.WriteHeader(status)

@@ -132,6 +132,22 @@ func TestSinkControlAndDump(t *testing.T) {
 	}
 }
 
+// TestSinkCountsFanOutApart: one event keeps its webhook-id at every
+// callback it fans out to, so the same id at two paths is two deliveries;
+// the same id again at the same path (a redelivery) is not.
+func TestSinkCountsFanOutApart(t *testing.T) {
+	t.Parallel()
+	s, _ := NewSink(SinkOptions{MaxKept: -1})
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	for _, path := range []string{"/hook/1", "/hook/2", "/hook/1"} {
+		post(t, srv.URL+path, `{"task_id":"t1"}`, "Webhook-Id", "msg_1")
+	}
+	if st := s.Stats(); st.Requests != 3 || st.UniqueIDs != 2 {
+		t.Fatalf("stats %+v, want 3 requests and 2 distinct deliveries", st)
+	}
+}
+
 func TestReadDumpRejectsGarbage(t *testing.T) {
 	t.Parallel()
 	for _, in := range []string{"t1 12 id\n", "t1 x id /p\n"} {
