@@ -39,10 +39,7 @@ func encodeDelivery(d *store.Delivery) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := make([]byte, 4, 4+len(meta)+len(d.Payload))
-	binary.BigEndian.PutUint32(b, uint32(len(meta)))
-	b = append(b, meta...)
-	return append(b, d.Payload...), nil
+	return record(meta, d.Payload), nil
 }
 
 func decodeDelivery(b []byte, withPayload bool) (*store.Delivery, error) {

@@ -381,7 +381,12 @@ func (s *sched) leasedUntil(id string) (time.Time, bool) {
 // out still counts until someone else claims the item.
 func (s *sched) heldBy(id, owner string) bool {
 	it := s.items[id]
-	return it != nil && it.c != nil && it.c.owner != "" && it.c.owner == owner
+	return it != nil && it.heldBy(owner)
+}
+
+// heldBy reports whether owner made the item's last claim.
+func (it *item) heldBy(owner string) bool {
+	return it.c != nil && it.c.owner != "" && it.c.owner == owner
 }
 
 func (s *sched) unlease(it *item) {

@@ -19,45 +19,34 @@ import (
 // Keep it in step with store.Task: a field added there and not here
 // fails TestTaskJSONCoversEveryField.
 func appendTaskJSON(b []byte, t *store.Task) (_ []byte, ok bool) {
-	b = append(b, `{"id":`...)
-	b = appendJSONStr(b, t.ID)
-	b = append(b, `,"agent":`...)
-	b = appendJSONStr(b, t.Agent)
-	b = append(b, `,"chat_id":`...)
-	b = appendJSONStr(b, t.ChatID)
-	b = append(b, `,"principal":`...)
-	b = appendJSONStr(b, t.Principal)
+	b = appendStrField(b, `{"id":`, t.ID)
+	b = appendStrField(b, `,"agent":`, t.Agent)
+	b = appendStrField(b, `,"chat_id":`, t.ChatID)
+	b = appendStrField(b, `,"principal":`, t.Principal)
 	if t.Endpoint != "" {
-		b = append(b, `,"endpoint":`...)
-		b = appendJSONStr(b, t.Endpoint)
+		b = appendStrField(b, `,"endpoint":`, t.Endpoint)
 	}
 	if t.Seq != 0 {
 		b = append(b, `,"seq":`...)
 		b = strconv.AppendInt(b, t.Seq, 10)
 	}
-	b = append(b, `,"status":`...)
-	b = appendJSONStr(b, string(t.Status))
+	b = appendStrField(b, `,"status":`, string(t.Status))
 
 	r := &t.Request
-	b = append(b, `,"request":{"method":`...)
-	b = appendJSONStr(b, r.Method)
+	b = appendStrField(b, `,"request":{"method":`, r.Method)
 	if r.Host != "" {
-		b = append(b, `,"host":`...)
-		b = appendJSONStr(b, r.Host)
+		b = appendStrField(b, `,"host":`, r.Host)
 	}
-	b = append(b, `,"path":`...)
-	b = appendJSONStr(b, r.Path)
+	b = appendStrField(b, `,"path":`, r.Path)
 	if r.RawQuery != "" {
-		b = append(b, `,"raw_query":`...)
-		b = appendJSONStr(b, r.RawQuery)
+		b = appendStrField(b, `,"raw_query":`, r.RawQuery)
 	}
 	if len(r.Header) > 0 {
 		b = append(b, `,"header":`...)
 		b = appendHeaderJSON(b, r.Header)
 	}
 	if r.RemoteAddr != "" {
-		b = append(b, `,"remote_addr":`...)
-		b = appendJSONStr(b, r.RemoteAddr)
+		b = appendStrField(b, `,"remote_addr":`, r.RemoteAddr)
 	}
 	b = append(b, '}')
 
@@ -65,47 +54,36 @@ func appendTaskJSON(b []byte, t *store.Task) (_ []byte, ok bool) {
 		b = append(b, `,"result":{"status_code":`...)
 		b = strconv.AppendInt(b, int64(t.Result.StatusCode), 10)
 		if t.Result.ContentType != "" {
-			b = append(b, `,"content_type":`...)
-			b = appendJSONStr(b, t.Result.ContentType)
+			b = appendStrField(b, `,"content_type":`, t.Result.ContentType)
 		}
 		b = append(b, '}')
 	}
 	if t.Error != "" {
-		b = append(b, `,"error":`...)
-		b = appendJSONStr(b, t.Error)
+		b = appendStrField(b, `,"error":`, t.Error)
 	}
 	if t.Attempts != 0 {
 		b = append(b, `,"attempts":`...)
 		b = strconv.AppendInt(b, int64(t.Attempts), 10)
 	}
+	if b, ok = appendTimeField(b, `,"run_after":`, t.RunAfter); !ok {
+		return b, false
+	}
+	if t.LeaseOwner != "" {
+		b = appendStrField(b, `,"lease_owner":`, t.LeaseOwner)
+	}
 	for _, f := range [...]struct {
 		name string
 		at   time.Time
-		str  string
 	}{
-		{name: `,"run_after":`, at: t.RunAfter},
-		{name: `,"lease_owner":`, str: t.LeaseOwner},
-		{name: `,"lease_until":`, at: t.LeaseUntil},
-		{name: `,"created_at":`, at: t.CreatedAt},
-		{name: `,"updated_at":`, at: t.UpdatedAt},
-		{name: `,"finished_at":`, at: t.FinishedAt},
-		{name: `,"expires_at":`, at: t.ExpiresAt},
+		{`,"lease_until":`, t.LeaseUntil},
+		{`,"created_at":`, t.CreatedAt},
+		{`,"updated_at":`, t.UpdatedAt},
+		{`,"finished_at":`, t.FinishedAt},
+		{`,"expires_at":`, t.ExpiresAt},
 	} {
-		if f.str != "" {
-			b = append(b, f.name...)
-			b = appendJSONStr(b, f.str)
-			continue
-		}
-		if f.at.IsZero() {
-			continue
-		}
-		if !plainTime(f.at) {
+		if b, ok = appendTimeField(b, f.name, f.at); !ok {
 			return b, false
 		}
-		b = append(b, f.name...)
-		b = append(b, '"')
-		b = f.at.AppendFormat(b, time.RFC3339Nano)
-		b = append(b, '"')
 	}
 	if t.Sensitive {
 		b = append(b, `,"sensitive":true`...)
@@ -128,6 +106,26 @@ func appendTaskJSON(b []byte, t *store.Task) (_ []byte, ok bool) {
 		b = append(b, '}')
 	}
 	return append(b, '}'), true
+}
+
+// appendStrField appends a member's name (with what goes before it) and
+// its string value.
+func appendStrField(b []byte, name, s string) []byte {
+	return appendJSONStr(append(b, name...), s)
+}
+
+// appendTimeField appends a time member unless the time is zero
+// (omitzero); ok is false for a time plainTime refuses.
+func appendTimeField(b []byte, name string, at time.Time) (_ []byte, ok bool) {
+	if at.IsZero() {
+		return b, true
+	}
+	if !plainTime(at) {
+		return b, false
+	}
+	b = append(append(b, name...), '"')
+	b = at.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"'), true
 }
 
 // plainTime reports whether appendTaskJSON writes t as json.Marshal

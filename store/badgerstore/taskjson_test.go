@@ -119,3 +119,23 @@ func FuzzTaskJSON(f *testing.F) {
 		checkTaskJSON(t, task)
 	})
 }
+
+// TestEncodeTaskFallback: where appendTaskJSON gives up, encodeTask
+// frames json.Marshal's answer (or its error) as it always did.
+func TestEncodeTaskFallback(t *testing.T) {
+	for _, at := range []time.Time{
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2030, 1, 1, 0, 0, 0, 0, time.FixedZone("", 30)),
+		time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), // the fast path, for comparison
+	} {
+		task := &store.Task{ID: "a", Status: store.TaskPending, CreatedAt: at}
+		got, err := encodeTask(task, []byte("body"))
+		meta, werr := json.Marshal(task)
+		if (err != nil) != (werr != nil) {
+			t.Fatalf("%v: encodeTask error %v, json.Marshal error %v", at, err, werr)
+		}
+		if werr == nil && !bytes.Equal(got, record(meta, []byte("body"))) {
+			t.Fatalf("%v: encodeTask wrote %q, want %q", at, got, record(meta, []byte("body")))
+		}
+	}
+}

@@ -62,7 +62,7 @@ func encodeTask(t *store.Task, body []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return record(meta, body), nil
+		b = append(b[:4], meta...)
 	}
 	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
 	return append(b, body...), nil
@@ -354,7 +354,7 @@ func (s *Store) ClaimTasks(ctx context.Context, c store.Claim) ([]*store.Task, t
 // hold s.mu.
 func (s *Store) heldTask(id, owner string) (*item, *store.Task, error) {
 	it := s.tasks.items[id]
-	if it == nil || it.c == nil || it.c.owner == "" || it.c.owner != owner {
+	if it == nil || !it.heldBy(owner) {
 		return nil, nil, store.ErrLeaseLost
 	}
 	t, ok := it.c.task.(*store.Task)
