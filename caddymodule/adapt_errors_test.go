@@ -494,9 +494,21 @@ func adaptErrorCases() []adaptErrorCase {
 		// Storage lines.
 		globalCase("storage without engine", `		storage `+m, "wrong argument count"),
 		globalCase("storage badger extra arg", `		storage badger /a /b `+m, "wrong argument count"),
-		globalCase("storage badger with a block", `		storage badger /a {
+		globalCase("storage badger with an unknown option", `		storage badger /a {
 			max_conns 2 `+m+`
-		}`, "storage badger takes no block"),
+		}`, `storage badger: unknown option "max_conns" (known: gomaxprocs)`),
+		globalCase("storage badger gomaxprocs without value", `		storage badger /a {
+			gomaxprocs `+m+`
+		}`, "wrong argument count"),
+		globalCase("storage badger gomaxprocs zero", `		storage badger /a {
+			gomaxprocs 0 `+m+`
+		}`, `gomaxprocs: want auto, off or a number from 1 to 1024, not "0"`),
+		globalCase("storage badger gomaxprocs word", `		storage badger /a {
+			gomaxprocs many `+m+`
+		}`, `gomaxprocs: want auto, off or a number from 1 to 1024, not "many"`),
+		globalCase("storage badger gomaxprocs two values", `		storage badger /a {
+			gomaxprocs 4 8 `+m+`
+		}`, "wrong argument count"),
 		globalCase("storage postgres without dsn", `		storage postgres `+m, "storage postgres needs a connection string"),
 		globalCase("storage postgres with an empty DSN", `		storage postgres "" `+m, "storage postgres needs a connection string"),
 		globalCase("storage postgres extra arg", `		storage postgres dsn1 dsn2 `+m, "takes one connection string", "dsn1", "dsn2"),

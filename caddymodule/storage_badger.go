@@ -28,6 +28,13 @@ type BadgerStorage struct {
 	// "agenthook" under Caddy's data directory.
 	Dir string `json:"dir,omitempty"`
 
+	// GOMAXPROCS is what the engine sets the process's GOMAXPROCS to when
+	// it opens the store: 0 (the default, "auto") raises it to four per
+	// CPU, up to 16, unless the GOMAXPROCS environment variable
+	// is set or a CPU quota lowered it (see gomaxprocs.go for why); -1
+	// ("off") leaves it alone; a positive number sets it.
+	GOMAXPROCS int `json:"gomaxprocs,omitempty"`
+
 	dir string // absolute, once provisioned
 }
 
@@ -57,6 +64,9 @@ func (b *BadgerStorage) Provision(caddy.Context) error {
 	if fi, err := os.Stat(abs); err == nil && !fi.IsDir() {
 		return fmt.Errorf("storage badger: %s is not a directory", abs)
 	}
+	if b.GOMAXPROCS < gomaxprocsOff || b.GOMAXPROCS > 1024 {
+		return fmt.Errorf("storage badger: gomaxprocs %d: want -1 (off), 0 (auto) or 1 to 1024", b.GOMAXPROCS)
+	}
 	b.dir = abs
 	return nil
 }
@@ -72,6 +82,7 @@ func (b *BadgerStorage) StorageKey() (string, error) {
 // OpenStore implements StorageEngine.
 func (b *BadgerStorage) OpenStore(_ context.Context, logger *zap.Logger) (store.Store, error) {
 	logger.Info("opening badger store", zap.String("dir", b.dir))
+	applyBadgerProcs(b.GOMAXPROCS, logger)
 	s, err := badgerstore.Open(badgerstore.Options{Dir: b.dir, Logger: logger.Named("badger")})
 	if err != nil {
 		return nil, fmt.Errorf("storage badger: %w", err)
@@ -82,7 +93,9 @@ func (b *BadgerStorage) OpenStore(_ context.Context, logger *zap.Logger) (store.
 // UnmarshalCaddyfile sets up the engine from the storage line of the
 // agenthook global option. Syntax:
 //
-//	storage badger [<dir>]
+//	storage badger [<dir>] [{
+//		gomaxprocs auto|off|<n>
+//	}]
 func (b *BadgerStorage) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the engine's name
 	if d.NextArg() {
@@ -91,8 +104,17 @@ func (b *BadgerStorage) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	if d.NextBlock(d.Nesting()) {
-		return d.Err("storage badger takes no block")
+	for d.NextBlock(d.Nesting()) {
+		switch d.Val() {
+		case "gomaxprocs":
+			n, err := parseGomaxprocs(d)
+			if err != nil {
+				return err
+			}
+			b.GOMAXPROCS = n
+		default:
+			return d.Errf("storage badger: unknown option %q (known: gomaxprocs)", d.Val())
+		}
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -87,6 +89,58 @@ func TestStorageErrorsFailTheLoad(t *testing.T) {
 			}
 			if strings.Contains(out, "e2e-pg-password") {
 				t.Errorf("the output holds the password:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestBadgerGOMAXPROCS: a Caddy on the Badger store runs with four Go
+// processors per CPU, up to 16 (Badger's compactions would otherwise hold up requests on
+// a small machine), unless the config says `gomaxprocs off` or a number,
+// or the GOMAXPROCS environment variable is set. Read from Caddy's own
+// go_sched_gomaxprocs_threads metric, after a task, so the store is open.
+func TestBadgerGOMAXPROCS(t *testing.T) {
+	t.Parallel()
+	cpus := runtime.NumCPU()
+	envProcs, envSet := os.LookupEnv("GOMAXPROCS")
+	for _, c := range []struct {
+		name, option string
+		env          []string
+		want         int
+	}{
+		{name: "auto", want: max(cpus, min(4*cpus, 16))},
+		{name: "off", option: "gomaxprocs off", want: cpus},
+		{name: "a number", option: "gomaxprocs 5", want: 5},
+		{name: "the environment", env: []string{"GOMAXPROCS=3"}, want: 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			want := c.want
+			if envSet && c.option == "" && c.env == nil {
+				// This machine's environment decides.
+				n, err := strconv.Atoi(envProcs)
+				if err != nil {
+					t.Skipf("GOMAXPROCS=%q in the environment", envProcs)
+				}
+				want = n
+			}
+			agent := testkit.NewAgent(t)
+			caddy := testkit.New(t)
+			caddy.Env = c.env
+			s := &site{t: t, caddy: caddy, port: testkit.FreePort(t)}
+			s.base = fmt.Sprintf("http://127.0.0.1:%d", s.port)
+			s.storage = "storage badger " + caddy.Dir + "/badger"
+			if c.option != "" {
+				s.storage += " {\n\t\t\t" + c.option + "\n\t\t}"
+			}
+			globals := agentBlock("support", agent.Addr())
+			caddy.Start(s.caddyfile(globals, asyncRoutes), s.port)
+			task, _ := s.submit("/tasks", `{}`, alice)
+			if v := s.waitFinal(task, 10*time.Second); v.Status != "SUCCESS" {
+				t.Fatalf("task: %+v", v)
+			}
+			if got := int(metric(t, s, "go_sched_gomaxprocs_threads")); got != want {
+				t.Fatalf("GOMAXPROCS %d, want %d (%d CPUs)", got, want, cpus)
 			}
 		})
 	}
