@@ -123,15 +123,13 @@ func Open(o Options) (*Store, error) {
 		WithNumMemtables(3).
 		WithNumLevelZeroTables(3).
 		WithNumLevelZeroTablesStall(8).
-		// Large tables at the base level keep compactions few and narrow:
-		// Badger splits a compaction into one range per three tables of the
-		// level below (up to five, each on its own goroutine), and with 2 MiB
-		// tables every level-0 compaction set off six more from level 5 to 6
-		// on both compactors. With 8 MiB, one or two. Measured after a 50k
-		// drain, 1,700 tasks/s for 30 s (bench P3's latency run): 202 →
-		// callback p99 25-42 ms with 2 MiB, 11-14 ms with 8 MiB (8 Go
-		// processors; see caddymodule/gomaxprocs.go).
-		WithBaseTableSize(8 << 20).
+		// 2 MiB tables, although 8 MiB made compactions fewer and narrower
+		// (each level-0 compaction set off one or two below it instead of
+		// six; 202 → callback p99 after a 50k drain 38 ms against 61 ms in
+		// bench P3): Badger's table builders reserve twice the table size
+		// each, and RSS with 100k queued went from 299 to 314 MiB, over the
+		// 300 MiB budget (BENCHMARKS.md, 2026-12-03).
+		WithBaseTableSize(2 << 20).
 		WithBlockCacheSize(o.BlockCacheSize).
 		WithIndexCacheSize(8 << 20).
 		WithNumCompactors(2).
