@@ -29,7 +29,9 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 // Syntax:
 //
 //	agenthook {
-//		storage badger [<dir>]
+//		storage badger [<dir>] [{
+//			gomaxprocs auto|off|<n>
+//		}]
 //		storage postgres <dsn> [{
 //			max_conns <n>
 //		}]
