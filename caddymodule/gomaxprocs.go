@@ -32,8 +32,12 @@ const (
 	badgerProcsMax    = 16
 )
 
-// gomaxprocsOff is the JSON value of `gomaxprocs off`.
-const gomaxprocsOff = -1
+// gomaxprocsOff is the JSON value of `gomaxprocs off`, and gomaxprocsMax
+// the largest number the option takes, in the Caddyfile and in JSON.
+const (
+	gomaxprocsOff = -1
+	gomaxprocsMax = 1024
+)
 
 // badgerProcs decides the GOMAXPROCS the Badger engine sets when it opens
 // its store, and why: setting is the config's (0 auto, gomaxprocsOff, or a
@@ -94,8 +98,8 @@ func parseGomaxprocs(d *caddyfile.Dispenser) (int, error) {
 		return gomaxprocsOff, nil
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 1024 {
-		return 0, d.Err(fmt.Sprintf("gomaxprocs: want auto, off or a number from 1 to 1024, not %q", v))
+	if err != nil || n < 1 || n > gomaxprocsMax {
+		return 0, d.Err(fmt.Sprintf("gomaxprocs: want auto, off or a number from 1 to %d, not %q", gomaxprocsMax, v))
 	}
 	return n, nil
 }

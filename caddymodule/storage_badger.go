@@ -64,8 +64,8 @@ func (b *BadgerStorage) Provision(caddy.Context) error {
 	if fi, err := os.Stat(abs); err == nil && !fi.IsDir() {
 		return fmt.Errorf("storage badger: %s is not a directory", abs)
 	}
-	if b.GOMAXPROCS < gomaxprocsOff || b.GOMAXPROCS > 1024 {
-		return fmt.Errorf("storage badger: gomaxprocs %d: want -1 (off), 0 (auto) or 1 to 1024", b.GOMAXPROCS)
+	if b.GOMAXPROCS < gomaxprocsOff || b.GOMAXPROCS > gomaxprocsMax {
+		return fmt.Errorf("storage badger: gomaxprocs %d: want -1 (off), 0 (auto) or 1 to %d", b.GOMAXPROCS, gomaxprocsMax)
 	}
 	b.dir = abs
 	return nil
