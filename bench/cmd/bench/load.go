@@ -84,7 +84,7 @@ func (e *env) load(label string, wall time.Duration, args ...string) (*LG, error
 
 // maxArgs are the flags of a closed-loop maximum-throughput run.
 func (e *env) maxArgs(url string, extra ...string) []string {
-	return append([]string{"-url", url, "-c", strconv.Itoa(e.conns), "-d", e.dur.String(), "-warmup", e.warmup.String()}, extra...)
+	return e.connArgs(url, e.conns, extra...)
 }
 
 // openArgs are the flags of an open-loop run at rate.

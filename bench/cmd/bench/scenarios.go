@@ -307,6 +307,9 @@ func (e *env) p2Intake() error {
 			e.add("P2.ratio."+t, t+" / respond 202", "×", rates[t]/rates["respond"])
 		}
 	}
+	if err := e.p2Low(held.addr, respond); err != nil {
+		return err
+	}
 	for _, t := range engines {
 		storage, err := e.storageLine(t, "p2prof")
 		if err != nil {
