@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -162,8 +163,12 @@ func TestSinkDownAndUnsigned(t *testing.T) {
 // below, newest first; GET / lists everything.
 func TestSinkListsByPath(t *testing.T) {
 	s := newSink(t, filepath.Join(t.TempDir(), secretsFileName))
-	for _, p := range []string{"/listed/a", "/listed/a/b", "/listed/ab", "/listed/a"} {
-		deliver(t, s, p, "")
+	// What the sink received outlives one sink (it is kept across config
+	// reloads), so the paths are this run's own: with -count=N the runs
+	// before left theirs.
+	top := fmt.Sprintf("/listed%d", time.Now().UnixNano())
+	for _, p := range []string{"/a", "/a/b", "/ab", "/a"} {
+		deliver(t, s, top+p, "")
 	}
 	get := func(path string) []string {
 		w := httptest.NewRecorder()
@@ -176,14 +181,14 @@ func TestSinkListsByPath(t *testing.T) {
 		}
 		var paths []string
 		for _, r := range list.Received {
-			if strings.HasPrefix(r.Path, "/listed") {
-				paths = append(paths, r.Path)
+			if p, ok := strings.CutPrefix(r.Path, top); ok {
+				paths = append(paths, p)
 			}
 		}
 		return paths
 	}
-	if got := strings.Join(get("/listed/a"), " "); got != "/listed/a /listed/a/b /listed/a" {
-		t.Errorf("GET /listed/a: %s", got)
+	if got := strings.Join(get(top+"/a"), " "); got != "/a /a/b /a" {
+		t.Errorf("GET %s/a: %s", top, got)
 	}
 	if got := len(get("/")); got != 4 {
 		t.Errorf("GET / lists %d of the 4", got)
