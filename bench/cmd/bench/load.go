@@ -87,6 +87,12 @@ func (e *env) maxArgs(url string, extra ...string) []string {
 	return e.connArgs(url, e.conns, extra...)
 }
 
+// connArgs are the flags of a closed-loop maximum-throughput run with
+// conns connections.
+func (e *env) connArgs(url string, conns int, extra ...string) []string {
+	return append([]string{"-url", url, "-c", strconv.Itoa(conns), "-d", e.dur.String(), "-warmup", e.warmup.String()}, extra...)
+}
+
 // openArgs are the flags of an open-loop run at rate.
 func (e *env) openArgs(url string, rate float64, extra ...string) []string {
 	return append([]string{"-url", url, "-c", strconv.Itoa(e.conns), "-rate", strconv.FormatFloat(rate, 'f', 1, 64), "-d", e.dur.String(), "-warmup", e.warmup.String(), "-timeout", "5s"}, extra...)

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"syscall"
 	"time"
 )
@@ -25,35 +24,14 @@ const lowConns = 16
 //     fdatasyncs (issue 17: "about two, not ten").
 func (e *env) p2Low(agentAddr string, respond *caddy) error {
 	for r := 0; r < e.repeats; r++ {
-		order := []string{"respond", "badger"}
-		if r%2 == 1 {
-			slices.Reverse(order)
+		lgs, err := e.p2Sides(fmt.Sprintf("P2 at %d connections,", lowConns), fmt.Sprintf("p2-%d", lowConns), r, lowConns, []string{"respond", "badger"}, agentAddr, respond)
+		if err != nil {
+			return err
 		}
-		rates := map[string]float64{}
-		for _, t := range order {
-			url := respond.base + "/async"
-			var c *caddy
-			if t == "badger" {
-				var err error
-				if c, err = e.startCaddy("p2-16", p2Config("", agentAddr, "")); err != nil {
-					return err
-				}
-				url = c.base + "/async"
-			}
-			lg, err := e.load(fmt.Sprintf("p2-%d-%s", lowConns, t), e.wall(), e.connArgs(url, lowConns, signArgs()...)...)
-			if c != nil {
-				c.kill()
-			}
-			if err != nil {
-				return err
-			}
-			if lg.OK < lg.Count {
-				e.note("P2 at %d connections, repeat %d %s: %d of %d answers were errors: %v", lowConns, r+1, t, lg.Count-lg.OK, lg.Count, lg.Errors)
-			}
-			rates[t] = lg.OKRate
-			e.add("P2.c16."+t, fmt.Sprintf("async intake (202) at %d connections, %s", lowConns, t), "req/s", lg.OKRate)
+		for _, t := range []string{"respond", "badger"} {
+			e.add("P2.c16."+t, fmt.Sprintf("async intake (202) at %d connections, %s", lowConns, t), "req/s", lgs[t].OKRate)
 		}
-		e.add("P2.c16.ratio", fmt.Sprintf("badger / respond 202 at %d connections", lowConns), "×", rates["badger"]/rates["respond"])
+		e.add("P2.c16.ratio", fmt.Sprintf("badger / respond 202 at %d connections", lowConns), "×", lgs["badger"].OKRate/lgs["respond"].OKRate)
 
 		c, err := e.startCaddy("p2-1", p2Config("", agentAddr, ""))
 		if err != nil {
@@ -109,10 +87,4 @@ func fdatasyncP50(dir string, n int) (float64, error) {
 	}
 	slices.Sort(times)
 	return times[len(times)/2], nil
-}
-
-// connArgs are the flags of a closed-loop maximum-throughput run with
-// conns connections.
-func (e *env) connArgs(url string, conns int, extra ...string) []string {
-	return append([]string{"-url", url, "-c", strconv.Itoa(conns), "-d", e.dur.String(), "-warmup", e.warmup.String()}, extra...)
 }

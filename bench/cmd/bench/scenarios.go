@@ -251,6 +251,45 @@ func p2Config(storage, agentAddr, extra string) string {
 `+agentBlock("bench", agentAddr, extra), asyncRoutes)
 }
 
+// p2Sides runs one closed-loop intake load per target, with conns
+// connections, in repeat r: "respond" on the shared `respond 202` Caddy,
+// each engine on a Caddy of its own with a fresh store, so that each run
+// starts with an empty queue. The targets take turns going first, by r.
+// Answers that were errors are noted under what; label names the runs.
+func (e *env) p2Sides(what, label string, r, conns int, targets []string, agentAddr string, respond *caddy) (map[string]*LG, error) {
+	order := slices.Clone(targets)
+	for i := 0; i < r%len(order); i++ {
+		order = append(order[1:], order[0])
+	}
+	lgs := map[string]*LG{}
+	for _, t := range order {
+		url := respond.base + "/async"
+		var c *caddy
+		if t != "respond" {
+			storage, err := e.storageLine(t, fmt.Sprintf("%sr%d", label, r))
+			if err != nil {
+				return nil, err
+			}
+			if c, err = e.startCaddy(label+"-"+t, p2Config(storage, agentAddr, "")); err != nil {
+				return nil, err
+			}
+			url = c.base + "/async"
+		}
+		lg, err := e.load(label+"-"+t, e.wall(), e.connArgs(url, conns, signArgs()...)...)
+		if c != nil {
+			c.kill()
+		}
+		if err != nil {
+			return nil, err
+		}
+		if lg.OK < lg.Count {
+			e.note("%s repeat %d %s: %d of %d answers were errors: %v", what, r+1, t, lg.Count-lg.OK, lg.Count, lg.Errors)
+		}
+		lgs[t] = lg
+	}
+	return lgs, nil
+}
+
 func (e *env) p2Intake() error {
 	held, err := e.startProc("p2-agent-held", true, e.agentBin, "-hold")
 	if err != nil {
@@ -268,43 +307,16 @@ func (e *env) p2Intake() error {
 	}
 	targets := append([]string{"respond"}, engines...)
 	for r := 0; r < e.repeats; r++ {
-		order := slices.Clone(targets)
-		// Rotate, so each target goes first in turn.
-		for i := 0; i < r%len(order); i++ {
-			order = append(order[1:], order[0])
+		lgs, err := e.p2Sides("P2", "p2", r, e.conns, targets, held.addr, respond)
+		if err != nil {
+			return err
 		}
-		rates := map[string]float64{}
-		for _, t := range order {
-			url := respond.base + "/async"
-			var c *caddy
-			if t != "respond" {
-				// A fresh store per repeat: each run starts with an empty queue.
-				storage, err := e.storageLine(t, fmt.Sprintf("p2r%d", r))
-				if err != nil {
-					return err
-				}
-				c, err = e.startCaddy("p2-"+t, p2Config(storage, held.addr, ""))
-				if err != nil {
-					return err
-				}
-				url = c.base + "/async"
-			}
-			lg, err := e.load("p2-"+t, e.wall(), e.maxArgs(url, signArgs()...)...)
-			if c != nil {
-				c.kill()
-			}
-			if err != nil {
-				return err
-			}
-			if lg.OK < lg.Count {
-				e.note("P2 repeat %d %s: %d of %d answers were errors: %v", r+1, t, lg.Count-lg.OK, lg.Count, lg.Errors)
-			}
-			rates[t] = lg.OKRate
-			e.add("P2."+t, "async intake (202), "+t, "req/s", lg.OKRate)
-			e.add("P2.p99."+t, "p99 at max intake, "+t, "ms", lg.LatencyMS.P99)
+		for _, t := range targets {
+			e.add("P2."+t, "async intake (202), "+t, "req/s", lgs[t].OKRate)
+			e.add("P2.p99."+t, "p99 at max intake, "+t, "ms", lgs[t].LatencyMS.P99)
 		}
 		for _, t := range engines {
-			e.add("P2.ratio."+t, t+" / respond 202", "×", rates[t]/rates["respond"])
+			e.add("P2.ratio."+t, t+" / respond 202", "×", lgs[t].OKRate/lgs["respond"].OKRate)
 		}
 	}
 	if err := e.p2Low(held.addr, respond); err != nil {
