@@ -2,6 +2,7 @@ package badgerstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -10,13 +11,87 @@ import (
 	"github.com/agenthook/agenthook/store"
 )
 
+// A chat is c/<id>. It is written in one of two forms: JSON of
+// store.Chat, as before compact records existed, or compactChat, a byte
+// that no JSON starts with followed by JSON without the "id" (the key
+// holds it) and without "updated_at" where it equals "created_at", as it
+// does for a chat made at intake: 77 of its 262 bytes in the value log
+// (see compactRecord).
+const compactChat = 0x01
+
+// chatRecord is store.Chat with the id left out when empty. A conversion
+// from store.Chat, which fails to compile once the two differ, keeps it
+// in step.
+type chatRecord struct {
+	ID             string    `json:"id,omitempty"`
+	Agent          string    `json:"agent"`
+	Principal      string    `json:"principal"`
+	ConversationID string    `json:"conversation_id,omitempty"`
+	CreatedAt      time.Time `json:"created_at,omitzero"`
+	UpdatedAt      time.Time `json:"updated_at,omitzero"`
+	ExpiresAt      time.Time `json:"expires_at,omitzero"`
+}
+
+// encodeChat makes the record of c, stored under c.ID. Like a compact
+// task record, it is compact only where decodeChat can tell a time left
+// out from a zero one.
+func encodeChat(c *store.Chat) ([]byte, error) {
+	if c.ID == "" || c.CreatedAt.IsZero() || c.UpdatedAt.IsZero() {
+		return json.Marshal(c)
+	}
+	r := chatRecord(*c)
+	r.ID = ""
+	if sameTime(r.UpdatedAt, r.CreatedAt) {
+		r.UpdatedAt = time.Time{}
+	}
+	b, err := json.Marshal(&r)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte{compactChat}, b...), nil
+}
+
+// decodeChat reads the record stored under id, in either form, into c.
+func decodeChat(id string, b []byte, c *store.Chat) error {
+	if len(b) == 0 || b[0] != compactChat {
+		return json.Unmarshal(b, c)
+	}
+	if err := json.Unmarshal(b[1:], c); err != nil {
+		return err
+	}
+	c.ID = id
+	if c.UpdatedAt.IsZero() {
+		c.UpdatedAt = c.CreatedAt
+	}
+	return nil
+}
+
+// getChat reads chat id, or ErrNotFound.
+func getChat(r reader, id string, c *store.Chat) error {
+	err := r.value(key(pChat, id), func(b []byte) error { return decodeChat(id, b, c) })
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return store.ErrNotFound
+	}
+	return err
+}
+
+// putChat stages the record of c.
+func (t *wtxn) putChat(c *store.Chat) error {
+	b, err := encodeChat(c)
+	if err != nil {
+		return err
+	}
+	t.set(key(pChat, c.ID), b, c.ExpiresAt)
+	return nil
+}
+
 // GetChat implements store.Chats.
 func (s *Store) GetChat(ctx context.Context, id string) (*store.Chat, error) {
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
 	var c store.Chat
-	err := s.db.View(func(txn *badger.Txn) error { return getJSON(view{txn}, key(pChat, id), &c) })
+	err := s.db.View(func(txn *badger.Txn) error { return getChat(view{txn}, id, &c) })
 	if err != nil {
 		return nil, store.Safe("reading chat", err)
 	}
@@ -41,7 +116,7 @@ func (s *Store) SaveChat(ctx context.Context, c *store.Chat) error {
 	}
 	saved := *c
 	err := s.write(ctx, false, 1024+len(c.ConversationID)+len(c.Principal), func(tx *wtxn) error {
-		return tx.setJSON(key(pChat, saved.ID), &saved, saved.ExpiresAt)
+		return tx.putChat(&saved)
 	})
 	return store.Safe("saving chat", err)
 }

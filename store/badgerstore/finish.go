@@ -78,7 +78,7 @@ func (s *Store) FinishTask(ctx context.Context, f store.TaskFinish) error {
 		var chat store.Chat
 		chatErr := store.ErrNotFound
 		if f.ConversationID != "" || !f.ChatExpiresAt.IsZero() {
-			chatErr = getJSON(tx, key(pChat, t.ChatID), &chat)
+			chatErr = getChat(tx, t.ChatID, &chat)
 			if chatErr != nil && !errors.Is(chatErr, store.ErrNotFound) {
 				return chatErr
 			}
@@ -117,7 +117,7 @@ func (s *Store) FinishTask(ctx context.Context, f store.TaskFinish) error {
 			if err := store.CheckSize("the chat", chat.RecordBytes()); err != nil {
 				return err
 			}
-			if err := tx.setJSON(key(pChat, chat.ID), &chat, chat.ExpiresAt); err != nil {
+			if err := tx.putChat(&chat); err != nil {
 				return err
 			}
 		}

@@ -22,7 +22,7 @@ type historyRecord struct {
 // ownedChat reads the live chat of k, or ErrNotFound.
 func (s *Store) ownedChat(r reader, k store.HistoryKey) (*store.Chat, error) {
 	var c store.Chat
-	if err := getJSON(r, key(pChat, k.ChatID), &c); err != nil {
+	if err := getChat(r, k.ChatID, &c); err != nil {
 		return nil, err
 	}
 	if expired(c.ExpiresAt, s.now()) || !store.OwnsChat(&c, k) {

@@ -18,9 +18,16 @@ import (
 //
 // Keep it in step with store.Task: a field added there and not here
 // fails TestTaskJSONCoversEveryField.
-func appendTaskJSON(b []byte, t *store.Task) (_ []byte, ok bool) {
-	b = appendStrField(b, `{"id":`, t.ID)
-	b = appendStrField(b, `,"agent":`, t.Agent)
+//
+// compact leaves out "id", and "updated_at" and "run_after" where they
+// are the same as "created_at" (see compactRecord).
+func appendTaskJSON(b []byte, t *store.Task, compact bool) (_ []byte, ok bool) {
+	if compact {
+		b = appendStrField(b, `{"agent":`, t.Agent)
+	} else {
+		b = appendStrField(b, `{"id":`, t.ID)
+		b = appendStrField(b, `,"agent":`, t.Agent)
+	}
 	b = appendStrField(b, `,"chat_id":`, t.ChatID)
 	b = appendStrField(b, `,"principal":`, t.Principal)
 	if t.Endpoint != "" {
@@ -65,8 +72,10 @@ func appendTaskJSON(b []byte, t *store.Task) (_ []byte, ok bool) {
 		b = append(b, `,"attempts":`...)
 		b = strconv.AppendInt(b, int64(t.Attempts), 10)
 	}
-	if b, ok = appendTimeField(b, `,"run_after":`, t.RunAfter); !ok {
-		return b, false
+	if !compact || !sameTime(t.RunAfter, t.CreatedAt) {
+		if b, ok = appendTimeField(b, `,"run_after":`, t.RunAfter); !ok {
+			return b, false
+		}
 	}
 	if t.LeaseOwner != "" {
 		b = appendStrField(b, `,"lease_owner":`, t.LeaseOwner)
@@ -74,13 +83,17 @@ func appendTaskJSON(b []byte, t *store.Task) (_ []byte, ok bool) {
 	for _, f := range [...]struct {
 		name string
 		at   time.Time
+		omit bool
 	}{
-		{`,"lease_until":`, t.LeaseUntil},
-		{`,"created_at":`, t.CreatedAt},
-		{`,"updated_at":`, t.UpdatedAt},
-		{`,"finished_at":`, t.FinishedAt},
-		{`,"expires_at":`, t.ExpiresAt},
+		{`,"lease_until":`, t.LeaseUntil, false},
+		{`,"created_at":`, t.CreatedAt, false},
+		{`,"updated_at":`, t.UpdatedAt, compact && sameTime(t.UpdatedAt, t.CreatedAt)},
+		{`,"finished_at":`, t.FinishedAt, false},
+		{`,"expires_at":`, t.ExpiresAt, false},
 	} {
+		if f.omit {
+			continue
+		}
 		if b, ok = appendTimeField(b, f.name, f.at); !ok {
 			return b, false
 		}

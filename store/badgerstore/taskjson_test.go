@@ -57,7 +57,7 @@ func fillAll(t *testing.T, v reflect.Value) {
 func checkTaskJSON(t *testing.T, task *store.Task) {
 	t.Helper()
 	want, werr := json.Marshal(task)
-	got, ok := appendTaskJSON(nil, task)
+	got, ok := appendTaskJSON(nil, task, false)
 	if !ok {
 		if werr == nil {
 			// A fallback is allowed, but only where json.Marshal is the
@@ -77,6 +77,55 @@ func checkTaskJSON(t *testing.T, task *store.Task) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("appendTaskJSON differs from json.Marshal:\n got %s\nwant %s", got, want)
 	}
+	checkTaskRecord(t, task)
+}
+
+// checkTaskRecord: the record encodeTask writes, compact or not, reads
+// back as the task json.Marshal writes reads back, body included.
+func checkTaskRecord(t *testing.T, task *store.Task) {
+	t.Helper()
+	full, err := json.Marshal(task)
+	if err != nil {
+		return
+	}
+	// What JSON itself changes (invalid UTF-8 becomes U+FFFD, so two
+	// header names may become one) is the same in both forms.
+	var ref store.Task
+	if err := json.Unmarshal(full, &ref); err != nil {
+		t.Fatal(err)
+	}
+	want, err := json.Marshal(&ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := encodeTask(task, []byte("body"))
+	if err != nil {
+		t.Fatalf("encodeTask: %v", err)
+	}
+	meta, body, compact, err := unrecord(v)
+	if err != nil {
+		t.Fatalf("unrecord: %v", err)
+	}
+	// Compact where appendTaskJSON writes the task itself; json.Marshal's
+	// fallback writes the full form.
+	_, fast := appendTaskJSON(nil, task, false)
+	if compact != (compactable(task) && fast) {
+		t.Fatalf("compact %v for a task compactable %v (fast path %v): %s", compact, compactable(task), fast, meta)
+	}
+	if compact && bytes.Contains(meta, []byte(`"id":`)) {
+		t.Fatalf("a compact record names the id: %s", meta)
+	}
+	var back store.Task
+	if err := decodeTask(task.ID, meta, compact, &back); err != nil {
+		t.Fatalf("decodeTask %s: %v", meta, err)
+	}
+	got, err := json.Marshal(&back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) || string(body) != "body" {
+		t.Fatalf("the record reads back otherwise (compact %v):\n got %s %q\nwant %s \"body\"\nrecord %s", compact, got, body, want, meta)
+	}
 }
 
 // TestTaskJSONCoversEveryField: with every field of store.Task set,
@@ -92,6 +141,20 @@ func TestTaskJSONCoversEveryField(t *testing.T) {
 	// What json.Marshal refuses, appendTaskJSON leaves to it.
 	checkTaskJSON(t, &store.Task{ID: "a", CreatedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)})
 	checkTaskJSON(t, &store.Task{ID: "a", CreatedAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.FixedZone("", 30))})
+	// Compact records: the times a compact record leaves out, and those
+	// it must keep because they differ from the creation time (in the
+	// instant or only in the zone) or are zero.
+	at := time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)
+	for _, c := range []struct{ run, upd time.Time }{
+		{at, at},
+		{at.Add(time.Minute), at},
+		{at, at.Add(time.Nanosecond)},
+		{at.In(time.FixedZone("", 3600)), at.In(time.FixedZone("", 0))},
+		{time.Time{}, at},
+		{at, time.Time{}},
+	} {
+		checkTaskJSON(t, &store.Task{ID: "t1", Agent: "a", ChatID: "c", Status: store.TaskPending, CreatedAt: at, RunAfter: c.run, UpdatedAt: c.upd})
+	}
 }
 
 // FuzzTaskJSON: appendTaskJSON writes json.Marshal's bytes for any
@@ -108,8 +171,10 @@ func FuzzTaskJSON(f *testing.F) {
 			ID: id, Agent: agent, ChatID: text, Principal: text + id, Endpoint: text,
 			Seq: seq, Status: store.TaskStatus(text), Error: text, Attempts: attempts,
 			Request:    store.Request{Method: method, Host: text, Path: text, RawQuery: text, RemoteAddr: text, Header: http.Header{hk: {hv, text}, text: nil}},
-			RunAfter:   when,
-			LeaseOwner: text, LeaseUntil: when.Add(time.Second), CreatedAt: when, UpdatedAt: when, FinishedAt: when, ExpiresAt: when,
+			// The run and update times are the creation time or not, so
+			// that compact records leave them out or keep them.
+			RunAfter:   when.Add(time.Duration(seq%2) * time.Minute),
+			LeaseOwner: text, LeaseUntil: when.Add(time.Second), CreatedAt: when, UpdatedAt: when.Add(time.Duration(attempts % 3)), FinishedAt: when, ExpiresAt: when,
 			Sensitive: sensitive,
 			Meta:      map[string]string{hk: hv, text: id},
 		}
@@ -121,14 +186,19 @@ func FuzzTaskJSON(f *testing.F) {
 }
 
 // TestEncodeTaskFallback: where appendTaskJSON gives up, encodeTask
-// frames json.Marshal's answer (or its error) as it always did.
+// frames json.Marshal's answer (or its error) as it always did, in the
+// full form even where a compact record could have been written.
 func TestEncodeTaskFallback(t *testing.T) {
 	for _, at := range []time.Time{
 		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
 		time.Date(2030, 1, 1, 0, 0, 0, 0, time.FixedZone("", 30)),
 		time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), // the fast path, for comparison
 	} {
-		task := &store.Task{ID: "a", Status: store.TaskPending, CreatedAt: at}
+		task := &store.Task{ID: "a", Status: store.TaskPending, CreatedAt: at, UpdatedAt: at, RunAfter: at}
+		if plainTime(at) {
+			checkTaskRecord(t, task)
+			continue
+		}
 		got, err := encodeTask(task, []byte("body"))
 		meta, werr := json.Marshal(task)
 		if (err != nil) != (werr != nil) {

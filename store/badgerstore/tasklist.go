@@ -85,12 +85,12 @@ func indexTasks(db *badger.DB, now time.Time) error {
 	err = db.View(func(txn *badger.Txn) error {
 		for _, prefix := range []string{pTaskActive, pTask} {
 			err := scan(txn, prefix, func(id string, b []byte) error {
-				meta, _, err := unrecord(b)
+				meta, _, compact, err := unrecord(b)
 				if err != nil {
 					return nil // the queue's rebuild reports broken records
 				}
 				var t store.Task
-				if json.Unmarshal(meta, &t) != nil || expired(t.ExpiresAt, now) {
+				if decodeTask(id, meta, compact, &t) != nil || expired(t.ExpiresAt, now) {
 					return nil
 				}
 				v, err := json.Marshal(taskTime{Agent: t.Agent, Chat: t.ChatID})

@@ -40,40 +40,91 @@ func record(meta, body []byte) []byte {
 	return append(b, body...)
 }
 
-// unrecord splits a value made by record.
-func unrecord(b []byte) (meta, body []byte, err error) {
+// compactRecord is a bit of a task record's length word: the metadata
+// leaves out what the key and the creation time already say. There is no
+// "id" (the key holds it), and no "updated_at" or "run_after" where they
+// equal "created_at", as they do for every task at intake; decodeTask
+// puts them back. With the chat's compact record (compactChat) that is
+// 200 of the 1,060 bytes a queued task wrote to the value log, whose
+// pages Badger writes through a shared mapping and so stay in the
+// process's RSS: at 100k queued tasks the value log went from 103.6 to
+// 84.5 MiB, and RssFile down as much. Records without the bit, written
+// before it existed, read as they always did; an earlier version cannot
+// read records with it.
+const compactRecord = 1 << 31
+
+// unrecord splits a value made by record or encodeTask; compact reports
+// compactRecord.
+func unrecord(b []byte) (meta, body []byte, compact bool, err error) {
 	if len(b) < 4 {
-		return nil, nil, errors.New("short record")
+		return nil, nil, false, errors.New("short record")
 	}
-	n := int(binary.BigEndian.Uint32(b))
+	w := binary.BigEndian.Uint32(b)
+	compact = w&compactRecord != 0
+	n := int(w &^ compactRecord)
 	if 4+n > len(b) {
-		return nil, nil, errors.New("truncated record")
+		return nil, nil, false, errors.New("truncated record")
 	}
-	return b[4 : 4+n], b[4+n:], nil
+	return b[4 : 4+n], b[4+n:], compact, nil
 }
 
+// encodeTask makes the record of t, stored under t.ID.
 func encodeTask(t *store.Task, body []byte) ([]byte, error) {
 	// The metadata is written straight after the length, and the length
 	// filled in after: one allocation, mostly of the right size.
 	b := make([]byte, 4, 4+512+len(body))
-	b, ok := appendTaskJSON(b, t)
+	compact := compactable(t)
+	b, ok := appendTaskJSON(b, t, compact)
 	if !ok {
+		compact = false
 		meta, err := json.Marshal(t)
 		if err != nil {
 			return nil, err
 		}
 		b = append(b[:4], meta...)
 	}
-	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	w := uint32(len(b) - 4)
+	if compact {
+		w |= compactRecord
+	}
+	binary.BigEndian.PutUint32(b, w)
 	return append(b, body...), nil
+}
+
+// compactable reports whether decodeTask can restore every field a
+// compact record of t leaves out: it must tell a time left out (equal to
+// CreatedAt) from a zero one, so none of the three may be zero.
+func compactable(t *store.Task) bool {
+	return t.ID != "" && !t.CreatedAt.IsZero() && !t.UpdatedAt.IsZero() && !t.RunAfter.IsZero()
+}
+
+// sameTime reports whether a and b are written alike: the same instant
+// in the same location.
+func sameTime(a, b time.Time) bool { return a.Equal(b) && a.Location() == b.Location() }
+
+// decodeTask reads the metadata of the record stored under id into t.
+func decodeTask(id string, meta []byte, compact bool, t *store.Task) error {
+	if err := json.Unmarshal(meta, t); err != nil {
+		return err
+	}
+	if compact {
+		t.ID = id
+		if t.UpdatedAt.IsZero() {
+			t.UpdatedAt = t.CreatedAt
+		}
+		if t.RunAfter.IsZero() {
+			t.RunAfter = t.CreatedAt
+		}
+	}
+	return nil
 }
 
 // readTask loads a task record, unfinished or finished; withBody also
 // copies the request body.
 func readTask(r reader, id string, withBody bool) (*store.Task, error) {
-	t, err := readRecord(r, key(pTaskActive, id), withBody)
+	t, err := readRecord(r, pTaskActive, id, withBody)
 	if errors.Is(err, store.ErrNotFound) {
-		t, err = readRecord(r, key(pTask, id), withBody)
+		t, err = readRecord(r, pTask, id, withBody)
 	}
 	return t, err
 }
@@ -82,21 +133,21 @@ func readTask(r reader, id string, withBody bool) (*store.Task, error) {
 // task that is missing, or whose record says it is final, is
 // ErrNotFound: it must never be handed out again.
 func readActive(r reader, id string) (*store.Task, error) {
-	t, err := readRecord(r, key(pTaskActive, id), true)
+	t, err := readRecord(r, pTaskActive, id, true)
 	if err == nil && t.Status.Final() {
 		return nil, store.ErrNotFound
 	}
 	return t, err
 }
 
-func readRecord(r reader, k []byte, withBody bool) (*store.Task, error) {
+func readRecord(r reader, prefix, id string, withBody bool) (*store.Task, error) {
 	var t store.Task
-	err := r.value(k, func(b []byte) error {
-		meta, body, err := unrecord(b)
+	err := r.value(key(prefix, id), func(b []byte) error {
+		meta, body, compact, err := unrecord(b)
 		if err != nil {
 			return err
 		}
-		if err := json.Unmarshal(meta, &t); err != nil {
+		if err := decodeTask(id, meta, compact, &t); err != nil {
 			return err
 		}
 		if withBody {
@@ -199,7 +250,7 @@ func (s *Store) CreateTask(ctx context.Context, n store.NewTask) (store.Created,
 			return err
 		}
 		if c := n.Chat; c != nil {
-			if err := tx.setJSON(key(pChat, c.ID), c, c.ExpiresAt); err != nil {
+			if err := tx.putChat(c); err != nil {
 				return err
 			}
 		}
