@@ -170,7 +170,7 @@ func FuzzTaskJSON(f *testing.F) {
 		task := &store.Task{
 			ID: id, Agent: agent, ChatID: text, Principal: text + id, Endpoint: text,
 			Seq: seq, Status: store.TaskStatus(text), Error: text, Attempts: attempts,
-			Request:    store.Request{Method: method, Host: text, Path: text, RawQuery: text, RemoteAddr: text, Header: http.Header{hk: {hv, text}, text: nil}},
+			Request: store.Request{Method: method, Host: text, Path: text, RawQuery: text, RemoteAddr: text, Header: http.Header{hk: {hv, text}, text: nil}},
 			// The run and update times are the creation time or not, so
 			// that compact records leave them out or keep them.
 			RunAfter:   when.Add(time.Duration(seq%2) * time.Minute),
