@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -107,13 +108,16 @@ func TestCompactTaskRecords(t *testing.T) {
 // TestCompactRecordRetry: a retry writes the run time it sets, which
 // is not the creation time, and the update time; both read back.
 func TestCompactRecordRetry(t *testing.T) {
-	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	s := open(t, t.TempDir(), func() time.Time { return now })
+	start := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	// The store's writer goroutine reads the clock; the test moves it.
+	var tick atomic.Int64
+	s := open(t, t.TempDir(), func() time.Time { return start.Add(time.Duration(tick.Load())) })
 	defer s.Close()
 	ctx := context.Background()
 	mustCreate(t, s, "t1", "chat-1")
 	claimIDs(t, s, "w1", 1)
-	now = now.Add(time.Second)
+	tick.Store(int64(time.Second))
+	now := start.Add(time.Second)
 	later := now.Add(time.Minute)
 	if err := s.RetryTask(ctx, "t1", "w1", later, "backend down"); err != nil {
 		t.Fatal(err)
