@@ -139,15 +139,10 @@ func TestCompactRecordRetry(t *testing.T) {
 // json.Marshal writes reads back.
 func checkChatRecord(t *testing.T, c *store.Chat) {
 	t.Helper()
-	full, err := json.Marshal(c)
-	if err != nil {
+	want, ok := jsonReadBack(t, c)
+	if !ok {
 		return
 	}
-	var ref store.Chat
-	if err := json.Unmarshal(full, &ref); err != nil {
-		t.Fatal(err)
-	}
-	want, _ := json.Marshal(&ref)
 	b, err := encodeChat(c)
 	if err != nil {
 		t.Fatalf("encodeChat: %v", err)
