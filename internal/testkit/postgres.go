@@ -196,7 +196,18 @@ func (s *PostgresServer) Start() error {
 	if running {
 		return nil
 	}
-	return s.launch()
+	// After a kill -9, a backend the kill missed (one forked while the
+	// backends were being listed) keeps the old shared memory attached
+	// until it notices its postmaster is gone, and the new postmaster
+	// refuses to start meanwhile. Try again for a few seconds.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := s.launch()
+		if err == nil || !strings.Contains(err.Error(), "pre-existing shared memory block") || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // Stop shuts the server down the fast way (open sessions are ended) and
@@ -235,12 +246,33 @@ func (s *PostgresServer) signal(sig syscall.Signal, all bool) error {
 	}
 	select {
 	case <-exited:
-		return nil
 	case <-time.After(30 * time.Second):
 		_ = syscall.Kill(proc.Pid, syscall.SIGKILL)
 		<-exited
 		return errors.New("postgres did not stop within 30s; killed it")
 	}
+	// The killed backends detach the shared memory only as they exit,
+	// which the postmaster's exit does not wait for.
+	deadline := time.Now().Add(10 * time.Second)
+	for _, pid := range children {
+		for running(pid) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// running reports whether process pid exists and has not exited (unlike
+// alive, a zombie has: it holds no memory, and init may never reap it in
+// a container).
+func running(pid int) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	return i >= 0 && len(f) > 0 && f[0] != "Z" && f[0] != "X"
 }
 
 // childrenOf lists the processes whose parent is pid, from /proc.
