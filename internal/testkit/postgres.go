@@ -266,13 +266,8 @@ func (s *PostgresServer) signal(sig syscall.Signal, all bool) error {
 // alive, a zombie has: it holds no memory, and init may never reap it in
 // a container).
 func running(pid int) bool {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return false
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	f := strings.Fields(string(b[i+1:]))
-	return i >= 0 && len(f) > 0 && f[0] != "Z" && f[0] != "X"
+	state, _, ok := procStat(pid)
+	return ok && state != "Z" && state != "X"
 }
 
 // childrenOf lists the processes whose parent is pid, from /proc.
@@ -284,22 +279,32 @@ func childrenOf(pid int) []int {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// The fields after the command, which is in parentheses and may
-		// hold spaces: state, then the parent's pid.
-		i := strings.LastIndexByte(string(b), ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+		if _, parent, ok := procStat(child); ok && parent == pid {
 			out = append(out, child)
 		}
 	}
 	return out
+}
+
+// procStat reads a process's state and its parent's pid from
+// /proc/<pid>/stat; ok is false if there is no such process.
+func procStat(pid int) (state string, parent int, ok bool) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return "", 0, false
+	}
+	// The fields after the command, which is in parentheses and may hold
+	// spaces: state, then the parent's pid.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return "", 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return "", 0, false
+	}
+	parent, err = strconv.Atoi(f[1])
+	return f[0], parent, err == nil
 }
 
 // Remove stops the server (killing it if it does not stop) and deletes its

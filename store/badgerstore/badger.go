@@ -390,12 +390,8 @@ func (s *Store) rebuild() error {
 	err := s.db.View(func(txn *badger.Txn) error {
 		if err := scan(txn, pTaskActive, func(id string, b []byte) error {
 			// Errors name no id: an id is a key, and errors print none.
-			meta, _, compact, err := unrecord(b)
-			if err != nil {
-				return fmt.Errorf("an unfinished task: %w", err)
-			}
 			var a store.Task
-			if err := decodeTask(id, meta, compact, &a); err != nil {
+			if _, err := decodeTask(id, b, &a); err != nil {
 				return fmt.Errorf("an unfinished task: %w", err)
 			}
 			tasks.add(id, a.ChatID, a.Agent, a.Seq, a.RunAfter)

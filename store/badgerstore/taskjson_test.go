@@ -113,7 +113,7 @@ func checkTaskRecord(t *testing.T, task *store.Task) {
 	if err != nil {
 		t.Fatalf("encodeTask: %v", err)
 	}
-	meta, body, compact, err := unrecord(v)
+	meta, _, compact, err := unrecord(v)
 	if err != nil {
 		t.Fatalf("unrecord: %v", err)
 	}
@@ -127,7 +127,8 @@ func checkTaskRecord(t *testing.T, task *store.Task) {
 		t.Fatalf("a compact record names the id: %s", meta)
 	}
 	var back store.Task
-	if err := decodeTask(task.ID, meta, compact, &back); err != nil {
+	body, err := decodeTask(task.ID, v, &back)
+	if err != nil {
 		t.Fatalf("decodeTask %s: %v", meta, err)
 	}
 	got, err := json.Marshal(&back)

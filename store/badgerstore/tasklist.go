@@ -85,13 +85,9 @@ func indexTasks(db *badger.DB, now time.Time) error {
 	err = db.View(func(txn *badger.Txn) error {
 		for _, prefix := range []string{pTaskActive, pTask} {
 			err := scan(txn, prefix, func(id string, b []byte) error {
-				meta, _, compact, err := unrecord(b)
-				if err != nil {
-					return nil // the queue's rebuild reports broken records
-				}
 				var t store.Task
-				if decodeTask(id, meta, compact, &t) != nil || expired(t.ExpiresAt, now) {
-					return nil
+				if _, err := decodeTask(id, b, &t); err != nil || expired(t.ExpiresAt, now) {
+					return nil // the queue's rebuild reports broken records
 				}
 				v, err := json.Marshal(taskTime{Agent: t.Agent, Chat: t.ChatID})
 				if err != nil {

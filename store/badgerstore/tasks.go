@@ -102,10 +102,15 @@ func compactable(t *store.Task) bool {
 // in the same location.
 func sameTime(a, b time.Time) bool { return a.Equal(b) && a.Location() == b.Location() }
 
-// decodeTask reads the metadata of the record stored under id into t.
-func decodeTask(id string, meta []byte, compact bool, t *store.Task) error {
+// decodeTask reads the task record v, stored under id, into t, and
+// returns the request body it holds.
+func decodeTask(id string, v []byte, t *store.Task) (body []byte, err error) {
+	meta, body, compact, err := unrecord(v)
+	if err != nil {
+		return nil, err
+	}
 	if err := json.Unmarshal(meta, t); err != nil {
-		return err
+		return nil, err
 	}
 	if compact {
 		t.ID = id
@@ -116,7 +121,7 @@ func decodeTask(id string, meta []byte, compact bool, t *store.Task) error {
 			t.RunAfter = t.CreatedAt
 		}
 	}
-	return nil
+	return body, nil
 }
 
 // readTask loads a task record, unfinished or finished; withBody also
@@ -143,11 +148,8 @@ func readActive(r reader, id string) (*store.Task, error) {
 func readRecord(r reader, prefix, id string, withBody bool) (*store.Task, error) {
 	var t store.Task
 	err := r.value(key(prefix, id), func(b []byte) error {
-		meta, body, compact, err := unrecord(b)
+		body, err := decodeTask(id, b, &t)
 		if err != nil {
-			return err
-		}
-		if err := decodeTask(id, meta, compact, &t); err != nil {
 			return err
 		}
 		if withBody {
