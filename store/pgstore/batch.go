@@ -241,20 +241,7 @@ func (s *Store) insertTasks(ctx context.Context, q batchSender, reqs []*createRe
 	// INSERT after them sees any finish that committed before.
 	b.Queue(`SELECT count(pg_advisory_xact_lock($1::int4, k)) FROM
 		(SELECT DISTINCT hashtext(c) AS k FROM unnest($2::text[]) AS c ORDER BY 1) AS ks`, lockClassHead, chatIDs)
-	// A task is its chat's head if no task of its chat is unfinished
-	// (and it is the first of its chat in this batch).
-	b.Queue(`
-		INSERT INTO agenthook_tasks (id, agent, chat_id, principal, endpoint, seq, status, request, body,
-			error, attempts, run_after, due_at, created_at, updated_at, sensitive, meta, head)
-		SELECT u.id, u.agent, u.chat_id, u.principal, u.endpoint, nextval('agenthook_seq'), 'PENDING',
-			u.request::json, u.body, u.error, 0, u.run_after, u.run_after, $1, $1, u.sensitive, u.meta::json,
-			u.first AND NOT EXISTS (SELECT 1 FROM agenthook_tasks p
-				WHERE p.chat_id = u.chat_id AND p.status IN ('PENDING', 'STARTED'))
-		FROM unnest($2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[], $8::bytea[],
-			$9::text[], $10::timestamptz[], $11::bool[], $12::text[], $13::bool[])
-			WITH ORDINALITY AS u(id, agent, chat_id, principal, endpoint, request, body, error, run_after, sensitive, meta, first, ord)
-		ORDER BY u.ord
-		RETURNING id, seq`,
+	b.Queue(insertTasksSQL,
 		now, ids, agents, chatIDs, principals, endpoints, requests, bodies, errs, runAfter, sensitive, metas, first)
 	if len(chats) > 0 {
 		b.Queue(upsertChatSQL, chatArgs(chats)...)
@@ -293,6 +280,23 @@ func (s *Store) insertTasks(ctx context.Context, q batchSender, reqs []*createRe
 	}
 	return wrapErr("creating task", err)
 }
+
+// insertTasksSQL inserts a batch of tasks. A task is its chat's head if
+// no task of its chat is unfinished (and it is the first of its chat in
+// the batch): one probe of agenthook_tasks_chat per task, as long as the
+// planner knows how big the table is (plannerstats.go).
+const insertTasksSQL = `
+	INSERT INTO agenthook_tasks (id, agent, chat_id, principal, endpoint, seq, status, request, body,
+		error, attempts, run_after, due_at, created_at, updated_at, sensitive, meta, head)
+	SELECT u.id, u.agent, u.chat_id, u.principal, u.endpoint, nextval('agenthook_seq'), 'PENDING',
+		u.request::json, u.body, u.error, 0, u.run_after, u.run_after, $1, $1, u.sensitive, u.meta::json,
+		u.first AND NOT EXISTS (SELECT 1 FROM agenthook_tasks p
+			WHERE p.chat_id = u.chat_id AND p.status IN ('PENDING', 'STARTED'))
+	FROM unnest($2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[], $8::bytea[],
+		$9::text[], $10::timestamptz[], $11::bool[], $12::text[], $13::bool[])
+		WITH ORDINALITY AS u(id, agent, chat_id, principal, endpoint, request, body, error, run_after, sensitive, meta, first, ord)
+	ORDER BY u.ord
+	RETURNING id, seq`
 
 // queueLocks queues taking the advisory locks of keys (sorted and made
 // distinct first, so that transactions taking several never deadlock),

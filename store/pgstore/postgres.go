@@ -67,6 +67,11 @@ type Options struct {
 	// CountsTTL is how long TaskCounts may answer from its cache; default
 	// one second, as the contract allows. Negative disables the cache.
 	CountsTTL time.Duration
+
+	// AnalyzeInterval is how often the store looks for tables that have
+	// doubled since their last ANALYZE and analyzes them (plannerstats.go);
+	// default one second. Negative disables it.
+	AnalyzeInterval time.Duration
 }
 
 // connectTimeout bounds one connection attempt unless the DSN sets
@@ -86,6 +91,8 @@ type Store struct {
 
 	batch  *batcher
 	counts countsCache
+	// countQueries counts the task counts sent to the database, for tests.
+	countQueries atomic.Int64
 	// installation caches InstallationID.
 	installation installationCache
 
@@ -121,6 +128,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	if o.SweepInterval == 0 {
 		o.SweepInterval = time.Minute
+	}
+	if o.AnalyzeInterval == 0 {
+		o.AnalyzeInterval = plannerStatsInterval
 	}
 	if o.CountsTTL == 0 {
 		o.CountsTTL = time.Second
@@ -193,6 +203,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	repairAfter, _ := s.repairHeadsLogged(ctx, "")
 	s.bg.Add(1)
 	go s.maintenanceLoop(o.SweepInterval, repairAfter)
+	if o.AnalyzeInterval > 0 {
+		s.bg.Add(1)
+		go s.plannerStatsLoop(o.AnalyzeInterval)
+	}
 	return s, nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -220,42 +219,4 @@ func (s *Store) requeue(ctx context.Context, id, owner string, runAfter time.Tim
 	}
 	s.changed(true, false)
 	return nil
-}
-
-// countsCache keeps TaskCounts' last answer for ttl, by the store's clock:
-// load shedding may ask on every request, and counting is a scan.
-type countsCache struct {
-	ttl              time.Duration
-	mu               sync.Mutex
-	at               time.Time
-	pending, started int
-	valid            bool
-}
-
-// TaskCounts implements store.Tasks.
-func (s *Store) TaskCounts(ctx context.Context) (pending, started int, err error) {
-	if err := s.live(); err != nil {
-		return 0, 0, err
-	}
-	c := &s.counts
-	now := s.clock()
-	c.mu.Lock()
-	if c.valid && c.ttl > 0 && now.Before(c.at.Add(c.ttl)) && !now.Before(c.at) {
-		pending, started = c.pending, c.started
-		c.mu.Unlock()
-		return pending, started, nil
-	}
-	c.mu.Unlock()
-	// Not under the lock: a slow database must not hold callers that
-	// would give up sooner.
-	err = s.pool.QueryRow(ctx, `
-		SELECT count(*) FILTER (WHERE status = 'PENDING'), count(*) FILTER (WHERE status = 'STARTED')
-		FROM agenthook_tasks WHERE status IN ('PENDING', 'STARTED')`).Scan(&pending, &started)
-	if err != nil {
-		return 0, 0, wrapErr("counting tasks", err)
-	}
-	c.mu.Lock()
-	c.at, c.pending, c.started, c.valid = now, pending, started, true
-	c.mu.Unlock()
-	return pending, started, nil
 }
