@@ -62,6 +62,27 @@ type createReq struct {
 	chat *store.Chat
 	size int
 	done chan error // buffered: the batcher never waits on a caller
+	// The task's request (without its body) and meta as JSON, encoded by
+	// the caller (encode) so that the one batcher goroutine does not.
+	request string
+	meta    pgtype.Text
+}
+
+// encode sets r's JSON columns.
+func (r *createReq) encode() error {
+	req, err := json.Marshal(&r.task.Request)
+	if err != nil {
+		return fmt.Errorf("encoding a task's request: %w", err)
+	}
+	r.request = string(req)
+	if len(r.task.Meta) > 0 {
+		meta, err := json.Marshal(r.task.Meta)
+		if err != nil {
+			return fmt.Errorf("encoding a task's meta: %w", err)
+		}
+		r.meta = pgtype.Text{String: string(meta), Valid: true}
+	}
+	return nil
 }
 
 type batcher struct {
@@ -209,18 +230,7 @@ func (s *Store) insertTasks(ctx context.Context, q batchSender, reqs []*createRe
 		}
 		ids[i], agents[i], chatIDs[i], endpoints[i] = t.ID, t.Agent, t.ChatID, t.Endpoint
 		principals[i], bodies[i] = append([]byte{}, t.Principal...), t.Request.Body
-		req, err := json.Marshal(&t.Request)
-		if err != nil {
-			return fmt.Errorf("encoding a task's request: %w", err)
-		}
-		requests[i], errs[i] = string(req), cleanText(t.Error)
-		if len(t.Meta) > 0 {
-			meta, err := json.Marshal(t.Meta)
-			if err != nil {
-				return fmt.Errorf("encoding a task's meta: %w", err)
-			}
-			metas[i] = pgtype.Text{String: string(meta), Valid: true}
-		}
+		requests[i], metas[i], errs[i] = r.request, r.meta, cleanText(t.Error)
 		runAfter[i], sensitive[i] = ts(t.RunAfter), t.Sensitive
 		first[i], seenChat[t.ChatID] = !seenChat[t.ChatID], true
 		locks = append(locks, lockKey(t.ChatID))

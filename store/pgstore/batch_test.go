@@ -53,6 +53,9 @@ func TestGroupCommit(t *testing.T) {
 func req(ctx context.Context, n store.NewTask) *createReq {
 	t := *n.Task
 	r := &createReq{ctx: ctx, task: &t, done: make(chan error, 1)}
+	if err := r.encode(); err != nil {
+		panic(err)
+	}
 	if n.Chat != nil {
 		c := *n.Chat
 		r.chat = &c

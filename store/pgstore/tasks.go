@@ -87,6 +87,9 @@ func (s *Store) CreateTask(ctx context.Context, n store.NewTask) (store.Created,
 	t.Status, t.Attempts, t.LeaseOwner, t.LeaseUntil = store.TaskPending, 0, "", time.Time{}
 	t.Result, t.FinishedAt, t.ExpiresAt = nil, time.Time{}, time.Time{}
 	r := &createReq{ctx: ctx, task: &t, size: 1024 + len(t.Request.Body), done: make(chan error, 1)}
+	if err := r.encode(); err != nil {
+		return store.Created{}, wrapErr("creating task", err)
+	}
 	if n.Chat != nil {
 		c := *n.Chat
 		r.chat = &c
