@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,22 +30,18 @@ func blockCounts(t *testing.T, s *Store) (release func(), waitBlocked func(n int
 	t.Cleanup(release)
 	waitBlocked = func(n int) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		eventually(t, 10*time.Second, func() error {
 			var waiting int
 			if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
 				WHERE datname = current_database() AND wait_event_type = 'Lock'
 				AND query LIKE '%count(*) FILTER%'`).Scan(&waiting); err != nil {
-				t.Fatal(err)
+				return err
 			}
-			if waiting >= n {
-				return
+			if waiting < n {
+				return fmt.Errorf("%d counts wait on the lock; want %d", waiting, n)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d counts wait on the lock; want %d", waiting, n)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	return release, waitBlocked
 }

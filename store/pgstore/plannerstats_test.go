@@ -53,21 +53,17 @@ func TestPlannerStatsFollowGrowth(t *testing.T) {
 		if _, err := conn.Exec(ctx, `SELECT pg_stat_force_next_flush()`); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(15 * time.Second)
-		for {
+		eventually(t, 15*time.Second, func() error {
 			var live int
 			if err := s.pool.QueryRow(ctx, `SELECT n_live_tup FROM pg_stat_user_tables
 				WHERE relid = 'agenthook_tasks'::regclass`).Scan(&live); err != nil {
-				t.Fatal(err)
+				return err
 			}
-			if live >= total {
-				return
+			if live < total {
+				return fmt.Errorf("the statistics views show %d live tasks; want %d", live, total)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the statistics views show %d live tasks; want %d", live, total)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	refresh := func(want bool) {
 		t.Helper()
