@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/agenthook/agenthook/internal/testkit"
+	"github.com/agenthook/agenthook/store/storetest"
 )
 
 // blockCounts makes every count of tasks wait, by holding a lock on the
@@ -50,10 +50,8 @@ func blockCounts(t *testing.T, s *Store) (release func(), waitBlocked func(n int
 // wait for one count instead of each sending their own, and callers that
 // find them half expired keep them while one caller counts again.
 func TestTaskCountsOneAtATime(t *testing.T) {
-	var now atomic.Int64
-	now.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	clock := func() time.Time { return time.Unix(0, now.Load()) }
-	s := open(t, testkit.Postgres(t), clock)
+	clock := storetest.NewClock(storetest.Start)
+	s := open(t, testkit.Postgres(t), clock.Now)
 	ctx := context.Background()
 	mustCreate(t, s, "t-1", "chat-1")
 
@@ -64,7 +62,7 @@ func TestTaskCountsOneAtATime(t *testing.T) {
 	before := s.countQueries.Load()
 
 	// Expired: twenty callers, one count.
-	now.Add(int64(2 * time.Second))
+	clock.Advance(2 * time.Second)
 	release, waitBlocked := blockCounts(t, s)
 	const callers = 20
 	var wg sync.WaitGroup
@@ -90,7 +88,7 @@ func TestTaskCountsOneAtATime(t *testing.T) {
 	// Half expired: one caller counts again; the others answer from the
 	// cache at once instead of waiting for it.
 	mustCreate(t, s, "t-3", "chat-3")
-	now.Add(int64(600 * time.Millisecond))
+	clock.Advance(600 * time.Millisecond)
 	before = s.countQueries.Load()
 	release, waitBlocked = blockCounts(t, s)
 	refreshed := make(chan int, 1)
@@ -122,10 +120,8 @@ func TestTaskCountsOneAtATime(t *testing.T) {
 // TestTaskCountsOwnerGivesUp: when the caller that counts gives up, a
 // caller waiting for its count counts again rather than failing too.
 func TestTaskCountsOwnerGivesUp(t *testing.T) {
-	var now atomic.Int64
-	now.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	clock := func() time.Time { return time.Unix(0, now.Load()) }
-	s := open(t, testkit.Postgres(t), clock)
+	clock := storetest.NewClock(storetest.Start)
+	s := open(t, testkit.Postgres(t), clock.Now)
 	mustCreate(t, s, "t-1", "chat-1")
 	before := s.countQueries.Load()
 
@@ -163,10 +159,8 @@ func TestTaskCountsOwnerGivesUp(t *testing.T) {
 // fails the callers that waited for it, with the same error, instead of
 // each retrying in turn.
 func TestTaskCountsFailureShared(t *testing.T) {
-	var now atomic.Int64
-	now.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	clock := func() time.Time { return time.Unix(0, now.Load()) }
-	s := open(t, testkit.Postgres(t), clock)
+	clock := storetest.NewClock(storetest.Start)
+	s := open(t, testkit.Postgres(t), clock.Now)
 	before := s.countQueries.Load()
 	release, waitBlocked := blockCounts(t, s)
 	// The first count is ended by the server, as a statement timeout would.

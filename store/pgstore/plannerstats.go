@@ -23,10 +23,10 @@ import (
 // kept current (bench/ANALYSIS.md, P2 PostgreSQL).
 //
 // So the store analyzes its fast-growing tables itself: every
-// Options.AnalyzeInterval (plannerStatsInterval by default) it compares each table's live rows (which the
-// server's statistics counters keep current) with the row count of its
-// last analysis, and analyzes the tables that have at least doubled, from
-// plannerStatsMinRows on. A table growing from empty to N rows is analyzed
+// Options.AnalyzeInterval (plannerStatsInterval by default) it compares
+// each table's live rows (which the server's statistics counters keep
+// current) with the row count of its last analysis, and analyzes the
+// tables that have at least doubled, from plannerStatsMinRows on. A table growing from empty to N rows is analyzed
 // about log2(N/plannerStatsMinRows) times, and a table whose size holds
 // steady is left to autovacuum, however busy it is.
 const (
@@ -52,7 +52,9 @@ const plannerStatsSQL = `
 // once: the others skip it, and find it analyzed on their next look.
 const lockClassAnalyze int32 = 0x61676861 // "agha"
 
-// plannerStatsLoop keeps the planner's statistics current until Close.
+// plannerStatsLoop keeps the planner's statistics current until Close. It
+// is not a case of maintenanceLoop: a sweep of a large backlog can run for
+// a while, and the statistics matter most while the backlog grows.
 func (s *Store) plannerStatsLoop(every time.Duration) {
 	defer s.bg.Done()
 	t := time.NewTicker(every)
