@@ -3,6 +3,8 @@ package adapter
 import (
 	"errors"
 	"strings"
+
+	"github.com/agenthook/agenthook/handler/shape"
 )
 
 // LangServeOptions are the settings of `adapter langserve { ... }`.
@@ -38,6 +40,12 @@ func LangServe(o LangServeOptions) (Preset, error) {
 		Answer:  langServeAnswer,
 		Message: messageDef + "message",
 		Reply:   ".answer",
+		natives: map[string]shape.Native{
+			messageDef + `{input: message}`: langServeRequestNative,
+			langServeAnswer:                 langServeAnswerNative,
+			messageDef + "message":          messageNative,
+			".answer":                       replyNative,
+		},
 	}, nil
 }
 

@@ -3,6 +3,8 @@ package adapter
 import (
 	"errors"
 	"strings"
+
+	"github.com/agenthook/agenthook/handler/shape"
 )
 
 // DefaultOpenAIPath is where OpenAI-compatible servers (OpenAI, vLLM,
@@ -54,10 +56,11 @@ func OpenAI(o OpenAIOptions) (Preset, error) {
 	if err != nil {
 		return Preset{}, errors.New("adapter openai: " + err.Error())
 	}
+	request := openAIRequest(o)
 	return Preset{
 		Name:    "openai",
 		Path:    path,
-		Request: openAIRequest(o),
+		Request: request,
 		Answer:  openAIAnswer,
 		Message: messageDef + "message",
 		Reply:   ".answer",
@@ -65,6 +68,12 @@ func OpenAI(o OpenAIOptions) (Preset, error) {
 		Stream:  o.Stream,
 		Errors:  "openai",
 		Usage:   "openai",
+		natives: map[string]shape.Native{
+			request:                openAIRequestNative(o),
+			openAIAnswer:           openAIAnswerNative,
+			messageDef + "message": messageNative,
+			".answer":              replyNative,
+		},
 	}, nil
 }
 

@@ -41,6 +41,9 @@ type Preset struct {
 	// Usage names where token usage is in answers: "openai" (UsageOf) or
 	// "" (none).
 	Usage string
+	// natives are Go renderings of the expressions above (native.go),
+	// keyed by the expression's exact text.
+	natives map[string]shape.Native
 }
 
 // Adapter is a preset compiled. A program is nil when the preset has no
@@ -72,6 +75,9 @@ func (p Preset) Compile(lim shape.Limits) (*Adapter, error) {
 		prog, err := shape.Compile(e.stage, e.src, lim)
 		if err != nil {
 			return nil, fmt.Errorf("adapter %s: %s expression: %w", p.Name, e.what, err)
+		}
+		if n := p.natives[e.src]; n != nil {
+			prog = prog.WithNative(n)
 		}
 		*e.dst = prog
 	}

@@ -50,6 +50,8 @@ type Program struct {
 	// inline: Run evaluates it on the caller's goroutine (see
 	// cheapFuncs).
 	inline bool
+	// native, when set, is tried before jq (WithNative).
+	native Native
 }
 
 // Compile parses and compiles a jq expression for a stage. Its errors are

@@ -13,6 +13,10 @@ import (
 // gojq value) with the stage's variables, and returns its one output as
 // JSON. Errors are *Error; their messages never quote input.
 //
+// A program with a Native (WithNative) asks it first, on the caller's
+// goroutine and without the timeout, and runs jq only where it steps
+// aside.
+//
 // Run returns by its deadline. gojq checks the context between
 // operations, but a single operation (searching a long text for a long
 // substring) runs to its end: a program that can do such an operation
@@ -25,6 +29,11 @@ func (p *Program) Run(ctx context.Context, input any, env Env) (json.RawMessage,
 	if env == nil || env.Stage().name != p.stage.name {
 		// A wiring mistake, not a body's: say so plainly.
 		return nil, runError(p.stage, CodeFailed, "run with the variables of another stage")
+	}
+	if p.native != nil {
+		if out, ok, err := p.runNative(input, env); ok {
+			return out, err
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.lim.Timeout)
 	defer cancel()
