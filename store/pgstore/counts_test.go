@@ -48,7 +48,8 @@ func blockCounts(t *testing.T, s *Store) (release func(), waitBlocked func(n int
 
 // TestTaskCountsOneAtATime: callers that find the cached counts expired
 // wait for one count instead of each sending their own, and callers that
-// find them half expired keep them while one caller counts again.
+// find them three quarters expired keep them while one caller counts
+// again.
 func TestTaskCountsOneAtATime(t *testing.T) {
 	clock := storetest.NewClock(storetest.Start)
 	s := open(t, testkit.Postgres(t), clock.Now)
@@ -85,10 +86,17 @@ func TestTaskCountsOneAtATime(t *testing.T) {
 		}
 	}
 
-	// Half expired: one caller counts again; the others answer from the
-	// cache at once instead of waiting for it.
+	// Not yet three quarters expired: the cache answers, no count.
 	mustCreate(t, s, "t-3", "chat-3")
-	clock.Advance(600 * time.Millisecond)
+	clock.Advance(700 * time.Millisecond)
+	before = s.countQueries.Load()
+	if p, _, err := s.TaskCounts(ctx); err != nil || p != 2 || s.countQueries.Load() != before {
+		t.Fatalf("TaskCounts at 0.7 s = %d, %v, %d counts; want the cached 2, no count", p, err, s.countQueries.Load()-before)
+	}
+
+	// Three quarters expired: one caller counts again; the others answer
+	// from the cache at once instead of waiting for it.
+	clock.Advance(100 * time.Millisecond)
 	before = s.countQueries.Load()
 	release, waitBlocked = blockCounts(t, s)
 	refreshed := make(chan int, 1)
@@ -190,5 +198,25 @@ func TestTaskCountsFailureShared(t *testing.T) {
 	// The failure is not cached.
 	if p, _, err := s.TaskCounts(context.Background()); err != nil || p != 0 {
 		t.Errorf("TaskCounts after the failure = %d, %v; want 0", p, err)
+	}
+}
+
+// TestSerialCount: counts run without parallel workers, and the setting
+// ends with the count instead of staying on a pool connection.
+func TestSerialCount(t *testing.T) {
+	s := open(t, testkit.Postgres(t), time.Now)
+	ctx := context.Background()
+	const setting = `SELECT current_setting('max_parallel_workers_per_gather')`
+	for range 5 {
+		var inside, after string
+		if err := s.serialCount(ctx, setting, nil, &inside); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.pool.QueryRow(ctx, setting).Scan(&after); err != nil {
+			t.Fatal(err)
+		}
+		if inside != "0" || after == "0" {
+			t.Fatalf("max_parallel_workers_per_gather = %s in a count and %s after it; want 0, then the server's", inside, after)
+		}
 	}
 }

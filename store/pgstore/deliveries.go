@@ -375,11 +375,11 @@ func (s *Store) DeliveryCounts(ctx context.Context) (pending, failed int, err er
 	if err := s.live(); err != nil {
 		return 0, 0, err
 	}
-	err = s.pool.QueryRow(ctx, `
+	err = s.serialCount(ctx, `
 		SELECT count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'failed')
 		FROM agenthook_deliveries
 		WHERE status = 'pending' OR (status = 'failed' AND (expires_at IS NULL OR expires_at > $1))`,
-		s.clock()).Scan(&pending, &failed)
+		[]any{s.clock()}, &pending, &failed)
 	if err != nil {
 		return 0, 0, wrapErr("counting deliveries", err)
 	}

@@ -89,6 +89,16 @@ func TestPlannerStatsFollowGrowth(t *testing.T) {
 	if reltuples < float64(total)*0.9 {
 		t.Errorf("reltuples = %v after the analysis; want about %d", reltuples, total)
 	}
+	// A small sample: a histogram has at most target+1 bounds (seq's 101
+	// with the server's default of 100).
+	var bounds int
+	if err := conn.QueryRow(ctx, `SELECT coalesce(array_length(histogram_bounds, 1), 0) FROM pg_stats
+		WHERE tablename = 'agenthook_tasks' AND attname = 'seq'`).Scan(&bounds); err != nil {
+		t.Fatal(err)
+	}
+	if bounds < 2 || bounds > plannerStatsTarget+1 {
+		t.Errorf("seq's histogram has %d bounds; want 2 to %d", bounds, plannerStatsTarget+1)
+	}
 	plan := explainHeadCheck(t, conn)
 	t.Logf("head check planned after the analysis:\n%s", plan)
 	if !strings.Contains(plan, "using agenthook_tasks_chat on agenthook_tasks p") ||
