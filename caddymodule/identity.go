@@ -137,8 +137,23 @@ func hooks() endpoint.Hooks {
 		},
 		OnValue: func(r *http.Request, name, value string) {
 			if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-				repl.Set(placeholderPrefix+name, value)
+				repl.Set(placeholderKey(name), value)
 			}
 		},
 	}
+}
+
+// placeholderKeys are the placeholders of the values the endpoint sets on
+// every request, spelt out so that setting one allocates no key.
+var placeholderKeys = map[string]string{
+	endpoint.ValueAgent:  placeholderPrefix + endpoint.ValueAgent,
+	endpoint.ValueChatID: placeholderPrefix + endpoint.ValueChatID,
+	endpoint.ValueTaskID: placeholderPrefix + endpoint.ValueTaskID,
+}
+
+func placeholderKey(name string) string {
+	if k, ok := placeholderKeys[name]; ok {
+		return k
+	}
+	return placeholderPrefix + name
 }

@@ -250,9 +250,10 @@ func (s *Store) insertTasks(ctx context.Context, q batchSender, reqs []*createRe
 	// The head locks, in one order (hashtext's) for every inserter; the
 	// INSERT after them sees any finish that committed before.
 	b.Queue(`SELECT count(pg_advisory_xact_lock($1::int4, k)) FROM
-		(SELECT DISTINCT hashtext(c) AS k FROM unnest($2::text[]) AS c ORDER BY 1) AS ks`, lockClassHead, chatIDs)
-	b.Queue(insertTasksSQL,
-		now, ids, agents, chatIDs, principals, endpoints, requests, bodies, errs, runAfter, sensitive, metas, first)
+		(SELECT DISTINCT hashtext(c) AS k FROM unnest($2::text[]) AS c ORDER BY 1) AS ks`, lockClassHead, arrayOf(chatIDs))
+	b.Queue(insertTasksSQL, now, arrayOf(ids), arrayOf(agents), arrayOf(chatIDs), arrayOf(principals),
+		arrayOf(endpoints), arrayOf(requests), arrayOf(bodies), arrayOf(errs), arrayOf(runAfter),
+		arrayOf(sensitive), arrayOf(metas), arrayOf(first))
 	if len(chats) > 0 {
 		b.Queue(upsertChatSQL, chatArgs(chats)...)
 	}

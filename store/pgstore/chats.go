@@ -68,7 +68,7 @@ func chatArgs(cs []*store.Chat) []any {
 		principals[i], convs[i] = append([]byte{}, c.Principal...), append([]byte{}, c.ConversationID...)
 		created[i], updated[i], expires[i] = ts(c.CreatedAt), ts(c.UpdatedAt), ts(c.ExpiresAt)
 	}
-	return []any{ids, agents, principals, convs, created, updated, expires}
+	return []any{arrayOf(ids), arrayOf(agents), arrayOf(principals), arrayOf(convs), arrayOf(created), arrayOf(updated), arrayOf(expires)}
 }
 
 // SaveChat implements store.Chats.
