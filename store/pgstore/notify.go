@@ -15,8 +15,8 @@ import (
 // measured here halved the throughput of concurrent writes, the very
 // commits the server could otherwise flush together. The notifier sends
 // one small transaction at a time, with synchronous_commit off (a wake-up
-// need not be durable), coalescing everything asked while the previous one
-// was under way.
+// need not be durable), at most one per notifySpacing, coalescing
+// everything asked while the previous one was under way or spaced.
 //
 // A notification is lost only if this process dies between a commit and
 // its NOTIFY. Listeners therefore also wake their runners every
@@ -70,8 +70,26 @@ func (s *Store) notifyLoop() {
 		tasks = tasks || pending(s.notifyTasks)
 		deliveries = deliveries || pending(s.notifyDeliv)
 		s.sendNotify(s.ctx, tasks, deliveries)
+		if notifySpacing > 0 {
+			t := time.NewTimer(notifySpacing)
+			select {
+			case <-t.C:
+			case <-s.ctx.Done():
+				t.Stop()
+			}
+		}
 	}
 }
+
+// notifySpacing is the least time between two notifications. At intake
+// the batch writer commits every few milliseconds, and a notification
+// each time cost every instance's server connection, listener and Go
+// runtime more CPU than the wake-ups were worth: with 10 ms, a 20 s
+// intake at 64 connections sent 1.8k notifications instead of 8k, and
+// PostgreSQL and Caddy each spent about 7% less CPU per task. Another
+// instance hears of new work at most this much later; this instance's own
+// runners are woken at once. A variable for tests.
+var notifySpacing = 10 * time.Millisecond
 
 // sendNotify sends one notification transaction. Errors are only logged:
 // the listeners' safety wake-ups cover a lost notification, and a database
